@@ -1,0 +1,69 @@
+/*
+ * gemm.h - host side of the deterministic GEMM kernels (kernels/cl/gemm.cl).
+ *
+ * C[m][n] = epilogue(init + sum_{k=0..K-1} A(m,k) * B(k,n)), the sum taken
+ * in k order with one fma() per term (see gemm.cl for the exact contract
+ * and the mode bits). Two kernel variants compute the same bits: a
+ * register-blocked one for CPUs and a local-memory tiled one for GPUs;
+ * GEMM_VARIANT_AUTO picks by device type. gemm_ref() is the same contract
+ * in C, for tests and for the C reference's callers.
+ */
+#ifndef AGORA_KERNELS_GEMM_H
+#define AGORA_KERNELS_GEMM_H
+
+#include "kernels/runtime.h"
+
+#define GEMM_INIT_BIAS 1 /* acc starts at bias[n] */
+#define GEMM_INIT_C 2    /* acc starts at C[m][n] */
+#define GEMM_ADD_BIAS 4  /* C = acc + bias[n] after the sum */
+#define GEMM_ADD_C 8     /* C = C + acc after the sum */
+#define GEMM_RM 16       /* rows per work-item of gemm_rb */
+
+enum gemm_variant {
+	GEMM_VARIANT_AUTO = 0,
+	GEMM_VARIANT_RB,    /* barrier-free register blocking (CPUs) */
+	GEMM_VARIANT_TILED, /* 16x16 local-memory tiles (GPUs) */
+};
+
+/* One multiply. Offsets and strides count floats. A(m,k) is
+ * A[a_off + m*sam + k*sak]; B(k,n) is B[b_off + k*ldb + n]; C(m,n) is
+ * C[c_off + m*ldc + n]. bias may be NULL unless a bias bit is set. */
+struct gemm_args {
+	int M, N, K;
+	cl_mem A;
+	int a_off, sam, sak;
+	cl_mem B;
+	int b_off, ldb;
+	cl_mem C;
+	int c_off, ldc;
+	cl_mem bias;
+	int mode;
+};
+
+struct gemm {
+	struct runtime *rt; /* not owned */
+	enum gemm_variant variant;
+	cl_kernel rb, tiled, transpose;
+	/* Local size of gemm_rb along dim 0 (1 along dim 1); 0 lets the
+	 * driver choose. Tests set it to check every work-group size. */
+	size_t rb_local;
+};
+
+/* Creates the kernels on rt; variant AUTO picks TILED on GPUs, RB
+ * elsewhere. gemm_release() frees them. */
+int gemm_init(struct gemm *g, struct runtime *rt, enum gemm_variant variant,
+	      struct error *err);
+void gemm_release(struct gemm *g);
+
+/* Enqueues one multiply on rt's queue (no wait). */
+int gemm_enqueue(struct gemm *g, const struct gemm_args *a, struct error *err);
+
+/* Enqueues dst[d_off + c*rows + r] = src[s_off + r*cols + c]. */
+int gemm_transpose(struct gemm *g, int rows, int cols, cl_mem src, int s_off, cl_mem dst,
+		   int d_off, struct error *err);
+
+/* The contract in C on host arrays (offsets already applied). */
+void gemm_ref(int M, int N, int K, const float *A, int sam, int sak, const float *B,
+	      int ldb, float *C, int ldc, const float *bias, int mode);
+
+#endif
