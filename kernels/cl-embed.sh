@@ -19,11 +19,19 @@ for f in "$@"; do
 	name=$(basename "$f" .cl)
 	echo "	{ \"$name\","
 	awk -v top="$srcdir" '
-	function esc(s) {
-		gsub(/\\/, "\\\\", s)
-		gsub(/"/, "\\\"", s)
-		gsub(/\t/, "\\t", s)
-		return s
+	function esc(s,    out, i, ch) {
+		# char by char: gsub replacement escapes differ between awks
+		out = ""
+		for (i = 1; i <= length(s); i++) {
+			ch = substr(s, i, 1)
+			if (ch == "\\" || ch == "\"")
+				out = out "\\" ch
+			else if (ch == "\t")
+				out = out "\\t"
+			else
+				out = out ch
+		}
+		return out
 	}
 	function exists(p,    probe, r) {
 		if (p in seen)

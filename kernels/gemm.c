@@ -20,7 +20,9 @@ int gemm_init(struct gemm *g, struct runtime *rt, enum gemm_variant variant,
 	g->variant = variant;
 	g->rb = runtime_kernel(rt, "gemm", "gemm_rb", err);
 	g->tiled = g->rb ? runtime_kernel(rt, "gemm", "gemm_tiled", err) : NULL;
-	g->transpose = g->tiled ? runtime_kernel(rt, "gemm", "transpose", err) : NULL;
+	g->pack_a = g->tiled ? runtime_kernel(rt, "gemm", "gemm_pack_a", err) : NULL;
+	g->pack_b = g->pack_a ? runtime_kernel(rt, "gemm", "gemm_pack_b", err) : NULL;
+	g->transpose = g->pack_b ? runtime_kernel(rt, "gemm", "transpose", err) : NULL;
 	if (!g->transpose) {
 		gemm_release(g);
 		return ERROR_DEVICE;
@@ -34,9 +36,19 @@ void gemm_release(struct gemm *g)
 		clReleaseKernel(g->rb);
 	if (g->tiled)
 		clReleaseKernel(g->tiled);
+	if (g->pack_a)
+		clReleaseKernel(g->pack_a);
+	if (g->pack_b)
+		clReleaseKernel(g->pack_b);
 	if (g->transpose)
 		clReleaseKernel(g->transpose);
-	g->rb = g->tiled = g->transpose = NULL;
+	if (g->pa)
+		clReleaseMemObject(g->pa);
+	if (g->pb)
+		clReleaseMemObject(g->pb);
+	g->rb = g->tiled = g->pack_a = g->pack_b = g->transpose = NULL;
+	g->pa = g->pb = NULL;
+	g->pa_floats = g->pb_floats = 0;
 }
 
 static size_t round_up(size_t v, size_t m)
@@ -44,45 +56,116 @@ static size_t round_up(size_t v, size_t m)
 	return (v + m - 1) / m * m;
 }
 
-int gemm_enqueue(struct gemm *g, const struct gemm_args *a, struct error *err)
+#define ARG(k, i, v) clSetKernelArg((k), (i), sizeof(v), &(v))
+
+static int enqueue(struct gemm *g, cl_kernel k, const size_t *global, const size_t *local,
+		   struct error *err)
 {
-	cl_kernel k = g->variant == GEMM_VARIANT_TILED ? g->tiled : g->rb;
-	size_t global[2], local[2];
-	const size_t *lp = NULL;
+	cl_int rc = clEnqueueNDRangeKernel(g->rt->queue, k, 2, NULL, global, local, 0, NULL,
+					   NULL);
+
+	return rc == CL_SUCCESS ? 0 : runtime_cl_error(err, "clEnqueueNDRangeKernel", rc);
+}
+
+static int scratch_reserve(struct gemm *g, cl_mem *buf, size_t *have, size_t floats,
+			   struct error *err)
+{
+	cl_int rc;
+
+	if (floats <= *have)
+		return 0;
+	/* the old buffer stays alive until queued kernels that use it finish */
+	if (*buf)
+		clReleaseMemObject(*buf);
+	*have = 0;
+	*buf = clCreateBuffer(g->rt->ctx, CL_MEM_READ_WRITE, floats * sizeof(float), NULL, &rc);
+	if (!*buf)
+		return runtime_cl_error(err, "clCreateBuffer", rc);
+	*have = floats;
+	return 0;
+}
+
+static int enqueue_tiled(struct gemm *g, const struct gemm_args *a, struct error *err)
+{
+	cl_kernel k = g->tiled;
+	size_t global[2], local[2] = {16, 16};
 	cl_int rc = CL_SUCCESS;
 	cl_uint i = 0;
 
+	rc |= ARG(k, i++, a->M); rc |= ARG(k, i++, a->N); rc |= ARG(k, i++, a->K);
+	rc |= ARG(k, i++, a->A); rc |= ARG(k, i++, a->a_off);
+	rc |= ARG(k, i++, a->sam); rc |= ARG(k, i++, a->sak);
+	rc |= ARG(k, i++, a->B); rc |= ARG(k, i++, a->b_off);
+	rc |= ARG(k, i++, a->sbk); rc |= ARG(k, i++, a->sbn);
+	rc |= ARG(k, i++, a->C); rc |= ARG(k, i++, a->c_off); rc |= ARG(k, i++, a->ldc);
+	rc |= ARG(k, i++, a->bias); rc |= ARG(k, i++, a->mode);
+	if (rc != CL_SUCCESS)
+		return runtime_cl_error(err, "clSetKernelArg", CL_INVALID_ARG_VALUE);
+	global[0] = round_up((size_t)a->N, 16);
+	global[1] = round_up((size_t)a->M, 16);
+	return enqueue(g, k, global, local, err);
+}
+
+static int enqueue_rb(struct gemm *g, const struct gemm_args *a, struct error *err)
+{
+	size_t mp = round_up((size_t)a->M, GEMM_RM), np = round_up((size_t)a->N, GEMM_RN);
+	size_t K = a->K ? (size_t)a->K : 1;
+	size_t global[2], local[2];
+	const size_t *lp = NULL;
+	cl_int rc = CL_SUCCESS;
+	cl_kernel k;
+	int ret;
+
+	ret = scratch_reserve(g, &g->pa, &g->pa_floats, mp * K, err);
+	if (!ret)
+		ret = scratch_reserve(g, &g->pb, &g->pb_floats, np * K, err);
+	if (ret)
+		return ret;
+	k = g->pack_a;
+	rc |= ARG(k, 0, a->M); rc |= ARG(k, 1, a->K); rc |= ARG(k, 2, a->A);
+	rc |= ARG(k, 3, a->a_off); rc |= ARG(k, 4, a->sam); rc |= ARG(k, 5, a->sak);
+	rc |= ARG(k, 6, g->pa);
+	k = g->pack_b;
+	rc |= ARG(k, 0, a->N); rc |= ARG(k, 1, a->K); rc |= ARG(k, 2, a->B);
+	rc |= ARG(k, 3, a->b_off); rc |= ARG(k, 4, a->sbk); rc |= ARG(k, 5, a->sbn);
+	rc |= ARG(k, 6, g->pb);
+	k = g->rb;
+	rc |= ARG(k, 0, a->M); rc |= ARG(k, 1, a->N); rc |= ARG(k, 2, a->K);
+	rc |= ARG(k, 3, g->pa); rc |= ARG(k, 4, g->pb);
+	rc |= ARG(k, 5, a->C); rc |= ARG(k, 6, a->c_off); rc |= ARG(k, 7, a->ldc);
+	rc |= ARG(k, 8, a->bias); rc |= ARG(k, 9, a->mode);
+	if (rc != CL_SUCCESS)
+		return runtime_cl_error(err, "clSetKernelArg", CL_INVALID_ARG_VALUE);
+	if (a->K > 0) {
+		global[0] = K;
+		global[1] = mp;
+		ret = enqueue(g, g->pack_a, global, NULL, err);
+		global[0] = np;
+		global[1] = K;
+		if (!ret)
+			ret = enqueue(g, g->pack_b, global, NULL, err);
+		if (ret)
+			return ret;
+	}
+	global[0] = np / GEMM_RN;
+	global[1] = mp / GEMM_RM;
+	if (g->rb_local) {
+		local[0] = g->rb_local;
+		local[1] = 1;
+		global[0] = round_up(global[0], local[0]);
+		lp = local;
+	}
+	return enqueue(g, k, global, lp, err);
+}
+
+int gemm_enqueue(struct gemm *g, const struct gemm_args *a, struct error *err)
+{
 	assert(a->M >= 0 && a->N >= 0 && a->K >= 0);
 	if (a->M == 0 || a->N == 0)
 		return 0;
-#define ARG(v) rc |= clSetKernelArg(k, i++, sizeof(v), &(v))
-	ARG(a->M); ARG(a->N); ARG(a->K);
-	ARG(a->A); ARG(a->a_off); ARG(a->sam); ARG(a->sak);
-	ARG(a->B); ARG(a->b_off); ARG(a->ldb);
-	ARG(a->C); ARG(a->c_off); ARG(a->ldc);
-	ARG(a->bias); ARG(a->mode);
-#undef ARG
-	if (rc != CL_SUCCESS)
-		return runtime_cl_error(err, "clSetKernelArg", CL_INVALID_ARG_VALUE);
-	if (g->variant == GEMM_VARIANT_TILED) {
-		local[0] = local[1] = 16;
-		global[0] = round_up((size_t)a->N, 16);
-		global[1] = round_up((size_t)a->M, 16);
-		lp = local;
-	} else {
-		global[0] = ((size_t)a->N + 15) / 16;
-		global[1] = ((size_t)a->M + GEMM_RM - 1) / GEMM_RM;
-		if (g->rb_local) {
-			local[0] = g->rb_local;
-			local[1] = 1;
-			global[0] = round_up(global[0], local[0]);
-			lp = local;
-		}
-	}
-	rc = clEnqueueNDRangeKernel(g->rt->queue, k, 2, NULL, global, lp, 0, NULL, NULL);
-	if (rc != CL_SUCCESS)
-		return runtime_cl_error(err, "clEnqueueNDRangeKernel", rc);
-	return 0;
+	if (g->variant == GEMM_VARIANT_TILED)
+		return enqueue_tiled(g, a, err);
+	return enqueue_rb(g, a, err);
 }
 
 int gemm_transpose(struct gemm *g, int rows, int cols, cl_mem src, int s_off, cl_mem dst,
@@ -109,7 +192,7 @@ int gemm_transpose(struct gemm *g, int rows, int cols, cl_mem src, int s_off, cl
 }
 
 void gemm_ref(int M, int N, int K, const float *A, int sam, int sak, const float *B,
-	      int ldb, float *C, int ldc, const float *bias, int mode)
+	      int sbk, int sbn, float *C, int ldc, const float *bias, int mode)
 {
 	for (int m = 0; m < M; m++) {
 		for (int n = 0; n < N; n++) {
@@ -120,7 +203,7 @@ void gemm_ref(int M, int N, int K, const float *A, int sam, int sak, const float
 
 			for (int k = 0; k < K; k++)
 				acc = fmaf(A[(size_t)m * sam + (size_t)k * sak],
-					   B[(size_t)k * ldb + n], acc);
+					   B[(size_t)k * sbk + (size_t)n * sbn], acc);
 			if (mode & GEMM_ADD_BIAS)
 				acc = acc + bias[n];
 			else if (mode & GEMM_ADD_C)

@@ -2,7 +2,7 @@
  * gemm.h - host side of the deterministic GEMM kernels (kernels/cl/gemm.cl).
  *
  * C[m][n] = epilogue(init + sum_{k=0..K-1} A(m,k) * B(k,n)), the sum taken
- * in k order with one fma() per term (see gemm.cl for the exact contract
+ * in k order with one fma() per term (see cl/gemm.cl for the exact contract
  * and the mode bits). Two kernel variants compute the same bits: a
  * register-blocked one for CPUs and a local-memory tiled one for GPUs;
  * GEMM_VARIANT_AUTO picks by device type. gemm_ref() is the same contract
@@ -17,7 +17,8 @@
 #define GEMM_INIT_C 2    /* acc starts at C[m][n] */
 #define GEMM_ADD_BIAS 4  /* C = acc + bias[n] after the sum */
 #define GEMM_ADD_C 8     /* C = C + acc after the sum */
-#define GEMM_RM 16       /* rows per work-item of gemm_rb */
+#define GEMM_RM 8        /* rows per work-item of gemm_rb */
+#define GEMM_RN 32       /* columns per work-item of gemm_rb */
 
 enum gemm_variant {
 	GEMM_VARIANT_AUTO = 0,
@@ -26,14 +27,15 @@ enum gemm_variant {
 };
 
 /* One multiply. Offsets and strides count floats. A(m,k) is
- * A[a_off + m*sam + k*sak]; B(k,n) is B[b_off + k*ldb + n]; C(m,n) is
- * C[c_off + m*ldc + n]. bias may be NULL unless a bias bit is set. */
+ * A[a_off + m*sam + k*sak]; B(k,n) is B[b_off + k*sbk + n*sbn]; C(m,n) is
+ * C[c_off + m*ldc + n]. bias may be NULL unless a bias bit is set. C must
+ * not overlap A or B. */
 struct gemm_args {
 	int M, N, K;
 	cl_mem A;
 	int a_off, sam, sak;
 	cl_mem B;
-	int b_off, ldb;
+	int b_off, sbk, sbn;
 	cl_mem C;
 	int c_off, ldc;
 	cl_mem bias;
@@ -43,7 +45,9 @@ struct gemm_args {
 struct gemm {
 	struct runtime *rt; /* not owned */
 	enum gemm_variant variant;
-	cl_kernel rb, tiled, transpose;
+	cl_kernel rb, tiled, pack_a, pack_b, transpose;
+	cl_mem pa, pb; /* packed panels of gemm_rb, grown on demand */
+	size_t pa_floats, pb_floats;
 	/* Local size of gemm_rb along dim 0 (1 along dim 1); 0 lets the
 	 * driver choose. Tests set it to check every work-group size. */
 	size_t rb_local;
@@ -55,7 +59,9 @@ int gemm_init(struct gemm *g, struct runtime *rt, enum gemm_variant variant,
 	      struct error *err);
 void gemm_release(struct gemm *g);
 
-/* Enqueues one multiply on rt's queue (no wait). */
+/* Enqueues one multiply on rt's queue (no wait). The register-blocked
+ * variant first packs A and B into g's scratch buffers (16*K*ceil(M/16)
+ * and 16*K*ceil(N/16) floats, grown when needed). */
 int gemm_enqueue(struct gemm *g, const struct gemm_args *a, struct error *err);
 
 /* Enqueues dst[d_off + c*rows + r] = src[s_off + r*cols + c]. */
@@ -64,6 +70,6 @@ int gemm_transpose(struct gemm *g, int rows, int cols, cl_mem src, int s_off, cl
 
 /* The contract in C on host arrays (offsets already applied). */
 void gemm_ref(int M, int N, int K, const float *A, int sam, int sak, const float *B,
-	      int ldb, float *C, int ldc, const float *bias, int mode);
+	      int sbk, int sbn, float *C, int ldc, const float *bias, int mode);
 
 #endif

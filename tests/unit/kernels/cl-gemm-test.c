@@ -16,7 +16,7 @@
 #include "tests/unit/kernels/cl-util.h"
 
 struct shape {
-	int M, N, K, transpose_a;
+	int M, N, K, transpose_a, transpose_b;
 };
 
 static int run_case(struct gemm *g, const struct shape *s, int mode, uint64_t seed)
@@ -24,6 +24,7 @@ static int run_case(struct gemm *g, const struct shape *s, int mode, uint64_t se
 	struct runtime *rt = g->rt;
 	int M = s->M, N = s->N, K = s->K;
 	int sam = s->transpose_a ? 1 : K, sak = s->transpose_a ? M : 1;
+	int sbk = s->transpose_b ? 1 : N, sbn = s->transpose_b ? K : 1;
 	int ldc = N + 3; /* C wider than N: checks the stride */
 	size_t na = (size_t)M * K + 5, nb = (size_t)K * N + 7, nc = (size_t)M * ldc + 2;
 	float *a = malloc(na * 4), *b = malloc(nb * 4), *c = malloc(nc * 4);
@@ -39,12 +40,12 @@ static int run_case(struct gemm *g, const struct shape *s, int mode, uint64_t se
 	cl_test_fill(bias, (size_t)N + 1, 0.5f, seed + 3);
 	memcpy(want, c, nc * 4);
 	/* a_off 5, b_off 7, c_off 2: offsets are honoured */
-	gemm_ref(M, N, K, a + 5, sam, sak, b + 7, N, want + 2, ldc, bias, mode);
+	gemm_ref(M, N, K, a + 5, sam, sak, b + 7, sbk, sbn, want + 2, ldc, bias, mode);
 	da = cl_test_buffer(rt, a, na);
 	db = cl_test_buffer(rt, b, nb);
 	dc = cl_test_buffer(rt, c, nc);
 	dbias = cl_test_buffer(rt, bias, (size_t)N + 1);
-	ga = (struct gemm_args){M, N, K, da, 5, sam, sak, db, 7, N, dc, 2, ldc, dbias, mode};
+	ga = (struct gemm_args){M, N, K, da, 5, sam, sak, db, 7, sbk, sbn, dc, 2, ldc, dbias, mode};
 	error_clear(&err);
 	if (gemm_enqueue(g, &ga, &err) != 0)
 		tap_diag("%s", err.msg);
@@ -72,9 +73,9 @@ static int run_case(struct gemm *g, const struct shape *s, int mode, uint64_t se
 int main(void)
 {
 	static const struct shape shapes[] = {
-		{1, 1, 1, 0},	   {16, 16, 16, 0},  {32, 48, 64, 0}, {17, 33, 5, 0},
-		{50, 70, 129, 0},  {7, 100, 31, 1},  {64, 16, 3, 1},  {33, 17, 0, 0},
-		{100, 130, 64, 0},
+		{1, 1, 1, 0, 0},      {16, 16, 16, 0, 0}, {32, 48, 64, 0, 1},
+		{17, 33, 5, 0, 0},    {50, 70, 129, 0, 1}, {7, 100, 31, 1, 0},
+		{64, 16, 3, 1, 1},    {33, 17, 0, 0, 0},   {100, 130, 64, 0, 0},
 	};
 	static const size_t locals[] = {0, 1, 4, 16, 64};
 	static const int modes[] = {0, GEMM_INIT_BIAS, GEMM_INIT_C, GEMM_ADD_BIAS, GEMM_ADD_C};
@@ -98,8 +99,9 @@ int main(void)
 
 			for (m = 0; m < sizeof(modes) / sizeof(modes[0]); m++)
 				all &= run_case(&g, sh, modes[m], 100 * s + m);
-			tap_ok(all, "gemm_rb local %zu: %dx%dx%d%s, all modes", locals[l], sh->M,
-			       sh->N, sh->K, sh->transpose_a ? " (A transposed)" : "");
+			tap_ok(all, "gemm_rb local %zu: %dx%dx%d%s%s, all modes", locals[l], sh->M,
+			       sh->N, sh->K, sh->transpose_a ? " A^T" : "",
+			       sh->transpose_b ? " B^T" : "");
 		}
 	}
 	g.variant = GEMM_VARIANT_TILED;
@@ -109,8 +111,8 @@ int main(void)
 
 		for (m = 0; m < sizeof(modes) / sizeof(modes[0]); m++)
 			all &= run_case(&g, sh, modes[m], 100 * s + m);
-		tap_ok(all, "gemm_tiled: %dx%dx%d%s, all modes", sh->M, sh->N, sh->K,
-		       sh->transpose_a ? " (A transposed)" : "");
+		tap_ok(all, "gemm_tiled: %dx%dx%d%s%s, all modes", sh->M, sh->N, sh->K,
+		       sh->transpose_a ? " A^T" : "", sh->transpose_b ? " B^T" : "");
 	}
 	gemm_release(&g);
 	runtime_free(rt);
