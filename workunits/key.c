@@ -37,6 +37,12 @@ int key_generate(struct key_public *pk, struct key_secret *sk)
 	return 0;
 }
 
+void key_from_seed(struct key_public *pk, struct key_secret *sk,
+		   const unsigned char seed[KEY_SEED_BYTES])
+{
+	crypto_sign_seed_keypair(pk->bytes, sk->bytes, seed);
+}
+
 void key_public_of(struct key_public *pk, const struct key_secret *sk)
 {
 	crypto_sign_ed25519_sk_to_pk(pk->bytes, sk->bytes);

@@ -54,6 +54,12 @@ struct key_secret {
  * when libsodium cannot initialise. */
 int key_generate(struct key_public *pk, struct key_secret *sk);
 
+/* Derives the key pair of a 32-byte seed (deterministic: for test
+ * vectors and fixtures; real keys come from key_generate()). */
+#define KEY_SEED_BYTES 32
+void key_from_seed(struct key_public *pk, struct key_secret *sk,
+		   const unsigned char seed[KEY_SEED_BYTES]);
+
 /* Writes DIR/NAME.pub and DIR/NAME.key (mode 0600), each atomically.
  * Refuses with ERROR_STATE when either file exists (neither is touched).
  * NAME is 1..64 characters of [A-Za-z0-9._-] not starting with '.'
