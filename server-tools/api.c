@@ -1,0 +1,504 @@
+/*
+ * api.c - the /api/v1 endpoints (see api.h and docs/PROTOCOL.md).
+ *
+ * Every handler follows the same order: parse and validate the request
+ * completely, authenticate it, and only then touch the database. A
+ * refused request therefore stores nothing; the only write before the
+ * answer of an authenticated request is the nonce (replay protection),
+ * recorded after its signature verified.
+ */
+#include "config.h"
+
+#include "server-tools/api.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "server-tools/auth.h"
+#include "server-tools/blobstore.h"
+#include "server-tools/db.h"
+#include "server-tools/server.h"
+#include "workunits/hash.h"
+#include "workunits/key.h"
+
+/* Seconds between two nonce prunes. */
+#define API_PRUNE_EVERY_S 60
+
+struct api {
+	struct server *server;
+	struct db *db;
+	struct blobstore *blobs;
+	struct http_server *http;
+	_Atomic int64_t last_prune;
+};
+
+int api_new(struct api **out, struct server *s, struct error *err)
+{
+	struct api *a = calloc(1, sizeof(*a));
+
+	*out = NULL;
+	if (!a)
+		return error_set(err, ERROR_NOMEM, "out of memory");
+	a->server = s;
+	a->db = server_db(s);
+	a->blobs = server_blobstore(s);
+	*out = a;
+	return 0;
+}
+
+void api_free(struct api *a)
+{
+	free(a);
+}
+
+void api_set_http(struct api *a, struct http_server *http)
+{
+	a->http = http;
+}
+
+static int64_t api_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+/* ---- shared pieces ---- */
+
+/* Parses the body as one JSON object; answers 400 otherwise. An empty
+ * body is an empty object when allow_empty. Returns NULL after answering. */
+static json_t *api_json_body(struct http_request *req, int allow_empty)
+{
+	json_error_t jerr;
+	const unsigned char *body;
+	size_t len;
+	json_t *j;
+
+	body = http_request_body(req, &len);
+	if (len == 0 && allow_empty)
+		return json_object();
+	j = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!j) {
+		http_respond_error(req, 400, "bad_json", "line %d column %d: %s", jerr.line,
+				   jerr.column, jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		http_respond_error(req, 400, "bad_json", "the body must be a JSON object");
+		return NULL;
+	}
+	return j;
+}
+
+/* Refuses members not in the NULL-terminated list (typos fail loudly). */
+static int api_only_fields(struct http_request *req, json_t *obj, const char *const *known)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+
+	json_object_foreach(obj, key, v) {
+		for (i = 0; known[i] && strcmp(known[i], key) != 0; i++)
+			;
+		if (!known[i]) {
+			http_respond_error(req, 400, "bad_field", "unknown field '%.64s'", key);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* A required string member of 1..max bytes (min 0 when may_be_empty). */
+static const char *api_string(struct http_request *req, json_t *obj, const char *name,
+			      size_t max, int may_be_empty)
+{
+	json_t *v = json_object_get(obj, name);
+	size_t len;
+
+	if (!v) {
+		http_respond_error(req, 400, "missing_field", "field '%s' is required", name);
+		return NULL;
+	}
+	if (!json_is_string(v)) {
+		http_respond_error(req, 400, "bad_field", "field '%s' must be a string", name);
+		return NULL;
+	}
+	len = json_string_length(v);
+	if ((len == 0 && !may_be_empty) || len > max) {
+		http_respond_error(req, 400, "bad_field", "field '%s' must have %d..%zu bytes", name,
+				   may_be_empty ? 0 : 1, max);
+		return NULL;
+	}
+	return json_string_value(v);
+}
+
+static int api_account_ok(const char *s)
+{
+	return strspn(s, API_ACCOUNT_CHARS) == strlen(s);
+}
+
+static int api_device_ok(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+static void api_internal(struct http_request *req, const char *what)
+{
+	log_error("cannot %s for '%s %s'", what, http_request_method(req),
+		  http_request_path(req));
+	http_respond_error(req, 500, "internal", "cannot %s", what);
+}
+
+static void api_prune(struct api *a, int64_t now)
+{
+	int64_t last = atomic_load(&a->last_prune);
+
+	if (now - last < API_PRUNE_EVERY_S ||
+	    !atomic_compare_exchange_strong(&a->last_prune, &last, now))
+		return;
+	if (db_nonce_prune(a->db, now - SERVER_NONCE_KEEP_S) < 0)
+		log_warn("cannot prune request nonces");
+}
+
+/* Checks claims signed by pk and records the nonce. Answers and returns a
+ * negative error on refusal. */
+static int api_check_signed(struct api *a, struct http_request *req, const struct key_public *pk,
+			    const struct auth_claims *c, int64_t host)
+{
+	const unsigned char *body;
+	struct hash body_hash;
+	struct error err;
+	int64_t now = api_now();
+	size_t len;
+	int rc;
+
+	body = http_request_body(req, &len);
+	hash_buf(&body_hash, body ? (const void *)body : (const void *)"", len);
+	rc = auth_verify_request(pk, http_request_method(req), http_request_path(req), c, &body_hash,
+				 now, &err);
+	if (rc == ERROR_RANGE)
+		return http_respond_error(req, 401, "stale_request", "%s", err.msg), rc;
+	if (rc == ERROR_SIGNATURE)
+		return http_respond_error(req, 401, "bad_signature", "%s", err.msg), rc;
+	if (rc < 0)
+		return http_respond_error(req, 400, "bad_request", "%s", err.msg), rc;
+	api_prune(a, now);
+	rc = db_nonce_use(a->db, c->nonce, host, now);
+	if (rc == ERROR_DUPLICATE)
+		return http_respond_error(req, 401, "replayed_nonce",
+					  "this nonce was used before"), rc;
+	if (rc < 0)
+		return api_internal(req, "record the nonce"), rc;
+	return 0;
+}
+
+/* Authenticates a request from a registered host: fills *host. */
+static int api_authenticate(struct api *a, struct http_request *req, struct db_host *host)
+{
+	struct key_public pk;
+	struct auth_claims c;
+	struct error err;
+	const char *hh = http_request_header(req, AUTH_HEADER_HOST);
+	int rc;
+
+	if (!hh)
+		return http_respond_error(req, 401, "missing_auth", "missing header '%s'",
+					  AUTH_HEADER_HOST), ERROR_MISSING;
+	rc = auth_parse(&c, hh, http_request_header(req, AUTH_HEADER_TIME),
+			http_request_header(req, AUTH_HEADER_NONCE),
+			http_request_header(req, AUTH_HEADER_SIGNATURE), &err);
+	if (rc < 0)
+		return http_respond_error(req, 401,
+					  rc == ERROR_MISSING ? "missing_auth" : "bad_auth_header",
+					  "%s", err.msg), rc;
+	rc = db_host_get(a->db, c.host, host);
+	if (rc == ERROR_NOT_FOUND)
+		return http_respond_error(req, 401, "unknown_host", "no host %" PRId64, c.host), rc;
+	if (rc < 0)
+		return api_internal(req, "look the host up"), rc;
+	memcpy(pk.bytes, host->public_key, sizeof(pk.bytes));
+	rc = api_check_signed(a, req, &pk, &c, host->id);
+	if (rc < 0)
+		return rc;
+	if (host->banned)
+		return http_respond_error(req, 403, "banned", "host %" PRId64 " is banned",
+					  host->id), ERROR_PERM;
+	if (db_host_touch(a->db, host->id, api_now()) < 0)
+		log_warn("cannot record that host %" PRId64 " was seen", host->id);
+	return 0;
+}
+
+/* ---- GET /api/v1/project ---- */
+
+static void api_project(struct http_request *req, void *ctx)
+{
+	struct api *a = ctx;
+	const struct key_public *pk = server_public_key(a->server);
+	char hex[KEY_PUBLIC_HEX_LEN + 1], fp[KEY_FINGERPRINT_LEN + 1];
+	struct db_project p;
+
+	if (db_project_get(a->db, &p) < 0) {
+		api_internal(req, "read the project");
+		return;
+	}
+	key_public_to_hex(pk, hex);
+	key_fingerprint(pk, fp);
+	http_respond_json(req, 200,
+			  json_pack("{s:s, s:I, s:s, s:s, s:i, s:i, s:I}", "name", p.name, "created",
+				    (json_int_t)p.created, "public_key", hex, "fingerprint", fp,
+				    "kernel_abi", AGORA_KERNEL_ABI, "protocol",
+				    AGORA_PROTOCOL_VERSION, "server_time", (json_int_t)api_now()));
+}
+
+/* ---- POST /api/v1/hosts ---- */
+
+static const char *const api_host_fields[] = { "public_key", "account", "device", NULL };
+
+/* Validates a registration body; fills pk and points at the strings
+ * (owned by j). Answers and returns -1 on refusal. */
+static int api_host_parse(struct http_request *req, json_t *j, struct key_public *pk,
+			  const char **account, const char **device)
+{
+	const char *key_hex;
+	struct error err;
+
+	if (api_only_fields(req, j, api_host_fields) < 0)
+		return -1;
+	key_hex = api_string(req, j, "public_key", KEY_PUBLIC_HEX_LEN, 0);
+	if (!key_hex)
+		return -1;
+	if (key_public_from_hex(pk, key_hex, &err) < 0) {
+		http_respond_error(req, 400, "bad_field",
+				   "field 'public_key' must be %d lowercase hex digits",
+				   KEY_PUBLIC_HEX_LEN);
+		return -1;
+	}
+	*account = api_string(req, j, "account", DB_ACCOUNT_MAX, 0);
+	if (!*account)
+		return -1;
+	if (!api_account_ok(*account)) {
+		http_respond_error(req, 400, "bad_field",
+				   "field 'account' may only hold letters, digits and ._@+-");
+		return -1;
+	}
+	*device = api_string(req, j, "device", DB_DEVICE_MAX, 1);
+	if (!*device)
+		return -1;
+	if (!api_device_ok(*device)) {
+		http_respond_error(req, 400, "bad_field",
+				   "field 'device' may not hold control characters");
+		return -1;
+	}
+	return 0;
+}
+
+static void api_hosts_post(struct http_request *req, void *ctx)
+{
+	struct api *a = ctx;
+	const char *account = NULL, *device = NULL;
+	struct key_public pk;
+	struct auth_claims c;
+	struct db_host h;
+	struct error err;
+	int64_t id = 0;
+	json_t *j;
+	int rc;
+
+	if (http_request_header(req, AUTH_HEADER_HOST)) {
+		http_respond_error(req, 400, "bad_auth_header",
+				   "a registration carries no '%s' header", AUTH_HEADER_HOST);
+		return;
+	}
+	j = api_json_body(req, 0);
+	if (!j)
+		return;
+	if (api_host_parse(req, j, &pk, &account, &device) < 0)
+		goto out;
+	rc = auth_parse(&c, NULL, http_request_header(req, AUTH_HEADER_TIME),
+			http_request_header(req, AUTH_HEADER_NONCE),
+			http_request_header(req, AUTH_HEADER_SIGNATURE), &err);
+	if (rc < 0) {
+		http_respond_error(req, 401, rc == ERROR_MISSING ? "missing_auth" : "bad_auth_header",
+				   "%s", err.msg);
+		goto out;
+	}
+	/* Proof of possession: the body is signed by the key it registers. */
+	if (api_check_signed(a, req, &pk, &c, 0) < 0)
+		goto out;
+	rc = db_host_add(a->db, pk.bytes, account, device, api_now(), &id);
+	if (rc == ERROR_DUPLICATE) {
+		if (db_host_get(a->db, id, &h) == 0 && h.banned)
+			http_respond_error(req, 403, "banned", "host %" PRId64 " is banned", id);
+		else
+			http_respond_json(req, 200, json_pack("{s:I, s:b}", "host_id", (json_int_t)id,
+							      "created", 0));
+		goto out;
+	}
+	if (rc < 0) {
+		api_internal(req, "register the host");
+		goto out;
+	}
+	log_info("registered host %" PRId64 " for account '%s'", id, account);
+	http_respond_json(req, 201, json_pack("{s:I, s:b}", "host_id", (json_int_t)id, "created", 1));
+out:
+	json_decref(j);
+}
+
+/* ---- POST /api/v1/heartbeat ---- */
+
+static void api_heartbeat(struct http_request *req, void *ctx)
+{
+	struct api *a = ctx;
+	struct db_host host;
+	json_t *j;
+
+	j = api_json_body(req, 1);
+	if (!j)
+		return;
+	if (api_authenticate(a, req, &host) == 0)
+		http_respond_json(req, 200,
+				  json_pack("{s:I, s:I, s:i}", "host_id", (json_int_t)host.id,
+					    "server_time", (json_int_t)api_now(), "next_heartbeat_s",
+					    SERVER_HEARTBEAT_S));
+	json_decref(j);
+}
+
+/* ---- GET /api/v1/blobs/<hash> ---- */
+
+/* Parses a single "bytes=first-last" / "first-" / "-suffix" range for a
+ * file of size bytes. Returns 1 with [*off, *off + *len) for a usable
+ * range, 0 to ignore the header (malformed or several ranges: the whole
+ * file is sent, as RFC 9110 allows), -1 when unsatisfiable. */
+static int api_range(const char *h, uint64_t size, uint64_t *off, uint64_t *len)
+{
+	unsigned long long a = 0, b = 0;
+	const char *p, *dash;
+	char *end;
+	int has_a, has_b;
+
+	if (strncmp(h, "bytes=", 6) != 0 || strchr(h, ','))
+		return 0;
+	p = h + 6;
+	dash = strchr(p, '-');
+	if (!dash)
+		return 0;
+	has_a = dash > p;
+	has_b = dash[1] != '\0';
+	errno = 0;
+	if (has_a) {
+		if (*p < '0' || *p > '9')
+			return 0;
+		a = strtoull(p, &end, 10);
+		if (end != dash || errno)
+			return 0;
+	}
+	if (has_b) {
+		if (dash[1] < '0' || dash[1] > '9')
+			return 0;
+		b = strtoull(dash + 1, &end, 10);
+		if (*end || errno)
+			return 0;
+	}
+	if (!has_a && !has_b)
+		return 0;
+	if (!has_a) { /* the last b bytes */
+		if (b == 0 || size == 0)
+			return -1;
+		*len = b < size ? b : size;
+		*off = size - *len;
+		return 1;
+	}
+	if (has_b && b < a)
+		return 0;
+	if (a >= size)
+		return -1;
+	if (!has_b || b >= size)
+		b = size - 1;
+	*off = a;
+	*len = b - a + 1;
+	return 1;
+}
+
+/* 1 when an If-None-Match / If-Range value names this entity tag. */
+static int api_etag_matches(const char *h, const char *etag)
+{
+	return h && (strcmp(h, "*") == 0 || strstr(h, etag) != NULL);
+}
+
+static void api_blob_get(struct http_request *req, void *ctx)
+{
+	struct api *a = ctx;
+	const char *hex = http_request_suffix(req), *range, *if_range;
+	char etag[HASH_HEX_LEN + 3], value[96];
+	uint64_t size, off = 0, len;
+	struct error err;
+	struct hash h;
+	int fd, r = 0;
+
+	if (hash_from_hex(&h, hex, &err) < 0) {
+		http_respond_error(req, 400, "bad_hash",
+				   "a blob is named by %d lowercase hex digits", HASH_HEX_LEN);
+		return;
+	}
+	snprintf(etag, sizeof(etag), "\"%s\"", hex);
+	if (blobstore_get(a->blobs, &h, &fd, &size, &err) < 0) {
+		if (err.code == ERROR_NOT_FOUND)
+			http_respond_error(req, 404, "not_found", "no blob %s", hex);
+		else
+			api_internal(req, "open the blob");
+		return;
+	}
+	http_request_add_header(req, "ETag", etag);
+	http_request_add_header(req, "Cache-Control", "public, max-age=31536000, immutable");
+	if (api_etag_matches(http_request_header(req, "If-None-Match"), etag)) {
+		close(fd);
+		http_respond_empty(req, 304);
+		return;
+	}
+	http_request_add_header(req, "Accept-Ranges", "bytes");
+	len = size;
+	range = http_request_header(req, "Range");
+	if_range = http_request_header(req, "If-Range");
+	if (range && (!if_range || strcmp(if_range, etag) == 0))
+		r = api_range(range, size, &off, &len);
+	if (r < 0) {
+		close(fd);
+		snprintf(value, sizeof(value), "bytes */%llu", (unsigned long long)size);
+		http_request_add_header(req, "Content-Range", value);
+		http_respond_error(req, 416, "bad_range", "range '%.64s' outside %llu bytes", range,
+				   (unsigned long long)size);
+		return;
+	}
+	if (r > 0) {
+		snprintf(value, sizeof(value), "bytes %llu-%llu/%llu", (unsigned long long)off,
+			 (unsigned long long)(off + len - 1), (unsigned long long)size);
+		http_request_add_header(req, "Content-Range", value);
+	}
+	http_respond_fd(req, r > 0 ? 206 : 200, fd, off, len, "application/octet-stream");
+}
+
+/* ---- the table ---- */
+
+static const struct http_route api_route_table[] = {
+	{ "GET", API_PREFIX "/project", 0, 0, api_project, NULL, "project" },
+	{ "POST", API_PREFIX "/hosts", 0, SERVER_CONTROL_BODY_MAX, api_hosts_post, NULL,
+	  "hosts" },
+	{ "POST", API_PREFIX "/heartbeat", 0, SERVER_CONTROL_BODY_MAX, api_heartbeat, NULL,
+	  "heartbeat" },
+	{ "GET", API_PREFIX "/blobs/", HTTP_ROUTE_PREFIX, 0, api_blob_get, NULL, "blobs" },
+};
+
+const struct http_route *api_routes(size_t *n)
+{
+	*n = sizeof(api_route_table) / sizeof(api_route_table[0]);
+	return api_route_table;
+}

@@ -1,0 +1,71 @@
+/*
+ * server.h - the coordinator: state directory, database, blob store,
+ * coordinator key and the HTTP API (/api/v1), put together.
+ *
+ * The state directory (mode 0700) holds:
+ *
+ *     STATE/state.db            the SQLite database (db.h)
+ *     STATE/blobs/              the blob store (blobstore.h)
+ *     STATE/keys/coordinator.key, coordinator.pub   the signing key pair
+ *     STATE/lock                held (flock) while a server runs
+ *
+ * server_open() creates whatever is missing (first start) and reuses what
+ * is there (restart); server_start() begins serving. The endpoints are
+ * documented in docs/PROTOCOL.md.
+ */
+#ifndef AGORA_SERVER_SERVER_H
+#define AGORA_SERVER_SERVER_H
+
+#include <stdint.h>
+
+#include "common/error.h"
+#include "workunits/key.h"
+
+/* The kernel ABI this coordinator's work units are written for; a client
+ * whose kernels implement another ABI must not take work. */
+#define AGORA_KERNEL_ABI 1
+/* The version of the HTTP API (the /api/v1 prefix). */
+#define AGORA_PROTOCOL_VERSION 1
+#define SERVER_DEFAULT_NAME "agora"
+
+/* Body caps per endpoint. */
+#define SERVER_CONTROL_BODY_MAX 4096 /* registration, heartbeat */
+#define SERVER_PEM_MAX (64 * 1024)
+/* How often heartbeats are asked for (seconds), and how long nonces are
+ * kept (twice the auth window: a replay must be older than the window). */
+#define SERVER_HEARTBEAT_S 600
+#define SERVER_NONCE_KEEP_S (2 * 300)
+
+struct server;
+struct db;
+struct blobstore;
+
+struct server_options {
+	const char *state_dir; /* required */
+	const char *listen;    /* NULL: HTTP_DEFAULT_LISTEN */
+	const char *tls_cert;  /* PEM file names, both or neither */
+	const char *tls_key;
+	const char *name;      /* project name on first start; NULL: "agora" */
+	unsigned threads;      /* HTTP threads; 0: one per CPU */
+};
+
+/* Opens (creating on first start) the state directory, database, blob
+ * store and key pair, and takes the state lock (ERROR_STATE when another
+ * server holds it). Does not listen yet. */
+int server_open(struct server **out, const struct server_options *opt, struct error *err)
+	__attribute__((warn_unused_result));
+/* Starts serving HTTP(S). */
+int server_start(struct server *s, struct error *err) __attribute__((warn_unused_result));
+/* The bound port, once started. */
+unsigned server_port(const struct server *s);
+/* 1 when serving over TLS. */
+int server_tls(const struct server *s);
+/* Stops serving (waits for running requests), closes everything and
+ * releases the lock. NULL is a no-op. */
+void server_free(struct server *s);
+
+struct db *server_db(struct server *s);
+struct blobstore *server_blobstore(struct server *s);
+const struct key_public *server_public_key(const struct server *s);
+
+#endif
