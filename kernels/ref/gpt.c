@@ -106,7 +106,7 @@ float ref_gpt_train_step(struct ref_gpt *g, const unsigned char *seqs, const str
 	return loss;
 }
 
-int ref_gpt_run(struct ref_gpt *g, const unsigned char *buf, size_t len, int H,
+int ref_gpt_run(struct ref_gpt *g, const unsigned char *buf, size_t len, uint64_t first, int H,
 		const struct ref_adamw *opt, float *losses)
 {
 	int T = g->cfg->n_ctx;
@@ -123,7 +123,8 @@ int ref_gpt_run(struct ref_gpt *g, const unsigned char *buf, size_t len, int H,
 
 		for (int b = 0; b < g->B; b++)
 			memcpy(seqs + (size_t)b * seq,
-			       buf + ref_gpt_batch_offset(len, T, g->B, (uint64_t)s, b), seq);
+			       buf + ref_gpt_batch_offset(len, T, g->B, first + (uint64_t)s, b),
+			       seq);
 		loss = ref_gpt_train_step(g, seqs, opt);
 		if (losses)
 			losses[s] = loss;

@@ -62,10 +62,11 @@ size_t ref_gpt_batch_offset(size_t len, int T, int B, uint64_t s, int b);
  * with t = step + 1), step++. Returns the loss before the update. */
 float ref_gpt_train_step(struct ref_gpt *g, const unsigned char *seqs, const struct ref_adamw *opt);
 
-/* H steps s = 0..H-1 over buf (len >= T+1 bytes), step s taking its
- * sequences at ref_gpt_batch_offset(len, T, B, s, b). losses (H floats,
- * may be NULL) receives each step's loss. 0 or ERROR_INVALID / ERROR_NOMEM. */
-int ref_gpt_run(struct ref_gpt *g, const unsigned char *buf, size_t len, int H,
+/* H steps over buf (len >= T+1 bytes): steps s = first .. first+H-1 of a
+ * work unit (first > 0 resumes one), step s taking its sequences at
+ * ref_gpt_batch_offset(len, T, B, s, b). losses (H floats, may be NULL)
+ * receives each step's loss. 0 or ERROR_INVALID / ERROR_NOMEM. */
+int ref_gpt_run(struct ref_gpt *g, const unsigned char *buf, size_t len, uint64_t first, int H,
 		const struct ref_adamw *opt, float *losses);
 
 #endif
