@@ -98,7 +98,8 @@ static int enqueue_tiled(struct gemm *g, const struct gemm_args *a, struct error
 	rc |= ARG(k, i++, a->B); rc |= ARG(k, i++, a->b_off);
 	rc |= ARG(k, i++, a->sbk); rc |= ARG(k, i++, a->sbn);
 	rc |= ARG(k, i++, a->C); rc |= ARG(k, i++, a->c_off); rc |= ARG(k, i++, a->ldc);
-	rc |= ARG(k, i++, a->bias); rc |= ARG(k, i++, a->mode);
+	rc |= ARG(k, i++, a->bias); rc |= ARG(k, i++, a->bias_off);
+	rc |= ARG(k, i++, a->mode);
 	if (rc != CL_SUCCESS)
 		return runtime_cl_error(err, "clSetKernelArg", CL_INVALID_ARG_VALUE);
 	global[0] = round_up((size_t)a->N, 16);
@@ -133,7 +134,7 @@ static int enqueue_rb(struct gemm *g, const struct gemm_args *a, struct error *e
 	rc |= ARG(k, 0, a->M); rc |= ARG(k, 1, a->N); rc |= ARG(k, 2, a->K);
 	rc |= ARG(k, 3, g->pa); rc |= ARG(k, 4, g->pb);
 	rc |= ARG(k, 5, a->C); rc |= ARG(k, 6, a->c_off); rc |= ARG(k, 7, a->ldc);
-	rc |= ARG(k, 8, a->bias); rc |= ARG(k, 9, a->mode);
+	rc |= ARG(k, 8, a->bias); rc |= ARG(k, 9, a->bias_off); rc |= ARG(k, 10, a->mode);
 	if (rc != CL_SUCCESS)
 		return runtime_cl_error(err, "clSetKernelArg", CL_INVALID_ARG_VALUE);
 	if (a->K > 0) {

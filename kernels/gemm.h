@@ -28,7 +28,8 @@ enum gemm_variant {
 
 /* One multiply. Offsets and strides count floats. A(m,k) is
  * A[a_off + m*sam + k*sak]; B(k,n) is B[b_off + k*sbk + n*sbn]; C(m,n) is
- * C[c_off + m*ldc + n]. bias may be NULL unless a bias bit is set. C must
+ * C[c_off + m*ldc + n]; bias[n] is bias[bias_off + n]. bias may be NULL
+ * unless a bias bit is set. C must
  * not overlap A or B. */
 struct gemm_args {
 	int M, N, K;
@@ -39,6 +40,7 @@ struct gemm_args {
 	cl_mem C;
 	int c_off, ldc;
 	cl_mem bias;
+	int bias_off;
 	int mode;
 };
 

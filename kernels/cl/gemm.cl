@@ -13,7 +13,7 @@
  * mode bits: GEMM_INIT_BIAS (init = bias[n]), GEMM_INIT_C (init = C[m][n]),
  * else init = 0; GEMM_ADD_BIAS (C = acc + bias[n]) and GEMM_ADD_C
  * (C = C + acc; ignored when GEMM_ADD_BIAS is set) are applied after the
- * sum, in separate statements.
+ * sum, in separate statements. bias[n] means bias[bias_off + n].
  *
  * gemm_rb: barrier-free, register-blocked, for CPUs. gemm_pack_a and
  * gemm_pack_b first copy A and B into zero-padded panels of GEMM_RM rows /
@@ -98,7 +98,8 @@ __kernel void gemm_pack_b(int N, int K, __global const float *B, int b_off, int 
  * p*RM.. and columns q*RN.. (two 16-wide vectors). Zero padding only
  * feeds lanes that are never stored. */
 __kernel void gemm_rb(int M, int N, int K, __global const float *Ap, __global const float *Bp,
-		      __global float *C, int c_off, int ldc, __global const float *bias, int mode)
+		      __global float *C, int c_off, int ldc, __global const float *bias,
+		      int bias_off, int mode)
 {
 	int q = (int)get_global_id(0), p = (int)get_global_id(1);
 	int n0 = q * GEMM_RN, m0 = p * GEMM_RM;
@@ -107,6 +108,8 @@ __kernel void gemm_rb(int M, int N, int K, __global const float *Ap, __global co
 
 	if (n0 >= N || m0 >= M)
 		return;
+	if (mode & (GEMM_INIT_BIAS | GEMM_ADD_BIAS))
+		bias += bias_off;
 	int nn = min(GEMM_RN, N - n0), mm = min(GEMM_RM, M - m0);
 	__global float *c = C + c_off + m0 * ldc + n0;
 	for (int r = 0; r < GEMM_RM; r++) {
@@ -139,8 +142,7 @@ __kernel void gemm_rb(int M, int N, int K, __global const float *Ap, __global co
 __kernel __attribute__((reqd_work_group_size(GEMM_TS, GEMM_TS, 1))) void
 gemm_tiled(int M, int N, int K, __global const float *A, int a_off, int sam, int sak,
 	   __global const float *B, int b_off, int sbk, int sbn, __global float *C, int c_off,
-	   int ldc,
-	   __global const float *bias, int mode)
+	   int ldc, __global const float *bias, int bias_off, int mode)
 {
 	__local float as[GEMM_TS][GEMM_TS + 1];
 	__local float bs[GEMM_TS][GEMM_TS + 1];
@@ -149,8 +151,11 @@ gemm_tiled(int M, int N, int K, __global const float *A, int a_off, int sam, int
 	int m = (int)get_group_id(1) * GEMM_TS + ty;
 	int ci = c_off + m * ldc + n;
 	int live = m < M && n < N;
-	float acc = live ? gemm_init(mode, bias, C, ci, n) : 0.0f;
 	int tiles = (K + GEMM_TS - 1) / GEMM_TS;
+
+	if (mode & (GEMM_INIT_BIAS | GEMM_ADD_BIAS))
+		bias += bias_off;
+	float acc = live ? gemm_init(mode, bias, C, ci, n) : 0.0f;
 
 	for (int t = 0; t < tiles; t++) {
 		int ka = t * GEMM_TS + tx, kb = t * GEMM_TS + ty;

@@ -40,12 +40,12 @@ static int run_case(struct gemm *g, const struct shape *s, int mode, uint64_t se
 	cl_test_fill(bias, (size_t)N + 1, 0.5f, seed + 3);
 	memcpy(want, c, nc * 4);
 	/* a_off 5, b_off 7, c_off 2: offsets are honoured */
-	gemm_ref(M, N, K, a + 5, sam, sak, b + 7, sbk, sbn, want + 2, ldc, bias, mode);
+	gemm_ref(M, N, K, a + 5, sam, sak, b + 7, sbk, sbn, want + 2, ldc, bias + 1, mode);
 	da = cl_test_buffer(rt, a, na);
 	db = cl_test_buffer(rt, b, nb);
 	dc = cl_test_buffer(rt, c, nc);
 	dbias = cl_test_buffer(rt, bias, (size_t)N + 1);
-	ga = (struct gemm_args){M, N, K, da, 5, sam, sak, db, 7, sbk, sbn, dc, 2, ldc, dbias, mode};
+	ga = (struct gemm_args){M, N, K, da, 5, sam, sak, db, 7, sbk, sbn, dc, 2, ldc, dbias, 1, mode};
 	error_clear(&err);
 	if (gemm_enqueue(g, &ga, &err) != 0)
 		tap_diag("%s", err.msg);
