@@ -48,7 +48,7 @@ struct runtime_device_info {
 	char vendor[128];
 	char platform[128];
 	char driver[64];  /* CL_DRIVER_VERSION */
-	char version[64]; /* CL_DEVICE_VERSION */
+	char version[128]; /* CL_DEVICE_VERSION */
 	unsigned platform_index;
 	unsigned vendor_id;
 	enum runtime_device_type type;
