@@ -21,8 +21,8 @@
  * engine only accepts devices that report CL_FP_DENORM for single precision.
  *
  * Accuracy (measured by tests/unit/kernels/ref-fmath-test.c against glibc,
- * in ulps of the float result): exp <= 2, log <= 2, recip <= 1, div <= 1,
- * rsqrt <= 2, sqrt <= 1 over their stated domains. Accuracy matters less
+ * in ulps of the float result): exp 1, log 2, recip 1, div 1 (1/b must
+ * be finite), rsqrt 1, sqrt 1 (2 on denormal inputs), sigmoid 2. Accuracy matters less
  * than determinism; the test also pins the exact bits with a checksum.
  */
 #ifndef AGORA_KERNELS_FMATH_H
@@ -113,7 +113,7 @@ FMATH_FN float fmath_max(float a, float b)
 }
 
 /* 1/x for positive finite normal x whose reciprocal is normal: a bit-trick
- * guess (rel. error < 5.1e-2) refined by 3 Newton steps r += r*(1 - x*r),
+ * guess (rel. error < 5.1e-2) refined by 4 Newton steps r += r*(1 - x*r),
  * each residual computed exactly with fma. */
 FMATH_FN float fmath_recip_core(float x)
 {
