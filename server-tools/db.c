@@ -172,6 +172,12 @@ static const char *const db_migrations[] = {
 	" blob TEXT NOT NULL REFERENCES blobs (hash),"
 	" descriptor BLOB NOT NULL,"
 	" received INTEGER NOT NULL);",
+
+	/* 2: a unit's id (BLAKE2b-256 of its signed payload), which result
+	 * descriptors name. */
+	"ALTER TABLE units ADD COLUMN uid TEXT"
+	" CHECK (uid IS NULL OR (length(uid) = 64 AND uid NOT GLOB '*[^0-9a-f]*'));"
+	"CREATE UNIQUE INDEX units_uid ON units (uid);",
 };
 
 #define DB_MIGRATION_COUNT (sizeof(db_migrations) / sizeof(db_migrations[0]))
@@ -218,10 +224,17 @@ static const char *const db_sql[DB_STMT_COUNT] = {
 	[DB_VERSION_GET] = "SELECT coalesce(max(version), 0) FROM schema_version",
 };
 
+struct db_cached {
+	const char *sql; /* the caller's static string: the key */
+	sqlite3_stmt *stmt;
+};
+
 struct db {
 	sqlite3 *sql;
 	pthread_mutex_t lock;
 	sqlite3_stmt *stmts[DB_STMT_COUNT];
+	struct db_cached cache[DB_STMT_CACHE_MAX]; /* db_stmt_cached() */
+	size_t ncache;
 };
 
 void db_lock(struct db *db)
@@ -308,7 +321,7 @@ static int db_exec(sqlite3 *sql, const char *text, struct error *err)
 
 /* Applies the missing migrations inside one IMMEDIATE transaction, so two
  * processes opening a fresh database cannot both migrate it. */
-static int db_migrate(struct db *db, struct error *err)
+static int db_migrate(struct db *db, int target, struct error *err)
 {
 	sqlite3_stmt *st;
 	int version, rc;
@@ -331,7 +344,7 @@ static int db_migrate(struct db *db, struct error *err)
 			       version, DB_SCHEMA_VERSION);
 		goto out;
 	}
-	for (; version < DB_SCHEMA_VERSION; version++) {
+	for (; version < target; version++) {
 		rc = db_exec(db->sql, db_migrations[version], err);
 		if (rc < 0)
 			goto out;
@@ -382,6 +395,11 @@ static int db_configure(struct db *db, const char *path, struct error *err)
 
 int db_open(struct db **out, const char *path, struct error *err)
 {
+	return db_open_at(out, path, DB_SCHEMA_VERSION, err);
+}
+
+int db_open_at(struct db **out, const char *path, int version, struct error *err)
+{
 	struct db *db;
 	int rc, fd;
 
@@ -405,7 +423,7 @@ int db_open(struct db **out, const char *path, struct error *err)
 	rc = db_configure(db, path, err);
 	if (rc < 0)
 		goto out;
-	rc = db_migrate(db, err);
+	rc = db_migrate(db, version, err);
 out:
 	if (rc < 0) {
 		db_free(db);
@@ -423,6 +441,8 @@ void db_free(struct db *db)
 		return;
 	for (i = 0; i < DB_STMT_COUNT; i++)
 		sqlite3_finalize(db->stmts[i]);
+	for (i = 0; i < db->ncache; i++)
+		sqlite3_finalize(db->cache[i].stmt);
 	sqlite3_close(db->sql);
 	pthread_mutex_destroy(&db->lock);
 	free(db);
@@ -728,4 +748,58 @@ int db_blob_get(struct db *db, const char *hash, struct db_blob *out)
 int64_t db_blob_count(struct db *db)
 {
 	return db_count(db, DB_BLOB_COUNT);
+}
+
+sqlite3_stmt *db_stmt_cached(struct db *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	size_t i;
+
+	for (i = 0; i < db->ncache; i++) {
+		if (db->cache[i].sql == sql) {
+			st = db->cache[i].stmt;
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			return st;
+		}
+	}
+	if (db->ncache == DB_STMT_CACHE_MAX) {
+		log_error("statement cache full (%d statements)", DB_STMT_CACHE_MAX);
+		return NULL;
+	}
+	if (sqlite3_prepare_v3(db->sql, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
+	    SQLITE_OK) {
+		log_error("cannot prepare '%.60s': %s", sql, sqlite3_errmsg(db->sql));
+		return NULL;
+	}
+	db->cache[db->ncache].sql = sql;
+	db->cache[db->ncache].stmt = st;
+	db->ncache++;
+	return st;
+}
+
+int db_step(struct db *db, sqlite3_stmt *st)
+{
+	return db_step_done(db, st);
+}
+
+int db_begin(struct db *db)
+{
+	return sqlite3_exec(db->sql, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0
+										    : ERROR_DB;
+}
+
+int db_commit(struct db *db)
+{
+	if (sqlite3_exec(db->sql, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+		return 0;
+	log_error("cannot commit: %s", sqlite3_errmsg(db->sql));
+	db_rollback(db);
+	return ERROR_DB;
+}
+
+void db_rollback(struct db *db)
+{
+	if (!sqlite3_get_autocommit(db->sql))
+		sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
 }

@@ -28,7 +28,7 @@
 #include "common/error.h"
 
 /* The schema version this build writes (the number of migrations). */
-#define DB_SCHEMA_VERSION 1
+#define DB_SCHEMA_VERSION 2
 
 /* Length caps, enforced by the schema too (CHECK constraints). */
 #define DB_NAME_MAX 64      /* project name */
@@ -70,6 +70,10 @@ struct db_blob {
  * release it with db_free(). Fails with ERROR_VERSION for a database from
  * a newer Agora, ERROR_DB otherwise. */
 int db_open(struct db **out, const char *path, struct error *err)
+	__attribute__((warn_unused_result));
+/* For tests of migrations: like db_open() but migrates only up to version
+ * (1..DB_SCHEMA_VERSION). */
+int db_open_at(struct db **out, const char *path, int version, struct error *err)
 	__attribute__((warn_unused_result));
 /* Finalizes every statement and closes the connection. NULL is a no-op. */
 void db_free(struct db *db);
@@ -119,5 +123,20 @@ int64_t db_blob_count(struct db *db);
 void db_lock(struct db *db);
 void db_unlock(struct db *db);
 sqlite3 *db_sqlite(struct db *db);
+
+/* With the lock held: the prepared statement for sql, reset and unbound,
+ * prepared on first use and cached by the ADDRESS of sql (pass a static
+ * string; at most DB_STMT_CACHE_MAX of them). NULL (logged) on error. */
+#define DB_STMT_CACHE_MAX 64
+sqlite3_stmt *db_stmt_cached(struct db *db, const char *sql);
+/* With the lock held: steps a statement returning no rows and resets it;
+ * constraint failures map to ERROR_DUPLICATE (unique), ERROR_RANGE
+ * (check, not null), ERROR_NOT_FOUND (foreign key); else ERROR_DB. */
+int db_step(struct db *db, sqlite3_stmt *st);
+/* With the lock held: BEGIN IMMEDIATE / COMMIT (rolls back when the
+ * commit fails) / ROLLBACK (no-op outside a transaction). */
+int db_begin(struct db *db);
+int db_commit(struct db *db);
+void db_rollback(struct db *db);
 
 #endif

@@ -174,6 +174,36 @@ static void test_lifecycle(struct db *db)
 	       SQLITE_OK, "replica times out");
 }
 
+/* A database left at version 1 with data in it migrates to the current
+ * version on open, keeping the data. */
+static void test_migration(void)
+{
+	char old[600], p2[700];
+	struct db *db = NULL;
+	struct error err;
+	struct db_host h;
+	unsigned char key[DB_KEY_BYTES];
+	int64_t id = 0;
+
+	snprintf(old, sizeof(old), "%s/old.db", dir);
+	memset(key, 9, sizeof(key));
+	TAP_IS(db_open_at(&db, old, 1, &err), 0, "open a database at schema version 1");
+	TAP_IS(db_schema_version(db), 1, "it is at version 1");
+	TAP_IS(db_host_add(db, key, "old", "", 1, &id), 0, "data written at version 1");
+	db_free(db);
+	db = NULL;
+	TAP_IS(db_open(&db, old, &err), 0, "reopen migrates");
+	TAP_IS(db_schema_version(db), DB_SCHEMA_VERSION, "now at the current version");
+	TAP_IS(db_host_get(db, id, &h), 0, "the data survived the migration");
+	TAP_IS(exec_sql(db, "SELECT uid FROM units"), SQLITE_OK, "the new column exists");
+	db_free(db);
+	unlink(old);
+	snprintf(p2, sizeof(p2), "%s-wal", old);
+	unlink(p2);
+	snprintf(p2, sizeof(p2), "%s-shm", old);
+	unlink(p2);
+}
+
 int main(void)
 {
 	struct db *db = NULL;
@@ -185,6 +215,7 @@ int main(void)
 	snprintf(path, sizeof(path), "%s/state.db", dir);
 
 	test_open();
+	test_migration();
 	TAP_IS(db_open(&db, path, &err), 0, "reopen");
 	TAP_IS(db_schema_version(db), DB_SCHEMA_VERSION, "reopen keeps the version");
 	test_project_hosts(db);

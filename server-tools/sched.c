@@ -1,0 +1,331 @@
+/*
+ * sched.c - units, replicas and results in the state database (see
+ * sched.h).
+ *
+ * Cost: an assignment is one transaction of three short statements (the
+ * expiry sweep uses the partial index on in-progress deadlines, the pick
+ * the partial index on unsent replicas), so dispatch is bounded by one
+ * WAL fsync per request. Batching several assignments per request is the
+ * next step if that ever limits throughput.
+ */
+#include "config.h"
+
+#include "server-tools/sched.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+static const char sched_sql_unit_insert[] =
+	"INSERT INTO units (job, round, idx, envelope, flops, quorum, deadline_s, created, uid)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+static const char sched_sql_replica_insert[] = "INSERT INTO replicas (unit) VALUES (?1)";
+static const char sched_sql_expire_replace[] =
+	"INSERT INTO replicas (unit) SELECT r.unit FROM replicas r JOIN units u ON u.id = r.unit"
+	" WHERE r.state = 'in_progress' AND r.deadline < ?1 AND u.state = 'active'";
+static const char sched_sql_expire[] =
+	"UPDATE replicas SET state = 'over', outcome = 'timeout'"
+	" WHERE state = 'in_progress' AND deadline < ?1";
+static const char sched_sql_pick[] =
+	"SELECT r.id, u.id, u.uid, u.deadline_s, u.envelope FROM replicas r"
+	" JOIN units u ON u.id = r.unit JOIN jobs j ON j.id = u.job"
+	" WHERE r.state = 'unsent' AND u.state = 'active' AND j.state = 'running'"
+	" AND NOT EXISTS (SELECT 1 FROM replicas o WHERE o.unit = r.unit"
+	"  AND (o.host = ?1 OR o.account = ?2))"
+	" ORDER BY r.id LIMIT 1";
+static const char sched_sql_send[] =
+	"UPDATE replicas SET state = 'in_progress', host = ?2, account = ?3, sent = ?4,"
+	" deadline = ?5 WHERE id = ?1 AND state = 'unsent'";
+static const char sched_sql_replica_get[] =
+	"SELECT r.id, r.unit, coalesce(r.host, 0), r.state, coalesce(r.outcome, ''),"
+	" coalesce(r.deadline, 0), coalesce(u.uid, '') FROM replicas r"
+	" JOIN units u ON u.id = r.unit WHERE r.id = ?1";
+static const char sched_sql_blob_insert[] =
+	"INSERT OR IGNORE INTO blobs (hash, size, stored_size, created) VALUES (?1, ?2, ?3, ?4)";
+static const char sched_sql_result_insert[] =
+	"INSERT INTO results (replica, host, blob, descriptor, received)"
+	" VALUES (?1, ?2, ?3, ?4, ?5)";
+static const char sched_sql_replica_over[] =
+	"UPDATE replicas SET state = 'over', outcome = 'success', received = ?3,"
+	" result_hash = ?4 WHERE id = ?1 AND host = ?2 AND state = 'in_progress'";
+static const char sched_sql_count[] = "SELECT count(*) FROM replicas WHERE state = ?1";
+
+static void sched_text(sqlite3_stmt *st, int col, char *buf, size_t size)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+
+	snprintf(buf, size, "%s", t ? (const char *)t : "");
+}
+
+int sched_unit_add(struct db *db, const struct sched_unit *u, int64_t now, int64_t *unit_id)
+{
+	sqlite3_stmt *st;
+	int rc, i;
+
+	if (u->quorum < 1 || u->deadline_s < 1 || !u->envelope || !u->uid)
+		return ERROR_INVALID;
+	db_lock(db);
+	rc = db_begin(db);
+	if (rc < 0)
+		goto out;
+	st = db_stmt_cached(db, sched_sql_unit_insert);
+	rc = ERROR_DB;
+	if (!st)
+		goto out;
+	sqlite3_bind_int64(st, 1, u->job);
+	sqlite3_bind_int64(st, 2, u->round);
+	sqlite3_bind_int64(st, 3, u->index);
+	sqlite3_bind_blob(st, 4, u->envelope, (int)u->envelope_len, SQLITE_STATIC);
+	sqlite3_bind_double(st, 5, u->flops);
+	sqlite3_bind_int(st, 6, u->quorum);
+	sqlite3_bind_int64(st, 7, u->deadline_s);
+	sqlite3_bind_int64(st, 8, now);
+	sqlite3_bind_text(st, 9, u->uid, -1, SQLITE_STATIC);
+	rc = db_step(db, st);
+	if (rc < 0)
+		goto out;
+	*unit_id = sqlite3_last_insert_rowid(db_sqlite(db));
+	for (i = 0; i < u->quorum && rc == 0; i++) {
+		st = db_stmt_cached(db, sched_sql_replica_insert);
+		if (!st) {
+			rc = ERROR_DB;
+			break;
+		}
+		sqlite3_bind_int64(st, 1, *unit_id);
+		rc = db_step(db, st);
+	}
+	if (rc == 0)
+		rc = db_commit(db);
+out:
+	if (rc < 0)
+		db_rollback(db);
+	db_unlock(db);
+	return rc;
+}
+
+/* With the lock held and a transaction open. */
+static int sched_expire_locked(struct db *db, int64_t now)
+{
+	sqlite3_stmt *st = db_stmt_cached(db, sched_sql_expire_replace);
+	int rc;
+
+	if (!st)
+		return ERROR_DB;
+	sqlite3_bind_int64(st, 1, now);
+	rc = db_step(db, st);
+	if (rc < 0)
+		return rc;
+	st = db_stmt_cached(db, sched_sql_expire);
+	if (!st)
+		return ERROR_DB;
+	sqlite3_bind_int64(st, 1, now);
+	rc = db_step(db, st);
+	return rc < 0 ? rc : sqlite3_changes(db_sqlite(db));
+}
+
+int sched_expire(struct db *db, int64_t now)
+{
+	int rc, n;
+
+	db_lock(db);
+	rc = db_begin(db);
+	if (rc == 0) {
+		n = sched_expire_locked(db, now);
+		rc = n < 0 ? n : db_commit(db);
+		if (rc == 0)
+			rc = n;
+	}
+	if (rc < 0)
+		db_rollback(db);
+	db_unlock(db);
+	if (rc > 0)
+		log_info("timed out %d replicas", rc);
+	return rc;
+}
+
+/* Reads the picked row into out (copying the envelope). */
+static int sched_pick_read(sqlite3_stmt *st, int64_t now, struct sched_assignment *out)
+{
+	const void *env = sqlite3_column_blob(st, 4);
+	int len = sqlite3_column_bytes(st, 4);
+
+	out->replica = sqlite3_column_int64(st, 0);
+	out->unit = sqlite3_column_int64(st, 1);
+	sched_text(st, 2, out->uid, sizeof(out->uid));
+	out->deadline = now + sqlite3_column_int64(st, 3);
+	out->envelope = malloc(len > 0 ? (size_t)len : 1);
+	if (!out->envelope)
+		return ERROR_NOMEM;
+	if (len > 0)
+		memcpy(out->envelope, env, (size_t)len);
+	out->envelope_len = (size_t)len;
+	return 0;
+}
+
+int sched_assign(struct db *db, int64_t host, const char *account, int64_t now,
+		 struct sched_assignment *out)
+{
+	sqlite3_stmt *st;
+	int rc, step;
+
+	memset(out, 0, sizeof(*out));
+	db_lock(db);
+	rc = db_begin(db);
+	if (rc < 0)
+		goto out;
+	rc = sched_expire_locked(db, now);
+	if (rc < 0)
+		goto out;
+	st = db_stmt_cached(db, sched_sql_pick);
+	rc = ERROR_DB;
+	if (!st)
+		goto out;
+	sqlite3_bind_int64(st, 1, host);
+	sqlite3_bind_text(st, 2, account, -1, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW)
+		rc = sched_pick_read(st, now, out);
+	else
+		rc = step == SQLITE_DONE ? ERROR_NOT_FOUND : ERROR_DB;
+	sqlite3_reset(st);
+	if (rc < 0)
+		goto out;
+	st = db_stmt_cached(db, sched_sql_send);
+	rc = ERROR_DB;
+	if (!st)
+		goto out;
+	sqlite3_bind_int64(st, 1, out->replica);
+	sqlite3_bind_int64(st, 2, host);
+	sqlite3_bind_text(st, 3, account, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, now);
+	sqlite3_bind_int64(st, 5, out->deadline);
+	rc = db_step(db, st);
+	if (rc == 0)
+		rc = db_commit(db);
+out:
+	if (rc < 0) {
+		db_rollback(db);
+		sched_assignment_release(out);
+	}
+	db_unlock(db);
+	return rc;
+}
+
+void sched_assignment_release(struct sched_assignment *a)
+{
+	free(a->envelope);
+	a->envelope = NULL;
+	a->envelope_len = 0;
+}
+
+int sched_replica_get(struct db *db, int64_t id, struct sched_replica *out)
+{
+	sqlite3_stmt *st;
+	int rc = ERROR_DB, step;
+
+	memset(out, 0, sizeof(*out));
+	db_lock(db);
+	st = db_stmt_cached(db, sched_sql_replica_get);
+	if (st) {
+		sqlite3_bind_int64(st, 1, id);
+		step = sqlite3_step(st);
+		if (step == SQLITE_ROW) {
+			out->id = sqlite3_column_int64(st, 0);
+			out->unit = sqlite3_column_int64(st, 1);
+			out->host = sqlite3_column_int64(st, 2);
+			sched_text(st, 3, out->state, sizeof(out->state));
+			sched_text(st, 4, out->outcome, sizeof(out->outcome));
+			out->deadline = sqlite3_column_int64(st, 5);
+			sched_text(st, 6, out->uid, sizeof(out->uid));
+			rc = 0;
+		} else {
+			rc = step == SQLITE_DONE ? ERROR_NOT_FOUND : ERROR_DB;
+		}
+		sqlite3_reset(st);
+	}
+	db_unlock(db);
+	return rc;
+}
+
+/* The three writes of a result; the lock is held, a transaction open. */
+static int sched_result_write(struct db *db, int64_t replica, int64_t host, const char *blob,
+			      int64_t size, int64_t stored, const void *descriptor,
+			      size_t descriptor_len, int64_t now)
+{
+	sqlite3_stmt *st = db_stmt_cached(db, sched_sql_replica_over);
+	int rc;
+
+	if (!st)
+		return ERROR_DB;
+	sqlite3_bind_int64(st, 1, replica);
+	sqlite3_bind_int64(st, 2, host);
+	sqlite3_bind_int64(st, 3, now);
+	sqlite3_bind_text(st, 4, blob, -1, SQLITE_STATIC);
+	/* The blob row must exist first (foreign key): insert it before. */
+	{
+		sqlite3_stmt *b = db_stmt_cached(db, sched_sql_blob_insert);
+		if (!b)
+			return ERROR_DB;
+		sqlite3_bind_text(b, 1, blob, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(b, 2, size);
+		sqlite3_bind_int64(b, 3, stored);
+		sqlite3_bind_int64(b, 4, now);
+		rc = db_step(db, b);
+		if (rc < 0)
+			return rc;
+	}
+	rc = db_step(db, st);
+	if (rc < 0)
+		return rc;
+	if (sqlite3_changes(db_sqlite(db)) != 1)
+		return ERROR_STATE;
+	st = db_stmt_cached(db, sched_sql_result_insert);
+	if (!st)
+		return ERROR_DB;
+	sqlite3_bind_int64(st, 1, replica);
+	sqlite3_bind_int64(st, 2, host);
+	sqlite3_bind_text(st, 3, blob, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, descriptor, (int)descriptor_len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, now);
+	return db_step(db, st);
+}
+
+int sched_result_add(struct db *db, int64_t replica, int64_t host, const char *blob, int64_t size,
+		     int64_t stored, const void *descriptor, size_t descriptor_len, int64_t now,
+		     int64_t *result_id)
+{
+	int rc;
+
+	db_lock(db);
+	rc = db_begin(db);
+	if (rc == 0)
+		rc = sched_result_write(db, replica, host, blob, size, stored, descriptor,
+					descriptor_len, now);
+	if (rc == 0) {
+		*result_id = sqlite3_last_insert_rowid(db_sqlite(db));
+		rc = db_commit(db);
+	}
+	if (rc < 0)
+		db_rollback(db);
+	db_unlock(db);
+	return rc;
+}
+
+int64_t sched_replica_count(struct db *db, const char *state)
+{
+	sqlite3_stmt *st;
+	int64_t n = ERROR_DB;
+
+	db_lock(db);
+	st = db_stmt_cached(db, sched_sql_count);
+	if (st) {
+		sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			n = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+	}
+	db_unlock(db);
+	return n;
+}

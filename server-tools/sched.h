@@ -1,0 +1,87 @@
+/*
+ * sched.h - the work life cycle in the state database: units, their
+ * replicas and the results that come back (the BOINC model).
+ *
+ *   sched_unit_add()     a signed unit enters with `quorum` unsent replicas
+ *   sched_assign()       an unsent replica goes to a host: in progress,
+ *                        with a deadline; never two replicas of a unit to
+ *                        one host or one account (the schema enforces it)
+ *   sched_expire()       in-progress replicas past their deadline are over
+ *                        (outcome timeout) and each gets an unsent
+ *                        replacement while its unit is active
+ *   sched_result_add()   a verified result for an in-progress replica:
+ *                        the replica is over (success) and the result row
+ *                        and its blob row are written, in one transaction
+ *
+ * Validation and merging (which move units to validated) come later.
+ * Every function takes the db lock and runs in one transaction.
+ */
+#ifndef AGORA_SERVER_SCHED_H
+#define AGORA_SERVER_SCHED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "server-tools/db.h"
+
+struct sched_unit {
+	int64_t job;
+	int64_t round;
+	int64_t index;
+	const unsigned char *envelope; /* the signed descriptor, as sealed */
+	size_t envelope_len;
+	const char *uid;   /* unit id: 64 hex (hash of the payload) */
+	int quorum;        /* replicas to create, >= 1 */
+	int64_t deadline_s; /* seconds a host gets for one replica */
+	double flops;
+};
+
+struct sched_assignment {
+	int64_t replica;
+	int64_t unit;
+	char uid[DB_HASH_HEX + 1];
+	int64_t deadline;         /* unix seconds */
+	unsigned char *envelope;  /* malloc'd; release with sched_assignment_release() */
+	size_t envelope_len;
+};
+
+struct sched_replica {
+	int64_t id;
+	int64_t unit;
+	int64_t host;   /* 0 while unsent */
+	char state[16]; /* unsent, in_progress, over */
+	char outcome[16]; /* "" unless over */
+	int64_t deadline;
+	char uid[DB_HASH_HEX + 1]; /* its unit's id ("" if none recorded) */
+};
+
+/* Adds a unit and its replicas; *unit_id receives its row id. The job and
+ * round must exist (ERROR_NOT_FOUND); a unit already there (same job,
+ * round, index, or same uid) is ERROR_DUPLICATE. */
+int sched_unit_add(struct db *db, const struct sched_unit *u, int64_t now, int64_t *unit_id);
+
+/* Times out overdue replicas first, then gives host (of account) the
+ * oldest unsent replica of an active unit of a running job that it may
+ * take. ERROR_NOT_FOUND when there is none. */
+int sched_assign(struct db *db, int64_t host, const char *account, int64_t now,
+		 struct sched_assignment *out);
+void sched_assignment_release(struct sched_assignment *a);
+
+/* Times out replicas whose deadline is before now; returns how many. */
+int sched_expire(struct db *db, int64_t now);
+
+/* Looks a replica up; ERROR_NOT_FOUND when absent. */
+int sched_replica_get(struct db *db, int64_t id, struct sched_replica *out);
+
+/* Records a verified result for replica (which must be in progress and
+ * assigned to host: ERROR_STATE otherwise). blob is the output's hash
+ * (64 hex), size its raw size and stored its container size. */
+int sched_result_add(struct db *db, int64_t replica, int64_t host, const char *blob, int64_t size,
+		     int64_t stored, const void *descriptor, size_t descriptor_len, int64_t now,
+		     int64_t *result_id);
+
+/* Number of replicas in a state ("unsent", "in_progress", "over"). */
+int64_t sched_replica_count(struct db *db, const char *state);
+
+#endif
