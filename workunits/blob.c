@@ -105,14 +105,62 @@ static int blob_deflate_chunk(z_stream *zs, int flush, unsigned char *out,
 	return 0;
 }
 
+/* Streams the content from src through zs (NULL: stored) to sink and
+ * checks it is exactly h's size and hash. in and out hold BLOB_CHUNK. */
+static int blob_encode_body(const struct blob_header *h, const struct blob_source *src,
+			    const struct blob_sink *sink, z_stream *zs, unsigned char *in,
+			    unsigned char *out, struct error *err)
+{
+	struct hash_state st;
+	struct hash got;
+	uint64_t total = 0;
+	int rc;
+
+	hash_init(&st);
+	for (;;) {
+		long n = src->read(src->ctx, in, BLOB_CHUNK);
+
+		if (n < 0)
+			return error_set(err, (int)n, "cannot read blob content: %s",
+					 error_name((int)n));
+		if (n == 0)
+			break;
+		total += (uint64_t)n;
+		if (total > h->raw_size)
+			return error_set(err, ERROR_FORMAT,
+					 "blob content is longer than %" PRIu64 " bytes", h->raw_size);
+		hash_update(&st, in, (size_t)n);
+		if (!zs) {
+			rc = sink->write(sink->ctx, in, (size_t)n);
+			if (rc < 0)
+				return error_set(err, rc, "cannot write blob: %s", error_name(rc));
+			continue;
+		}
+		zs->next_in = in;
+		zs->avail_in = (uInt)n;
+		rc = blob_deflate_chunk(zs, Z_NO_FLUSH, out, sink, err);
+		if (rc < 0)
+			return rc;
+	}
+	if (total != h->raw_size)
+		return error_set(err, ERROR_FORMAT,
+				 "blob content is %" PRIu64 " bytes, header says %" PRIu64, total,
+				 h->raw_size);
+	hash_final(&st, &got);
+	if (!hash_equal(&got, &h->hash))
+		return error_set(err, ERROR_HASH, "blob content changed while encoding (hash differs)");
+	if (!zs)
+		return 0;
+	zs->next_in = NULL;
+	zs->avail_in = 0;
+	return blob_deflate_chunk(zs, Z_FINISH, out, sink, err);
+}
+
 int blob_encode(const struct blob_header *h, const struct blob_source *src,
 		const struct blob_sink *sink, int level, struct error *err)
 {
 	unsigned char header[BLOB_HEADER_BYTES];
 	unsigned char *in = NULL, *out = NULL;
-	struct hash_state st;
-	struct hash got;
-	uint64_t total = 0;
 	z_stream zs;
 	int zinit = 0, rc, zrc;
 
@@ -139,53 +187,7 @@ int blob_encode(const struct blob_header *h, const struct blob_source *src,
 		rc = error_set(err, rc, "cannot write blob: %s", error_name(rc));
 		goto out;
 	}
-	hash_init(&st);
-	for (;;) {
-		long n = src->read(src->ctx, in, BLOB_CHUNK);
-
-		if (n < 0) {
-			rc = error_set(err, (int)n, "cannot read blob content: %s", error_name((int)n));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		total += (uint64_t)n;
-		if (total > h->raw_size) {
-			rc = error_set(err, ERROR_FORMAT, "blob content is longer than %" PRIu64 " bytes",
-				       h->raw_size);
-			goto out;
-		}
-		hash_update(&st, in, (size_t)n);
-		if (h->codec == BLOB_CODEC_STORED) {
-			rc = sink->write(sink->ctx, in, (size_t)n);
-			if (rc < 0) {
-				rc = error_set(err, rc, "cannot write blob: %s", error_name(rc));
-				goto out;
-			}
-			continue;
-		}
-		zs.next_in = in;
-		zs.avail_in = (uInt)n;
-		rc = blob_deflate_chunk(&zs, Z_NO_FLUSH, out, sink, err);
-		if (rc < 0)
-			goto out;
-	}
-	if (total != h->raw_size) {
-		rc = error_set(err, ERROR_FORMAT,
-			       "blob content is %" PRIu64 " bytes, header says %" PRIu64, total,
-			       h->raw_size);
-		goto out;
-	}
-	hash_final(&st, &got);
-	if (!hash_equal(&got, &h->hash)) {
-		rc = error_set(err, ERROR_HASH, "blob content changed while encoding (hash differs)");
-		goto out;
-	}
-	if (h->codec == BLOB_CODEC_ZLIB) {
-		zs.next_in = NULL;
-		zs.avail_in = 0;
-		rc = blob_deflate_chunk(&zs, Z_FINISH, out, sink, err);
-	}
+	rc = blob_encode_body(h, src, sink, zinit ? &zs : NULL, in, out, err);
 out:
 	if (zinit)
 		deflateEnd(&zs);

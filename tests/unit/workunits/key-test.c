@@ -30,6 +30,8 @@ static void write_text(const char *name, const char *text, mode_t mode)
 	chmod(path, mode);
 }
 
+static void test_bad_files(const struct key_secret *sk_in);
+
 static void test_files(void)
 {
 	struct key_public pk, pk2;
@@ -81,6 +83,18 @@ static void test_files(void)
 	chmod(sec, 0602);
 	TAP_IS(key_load_secret(&sk2, sec, NULL), ERROR_PERM, "world-writable secret key refused");
 	chmod(sec, 0600);
+	test_bad_files(&sk);
+	unlink(pub);
+	unlink(sec);
+}
+
+/* Files that are not (good) key files. */
+static void test_bad_files(const struct key_secret *sk_in)
+{
+	struct key_public pk2;
+	struct key_secret sk2, sk = *sk_in;
+	struct error err;
+	char buf[512];
 
 	write_text("junk.pub", "hello\n", 0644);
 	snprintf(buf, sizeof(buf), "%s/junk.pub", dir);
@@ -120,8 +134,6 @@ static void test_files(void)
 		unlink(buf);
 	}
 
-	unlink(pub);
-	unlink(sec);
 	snprintf(buf, sizeof(buf), "%s/junk.pub", dir);
 	unlink(buf);
 	snprintf(buf, sizeof(buf), "%s/v2.pub", dir);

@@ -48,7 +48,8 @@ static void test_parse(void)
 		       r.compute.seconds == 12.5 && r.compute.steps == 100,
 	       "fields");
 	TAP_IS(result_to_json(&r, &json, &len, &err), 0, "encode");
-	tap_ok(strncmp(json, "{\"version\":1,\"unit_id\":\"bddd", 28) == 0 && !strstr(json, "\": ") && !strchr(json, '\n'),
+	tap_ok(strncmp(json, "{\"version\":1,\"unit_id\":\"bddd", 28) == 0 &&
+		       !strstr(json, "\": ") && !strchr(json, '\n'),
 	       "canonical: fixed key order, compact: %s", json);
 	TAP_IS(result_parse(&r2, json, len, &err), 0, "canonical form parses");
 	tap_ok(memcmp(&r, &r2, sizeof(r)) == 0, "round trip");
