@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdalign.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -26,13 +27,31 @@ _Static_assert(crypto_generichash_BYTES_MIN <= HASH_BYTES &&
 		       crypto_generichash_BYTES_MAX >= HASH_BYTES,
 	       "BLAKE2b cannot produce HASH_BYTES");
 
+/* libsodium wants sodium_init() before use; it is idempotent and
+ * thread safe, and the flag saves its lock on every later call. Hashing
+ * needs no randomness, so a failure (no entropy source) is not fatal here:
+ * the portable BLAKE2b code still runs. */
+static void hash_sodium_init(void)
+{
+	static atomic_int ready;
+
+	if (!atomic_load_explicit(&ready, memory_order_acquire)) {
+		if (sodium_init() < 0) {
+			/* no entropy source: hashing needs none */
+		}
+		atomic_store_explicit(&ready, 1, memory_order_release);
+	}
+}
+
 void hash_buf(struct hash *out, const void *data, size_t len)
 {
+	hash_sodium_init();
 	crypto_generichash(out->bytes, HASH_BYTES, data, len, NULL, 0);
 }
 
 void hash_init(struct hash_state *st)
 {
+	hash_sodium_init();
 	crypto_generichash_init((crypto_generichash_state *)st->opaque, NULL, 0, HASH_BYTES);
 }
 

@@ -29,6 +29,16 @@ _Static_assert(crypto_sign_PUBLICKEYBYTES == KEY_PUBLIC_BYTES, "public key size"
 _Static_assert(crypto_sign_SECRETKEYBYTES == KEY_SECRET_BYTES, "secret key size");
 _Static_assert(crypto_sign_BYTES == KEY_SIG_BYTES, "signature size");
 
+/* sodium_init() is idempotent and thread safe. Only key_generate() needs
+ * what it may fail to set up (an entropy source); derivation, signing and
+ * verifying work without. */
+static void key_sodium_init(void)
+{
+	if (sodium_init() < 0) {
+		/* key_generate() reports it */
+	}
+}
+
 int key_generate(struct key_public *pk, struct key_secret *sk)
 {
 	if (sodium_init() < 0)
@@ -40,6 +50,7 @@ int key_generate(struct key_public *pk, struct key_secret *sk)
 void key_from_seed(struct key_public *pk, struct key_secret *sk,
 		   const unsigned char seed[KEY_SEED_BYTES])
 {
+	key_sodium_init();
 	crypto_sign_seed_keypair(pk->bytes, sk->bytes, seed);
 }
 
@@ -117,6 +128,7 @@ int key_sign(const struct key_secret *sk, const char *domain, const void *msg, s
 	rc = key_message(domain, msg, len, &m, &mlen);
 	if (rc < 0)
 		return rc;
+	key_sodium_init();
 	crypto_sign_detached(sig, NULL, m, mlen, sk->bytes);
 	free(m);
 	return 0;
@@ -132,6 +144,7 @@ int key_verify(const struct key_public *pk, const char *domain, const void *msg,
 	rc = key_message(domain, msg, len, &m, &mlen);
 	if (rc < 0)
 		return rc;
+	key_sodium_init();
 	if (crypto_sign_verify_detached(sig, m, mlen, pk->bytes) != 0)
 		rc = ERROR_SIGNATURE;
 	free(m);
