@@ -18,6 +18,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kernels/ref/elem.h"
 #include "kernels/ref/gpt.h"
@@ -46,7 +47,9 @@ enum {
 	K_CLIP_SCALE,
 	K_ADAMW,
 	K_DELTA,
-	K_COUNT
+	K_COUNT,
+	K_GEMM = K_COUNT, /* profile slot of the GEMMs */
+	K_SLOTS
 };
 
 static const char *const kernel_names[K_COUNT] = {
@@ -82,7 +85,40 @@ struct engine {
 	uint64_t step;
 	int rc;
 	struct error err;
+	double prof_s[K_SLOTS];
+	unsigned long prof_n[K_SLOTS];
 };
+
+static double wall(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* With opts.profile: waits for the queue and charges the time since t0. */
+static void profile_end(struct engine *e, int slot, double t0)
+{
+	if (!e->opts.profile)
+		return;
+	clFinish(e->rt->queue);
+	e->prof_s[slot] += wall() - t0;
+	e->prof_n[slot]++;
+}
+
+void engine_profile_print(const struct engine *e, FILE *f)
+{
+	double total = 0.0;
+
+	for (int i = 0; i < K_SLOTS; i++)
+		total += e->prof_s[i];
+	for (int i = 0; i < K_SLOTS; i++)
+		if (e->prof_n[i])
+			fprintf(f, "  %-20s %8lu launches %9.3f s %5.1f%%\n",
+				i == K_GEMM ? "gemm" : kernel_names[i], e->prof_n[i], e->prof_s[i],
+				100.0 * e->prof_s[i] / total);
+}
 
 /* ------------------------------------------------------------ launching */
 
@@ -107,6 +143,7 @@ static void launch(struct engine *e, int which, size_t n, const char *fmt, ...)
 	va_list ap;
 	cl_int rc = CL_SUCCESS;
 	cl_uint i;
+	double t0;
 
 	if (e->rc || n == 0)
 		return;
@@ -135,6 +172,7 @@ static void launch(struct engine *e, int which, size_t n, const char *fmt, ...)
 		return;
 	}
 	global = local ? (n + local - 1) / local * local : n;
+	t0 = e->opts.profile ? wall() : 0.0;
 	rc = clEnqueueNDRangeKernel(e->rt->queue, k, 1, NULL, &global, local ? &local : NULL, 0,
 				    NULL, NULL);
 	if (rc != CL_SUCCESS && e->rc == 0) {
@@ -142,6 +180,7 @@ static void launch(struct engine *e, int which, size_t n, const char *fmt, ...)
 			  runtime_cl_error_name(rc), kernel_names[which]);
 		e->rc = ERROR_DEVICE;
 	}
+	profile_end(e, which, t0);
 }
 
 /* C(M,N) (+)= A(M,K) B(K,N) with the strides of struct gemm_args. */
@@ -153,10 +192,13 @@ static void mm(struct engine *e, int M, int N, int K, cl_mem A, size_t ao, int s
 			      B,	  (int)bo, sbk, sbn, C,       (int)co, ldc,
 			      bias, (int)bias_off, mode};
 
+	double t0 = e->opts.profile ? wall() : 0.0;
+
 	if (e->rc)
 		return;
 	if (gemm_enqueue(&e->gemm, &a, &e->err) != 0)
 		e->rc = ERROR_DEVICE;
+	profile_end(e, K_GEMM, t0);
 }
 
 /* y (M,N) = x (M,K) . w(N,K)^T + b: ref matmul_fwd (bias may be NULL). */

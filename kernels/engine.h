@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "common/error.h"
 #include "kernels/gemm.h"
@@ -34,6 +35,9 @@ struct engine_opts {
 	/* Local size of the 1-D kernels and of gemm_rb; 0 lets the driver
 	 * choose. Results never depend on it (tests vary it). */
 	size_t local;
+	/* Wait after every launch and add its time to a per-kernel table
+	 * (engine_profile_print); for benchmarks only, it serialises. */
+	int profile;
 };
 
 /* Builds the programs and allocates every device buffer for cfg at batch
@@ -75,6 +79,9 @@ int engine_run_gpt(struct engine *e, const unsigned char *buf, size_t len, int H
 /* One MLP step on x (B, n_in) and labels (B), as ref_mlp_train_step(). */
 int engine_step_mlp(struct engine *e, const float *x, const int *labels,
 		    const struct ref_adamw *opt, float *loss, struct error *err);
+
+/* Prints the per-kernel times collected with opts.profile (to f). */
+void engine_profile_print(const struct engine *e, FILE *f);
 
 /* out[i] = start[i] - params[i] (the pseudo-gradient), on the device. */
 int engine_delta(struct engine *e, const float *start, float *out, struct error *err);

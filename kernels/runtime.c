@@ -103,7 +103,7 @@ void runtime_judge(struct runtime_device_info *info)
 	}
 	if (strncmp(info->version, "OpenCL ", 7) != 0 ||
 	    (info->version[7] == '1' && info->version[9] < '2')) {
-		snprintf(info->reason, sizeof(info->reason), "needs OpenCL 1.2, has '%s'",
+		snprintf(info->reason, sizeof(info->reason), "needs OpenCL 1.2, has '%.64s'",
 			 info->version);
 		return;
 	}

@@ -1,0 +1,283 @@
+/*
+ * engine-bench.c - performance figures of the OpenCL engine, each beside
+ * a peer measured in the same run.
+ *
+ *   GEMM: GFLOP/s of the deterministic kernel on the selected OpenCL
+ *         device beside OpenBLAS cblas_sgemm on this CPU (n/a without
+ *         OpenBLAS), for the gpt-small shapes and 1024^3, with the ratio.
+ *   train: tokens/s of gpt-small training steps (forward, backward,
+ *         clipping, AdamW) on the device.
+ *   memory: peak resident memory during training against the bytes of
+ *         parameters + gradients + AdamW state + activations.
+ *
+ * Usage: engine-bench [--device SPEC] [--quick] [--gemm] [--profile]
+ *                     [--steps N] [--batch B]
+ * Run by hand; never part of `make check`. Figures go to
+ * docs/PERFORMANCE.md with the command.
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifdef HAVE_OPENBLAS
+#include <cblas.h>
+#endif
+
+#include <sys/resource.h>
+
+#include "common/log.h"
+#include "kernels/engine.h"
+#include "kernels/gemm.h"
+#include "kernels/model.h"
+#include "kernels/runtime.h"
+
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void fill(float *x, size_t n, uint32_t seed)
+{
+	for (size_t i = 0; i < n; i++) {
+		seed = seed * 1664525u + 1013904223u;
+		x[i] = (float)(seed >> 9) * (1.0f / 8388608.0f) - 1.0f;
+	}
+}
+
+/* Seconds per multiply: best of `reps` after one warm-up. */
+static double time_cl(struct gemm *g, int M, int N, int K, cl_mem a, cl_mem b, cl_mem c,
+		      int reps)
+{
+	struct gemm_args ga = {M, N, K, a, 0, K, 1, b, 0, N, 1, c, 0, N, NULL, 0, 0};
+	struct error err;
+	double best = 1e30;
+
+	for (int r = 0; r <= reps; r++) {
+		double t0 = now();
+
+		if (gemm_enqueue(g, &ga, &err) != 0) {
+			log_error("%s", err.msg);
+			return -1.0;
+		}
+		clFinish(g->rt->queue);
+		if (r > 0 && now() - t0 < best)
+			best = now() - t0;
+	}
+	return best;
+}
+
+#ifdef HAVE_OPENBLAS
+static double time_blas(int M, int N, int K, const float *a, const float *b, float *c, int reps)
+{
+	double best = 1e30;
+
+	for (int r = 0; r <= reps; r++) {
+		double t0 = now();
+
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, K, b, N,
+			    0.0f, c, N);
+		if (r > 0 && now() - t0 < best)
+			best = now() - t0;
+	}
+	return best;
+}
+#endif
+
+static int bench_gemm(struct runtime *rt, int quick)
+{
+	/* gpt-small (C 256, T 256) at batch 8: M = B*T = 2048 rows. */
+	static const struct {
+		const char *what;
+		int M, N, K;
+	} shapes[] = {
+		{"qkv   BT x 3C x C", 2048, 768, 256},  {"proj  BT x C x C", 2048, 256, 256},
+		{"fc    BT x 4C x C", 2048, 1024, 256}, {"fcprj BT x C x 4C", 2048, 256, 1024},
+		{"head  BT x V x C", 2048, 256, 256},	{"dW    3C x C x BT", 768, 256, 2048},
+		{"square 1024^3", 1024, 1024, 1024},
+	};
+	struct gemm g;
+	struct error err;
+	size_t s, max = 0;
+	int reps = quick ? 1 : 3;
+
+	if (gemm_init(&g, rt, GEMM_VARIANT_AUTO, &err) != 0) {
+		log_error("%s", err.msg);
+		return -1;
+	}
+	for (s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+		size_t m = (size_t)shapes[s].M, n = (size_t)shapes[s].N, k = (size_t)shapes[s].K;
+		if (m * k > max) max = m * k;
+		if (k * n > max) max = k * n;
+		if (m * n > max) max = m * n;
+	}
+	float *a = malloc(max * 4), *b = malloc(max * 4), *c = malloc(max * 4);
+	cl_int rc;
+	cl_mem da = clCreateBuffer(rt->ctx, CL_MEM_READ_WRITE, max * 4, NULL, &rc);
+	cl_mem db = clCreateBuffer(rt->ctx, CL_MEM_READ_WRITE, max * 4, NULL, &rc);
+	cl_mem dc = clCreateBuffer(rt->ctx, CL_MEM_READ_WRITE, max * 4, NULL, &rc);
+	fill(a, max, 1);
+	fill(b, max, 2);
+	clEnqueueWriteBuffer(rt->queue, da, CL_TRUE, 0, max * 4, a, 0, NULL, NULL);
+	clEnqueueWriteBuffer(rt->queue, db, CL_TRUE, 0, max * 4, b, 0, NULL, NULL);
+	printf("GEMM (%s kernel on %s)\n", g.variant == GEMM_VARIANT_TILED ? "tiled" : "register-blocked",
+	       rt->dev.info.name);
+	printf("  %-20s %14s %10s %10s %7s\n", "shape", "M x N x K", "agora", "openblas", "ratio");
+	for (s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+		int M = shapes[s].M, N = shapes[s].N, K = shapes[s].K;
+		double flop = 2.0 * M * N * K;
+		double tc = time_cl(&g, M, N, K, da, db, dc, reps);
+		char dims[32];
+
+		snprintf(dims, sizeof(dims), "%dx%dx%d", M, N, K);
+#ifdef HAVE_OPENBLAS
+		double tb = time_blas(M, N, K, a, b, c, reps);
+		if (s == 0)
+			printf("  (OpenBLAS core: %s, %d threads)\n", openblas_get_corename(),
+			       openblas_get_num_threads());
+		printf("  %-20s %14s %8.1f G %8.1f G %6.0f%%\n", shapes[s].what, dims,
+		       flop / tc * 1e-9, flop / tb * 1e-9, 100.0 * tb / tc);
+#else
+		printf("  %-20s %14s %8.1f G %10s %7s\n", shapes[s].what, dims, flop / tc * 1e-9,
+		       "n/a", "n/a");
+#endif
+	}
+	clReleaseMemObject(da);
+	clReleaseMemObject(db);
+	clReleaseMemObject(dc);
+	free(a);
+	free(b);
+	free(c);
+	gemm_release(&g);
+	return 0;
+}
+
+static double peak_rss_mib(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_maxrss / 1024.0; /* Linux: KiB */
+}
+
+/* gpt-small training steps: tokens/s, and peak memory against the
+ * model's own bytes. On a CPU device the buffers live in host memory, so
+ * the process's peak RSS is the device footprint plus the runtime's. */
+static int bench_train(struct runtime *rt, int steps, int batch, int profile)
+{
+	const struct model_config *cfg = model_preset_find("gpt-small");
+	const struct ref_adamw opt = {3e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f};
+	size_t len = 1 << 20, n = model_param_count(cfg);
+	unsigned char *data = malloc(len);
+	float *p = malloc(n * sizeof(float)), loss0 = 0, loss1 = 0;
+	double rss0 = peak_rss_mib(), t0, dt;
+	struct engine *e;
+	struct error err;
+	int tokens = batch * cfg->n_ctx;
+
+	for (size_t i = 0; i < len; i++)
+		data[i] = (unsigned char)(32 + model_rng_u64(1, i) % 95);
+	model_init_params(cfg, 1, p);
+	struct engine_opts eo = {GEMM_VARIANT_AUTO, 0, profile};
+
+	e = engine_new(rt, cfg, batch, &eo, &err);
+	if (!e || engine_load(e, p, NULL, NULL, 0, &err) != 0 ||
+	    engine_run_gpt(e, data, len, 1, &opt, &loss0, &err) != 0) { /* warm-up */
+		log_error("%s", err.msg);
+		return -1;
+	}
+	t0 = now();
+	for (int s = 0; s < steps; s++)
+		if (engine_run_gpt(e, data, len, 1, &opt, &loss1, &err) != 0) {
+			log_error("%s", err.msg);
+			return -1;
+		}
+	dt = now() - t0;
+	printf("\ntrain gpt-small (L%d C%d NH%d T%d, %zu parameters), batch %d on %s\n",
+	       cfg->n_layer, cfg->n_embd, cfg->n_head, cfg->n_ctx, n, batch, rt->dev.info.name);
+	printf("  %d steps in %.2f s: %.0f tokens/s (%.2f s/step), %.1f GFLOP/s of model FLOPs\n",
+	       steps, dt, (double)tokens * steps / dt, dt / steps,
+	       (double)model_flops_per_token(cfg) * tokens * steps / dt * 1e-9);
+	printf("  loss %.4f after the warm-up step, %.4f after %d more\n", (double)loss0,
+	       (double)loss1, steps);
+	{
+		double model_mib = (double)(engine_state_bytes(e) + engine_act_bytes(e)) / 1048576.0;
+		double peak = peak_rss_mib();
+
+		printf("memory: params+grads+m+v %.1f MiB + activations %.1f MiB = %.1f MiB\n",
+		       (double)engine_state_bytes(e) / 1048576.0,
+		       (double)engine_act_bytes(e) / 1048576.0, model_mib);
+		printf("  peak RSS %.1f MiB (%.1f MiB before the engine): %.2fx the model's bytes, "
+		       "%.2fx counting only the engine's growth\n",
+		       peak, rss0, peak / model_mib, (peak - rss0) / model_mib);
+	}
+	if (profile) {
+		printf("per-kernel time (serialised by --profile):\n");
+		engine_profile_print(e, stdout);
+	}
+	engine_free(e);
+	free(p);
+	free(data);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *spec = NULL;
+	struct runtime_device *devs = NULL;
+	struct runtime *rt;
+	struct error err;
+	size_t n = 0;
+	int i, quick = 0, steps = 5, batch = 8, only_gemm = 0, profile = 0;
+
+	log_init("engine-bench", LOG_LEVEL_INFO);
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--device") == 0 && i + 1 < argc)
+			spec = argv[++i];
+		else if (strcmp(argv[i], "--quick") == 0)
+			quick = 1;
+		else if (strcmp(argv[i], "--gemm") == 0)
+			only_gemm = 1;
+		else if (strcmp(argv[i], "--profile") == 0)
+			profile = 1;
+		else if (strcmp(argv[i], "--steps") == 0 && i + 1 < argc)
+			steps = (int)strtol(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc)
+			batch = (int)strtol(argv[++i], NULL, 10);
+		else {
+			fprintf(stderr, "usage: engine-bench [--device SPEC] [--quick] [--gemm] "
+					"[--profile] [--steps N] [--batch B]\n");
+			return 2;
+		}
+	}
+	if (runtime_devices(&devs, &n, &err) != 0 || n == 0) {
+		log_error("no OpenCL device");
+		free(devs);
+		return 1;
+	}
+	i = runtime_select(devs, n, spec, &err);
+	if (i < 0) {
+		log_error("%s", err.msg);
+		free(devs);
+		return 1;
+	}
+	rt = runtime_new(&devs[i], &err);
+	free(devs);
+	if (!rt) {
+		log_error("%s", err.msg);
+		return 1;
+	}
+	if (bench_gemm(rt, quick) != 0)
+		return 1;
+	if (!only_gemm && bench_train(rt, steps, batch, profile) != 0)
+		return 1;
+	runtime_free(rt);
+	return 0;
+}
