@@ -24,9 +24,12 @@
 #include "server-tools/auth.h"
 #include "server-tools/blobstore.h"
 #include "server-tools/db.h"
+#include "server-tools/sched.h"
 #include "server-tools/server.h"
+#include "workunits/envelope.h"
 #include "workunits/hash.h"
 #include "workunits/key.h"
+#include "workunits/result.h"
 
 /* Seconds between two nonce prunes. */
 #define API_PRUNE_EVERY_S 60
@@ -486,6 +489,297 @@ static void api_blob_get(struct http_request *req, void *ctx)
 	http_respond_fd(req, r > 0 ? 206 : 200, fd, off, len, "application/octet-stream");
 }
 
+/* ---- POST /api/v1/work ---- */
+
+static const char *const api_work_fields[] = { "kernel_abi", NULL };
+
+static void api_work(struct http_request *req, void *ctx)
+{
+	struct api *a = ctx;
+	struct sched_assignment as;
+	struct db_host host;
+	json_t *j, *abi, *env;
+	char retry[24];
+	int rc;
+
+	j = api_json_body(req, 1);
+	if (!j)
+		return;
+	if (api_only_fields(req, j, api_work_fields) < 0)
+		goto out;
+	abi = json_object_get(j, "kernel_abi");
+	if (abi && !json_is_integer(abi)) {
+		http_respond_error(req, 400, "bad_field", "field 'kernel_abi' must be an integer");
+		goto out;
+	}
+	if (api_authenticate(a, req, &host) < 0)
+		goto out;
+	if (abi && json_integer_value(abi) != AGORA_KERNEL_ABI) {
+		http_respond_error(req, 409, "abi_mismatch", "this coordinator needs kernel ABI %d",
+				   AGORA_KERNEL_ABI);
+		goto out;
+	}
+	rc = sched_assign(a->db, host.id, host.account, api_now(), &as);
+	if (rc == ERROR_NOT_FOUND) {
+		snprintf(retry, sizeof(retry), "%d", SERVER_RETRY_S);
+		http_request_add_header(req, "Retry-After", retry);
+		http_respond_json(req, 200, json_pack("{s:i}", "retry_after", SERVER_RETRY_S));
+		goto out;
+	}
+	if (rc < 0) {
+		api_internal(req, "assign work");
+		goto out;
+	}
+	/* The envelope is text (header lines and canonical JSON): it travels
+	 * as a JSON string, byte for byte. */
+	env = json_stringn((const char *)as.envelope, as.envelope_len);
+	if (!env)
+		api_internal(req, "encode the envelope");
+	else
+		http_respond_json(req, 200,
+				  json_pack("{s:I, s:s, s:I, s:o}", "replica", (json_int_t)as.replica,
+					    "unit_id", as.uid, "deadline", (json_int_t)as.deadline,
+					    "envelope", env));
+	log_debug("replica %" PRId64 " of unit %s to host %" PRId64, as.replica, as.uid, host.id);
+	sched_assignment_release(&as);
+out:
+	json_decref(j);
+}
+
+/* ---- PUT /api/v1/results/<replica> ---- */
+
+#define API_ENVELOPE_LENGTH "X-Agora-Envelope-Length"
+#define API_RESULT_ENVELOPE_MAX (ENVELOPE_HEADER_MAX + RESULT_JSON_MAX)
+
+/* One upload in flight: the body is the result envelope (its length in
+ * X-Agora-Envelope-Length) followed by the Δ blob container. */
+struct api_upload {
+	struct db_host host;
+	struct auth_claims claims;
+	struct sched_replica replica;
+	unsigned char *env;
+	size_t env_len, env_have;
+	struct result result;
+	struct blobstore_writer *w;
+	struct hash_state hs;
+};
+
+static void api_upload_release(void *p)
+{
+	struct api_upload *u = p;
+
+	if (!u)
+		return;
+	blobstore_writer_free(u->w); /* removes an uncommitted temp file */
+	free(u->env);
+	free(u);
+}
+
+/* Strict positive decimal (no sign, no leading zero), below 10^15. */
+static int api_decimal(const char *s, int64_t *out)
+{
+	int64_t v = 0;
+	size_t i, n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > 15 || s[0] == '0')
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* Everything that can be checked before the body: the replica, the
+ * envelope length, the host and the time window. The signature covers
+ * the body and is checked at the end. Answers and returns <0 on refusal. */
+static int api_upload_check(struct api *a, struct http_request *req, struct api_upload *u)
+{
+	struct error err;
+	int64_t replica, env_len;
+	int rc;
+
+	if (api_decimal(http_request_suffix(req), &replica) < 0)
+		return http_respond_error(req, 400, "bad_replica", "want a replica id"), -1;
+	if (api_decimal(http_request_header(req, API_ENVELOPE_LENGTH), &env_len) < 0 ||
+	    env_len > (int64_t)API_RESULT_ENVELOPE_MAX)
+		return http_respond_error(req, 400, "bad_envelope_length",
+					  "header '%s' must be 1..%u", API_ENVELOPE_LENGTH,
+					  (unsigned)API_RESULT_ENVELOPE_MAX), -1;
+	u->env_len = (size_t)env_len;
+	if (!http_request_header(req, AUTH_HEADER_HOST))
+		return http_respond_error(req, 401, "missing_auth", "missing header '%s'",
+					  AUTH_HEADER_HOST), -1;
+	rc = auth_parse(&u->claims, http_request_header(req, AUTH_HEADER_HOST),
+			http_request_header(req, AUTH_HEADER_TIME),
+			http_request_header(req, AUTH_HEADER_NONCE),
+			http_request_header(req, AUTH_HEADER_SIGNATURE), &err);
+	if (rc < 0)
+		return http_respond_error(req, 401,
+					  rc == ERROR_MISSING ? "missing_auth" : "bad_auth_header",
+					  "%s", err.msg), -1;
+	if (auth_check_time(&u->claims, api_now(), &err) < 0)
+		return http_respond_error(req, 401, "stale_request", "%s", err.msg), -1;
+	rc = db_host_get(a->db, u->claims.host, &u->host);
+	if (rc == ERROR_NOT_FOUND)
+		return http_respond_error(req, 401, "unknown_host", "no host %" PRId64,
+					  u->claims.host), -1;
+	if (rc < 0 || (rc = sched_replica_get(a->db, replica, &u->replica)) == ERROR_DB)
+		return api_internal(req, "look the upload up"), -1;
+	if (u->host.banned)
+		return http_respond_error(req, 403, "banned", "host %" PRId64 " is banned",
+					  u->host.id), -1;
+	if (rc == ERROR_NOT_FOUND)
+		return http_respond_error(req, 404, "not_found", "no replica %" PRId64, replica), -1;
+	if (u->replica.host != u->host.id)
+		return http_respond_error(req, 403, "not_your_replica",
+					  "replica %" PRId64 " is not assigned to host %" PRId64,
+					  replica, u->host.id), -1;
+	if (strcmp(u->replica.state, "in_progress") != 0)
+		return http_respond_error(req, 409, "replica_over",
+					  "replica %" PRId64 " is over (%s)", replica,
+					  u->replica.outcome), -1;
+	return 0;
+}
+
+/* The envelope is complete: open it with the host's key, check it answers
+ * this replica's unit, and start the blob writer for the Δ it names. */
+static int api_upload_envelope(struct api *a, struct http_request *req, struct api_upload *u)
+{
+	struct blob_caps caps = { .max_raw_size = 0, .max_ratio = BLOB_DEFAULT_MAX_RATIO };
+	struct key_public pk;
+	char uid[HASH_HEX_LEN + 1];
+	struct error err;
+
+	memcpy(pk.bytes, u->host.public_key, sizeof(pk.bytes));
+	if (result_open(&u->result, u->env, u->env_len, &pk, &err) < 0)
+		return http_respond_error(req, 400, "bad_result", "%s", err.msg), -1;
+	hash_to_hex(&u->result.unit_id, uid);
+	if (strcmp(uid, u->replica.uid) != 0)
+		return http_respond_error(req, 400, "bad_result",
+					  "the result answers unit %.16s..., not this replica's",
+					  uid), -1;
+	if (u->result.output_size > SERVER_RESULT_RAW_MAX)
+		return http_respond_error(req, 413, "too_large", "output of %llu bytes",
+					  (unsigned long long)u->result.output_size), -1;
+	caps.max_raw_size = u->result.output_size;
+	caps.want = &u->result.output;
+	if (blobstore_writer_new(a->blobs, &u->w, &caps, SERVER_RESULT_MAX, &err) < 0)
+		return api_internal(req, "store the upload"), -1;
+	return 0;
+}
+
+/* Maps a blob writer failure to an answer. */
+static int api_upload_blob_error(struct http_request *req, const struct error *err)
+{
+	if (err->code == ERROR_TOO_BIG)
+		return http_respond_error(req, 413, "too_large", "%s", err->msg), -1;
+	if (err->code == ERROR_IO || err->code == ERROR_NOMEM || err->code == ERROR_PERM)
+		return api_internal(req, "store the upload"), -1;
+	return http_respond_error(req, 400, "bad_blob", "%s", err->msg), -1;
+}
+
+static int api_upload_chunk(struct http_request *req, const void *data, size_t len, void *ctx)
+{
+	struct api *a = ctx;
+	struct api_upload *u = http_request_state(req);
+	const unsigned char *p = data;
+	struct error err;
+	size_t take;
+
+	if (!u) {
+		u = calloc(1, sizeof(*u));
+		if (!u)
+			return api_internal(req, "allocate"), ERROR_NOMEM;
+		http_request_set_state(req, u, api_upload_release);
+		if (api_upload_check(a, req, u) < 0)
+			return ERROR_INVALID;
+		u->env = malloc(u->env_len);
+		if (!u->env)
+			return api_internal(req, "allocate"), ERROR_NOMEM;
+		hash_init(&u->hs);
+	}
+	hash_update(&u->hs, data, len);
+	if (u->env_have < u->env_len) {
+		take = len < u->env_len - u->env_have ? len : u->env_len - u->env_have;
+		memcpy(u->env + u->env_have, p, take);
+		u->env_have += take;
+		p += take;
+		len -= take;
+		if (u->env_have == u->env_len && api_upload_envelope(a, req, u) < 0)
+			return ERROR_INVALID;
+	}
+	if (len && blobstore_writer_write(u->w, p, len, &err) < 0)
+		return api_upload_blob_error(req, &err), err.code;
+	return 0;
+}
+
+/* The body is in: verify the signature, record the nonce, commit the
+ * blob, record the result. */
+static void api_upload_done(struct http_request *req, void *ctx)
+{
+	struct api *a = ctx;
+	struct api_upload *u = http_request_state(req);
+	struct blob_header hdr;
+	struct key_public pk;
+	struct hash body_hash;
+	struct error err;
+	char out[HASH_HEX_LEN + 1];
+	uint64_t stored;
+	int64_t rid;
+	int rc;
+
+	if (!u || !u->w) {
+		http_respond_error(req, 400, "bad_body", "want a result envelope and a blob");
+		return;
+	}
+	hash_final(&u->hs, &body_hash);
+	memcpy(pk.bytes, u->host.public_key, sizeof(pk.bytes));
+	/* The time was checked when the upload began; a long upload must
+	 * not fail for it, so check the signature at the claimed time. */
+	if (auth_verify_request(&pk, http_request_method(req), http_request_path(req), &u->claims,
+				&body_hash, u->claims.time, &err) < 0) {
+		http_respond_error(req, 401, "bad_signature", "%s", err.msg);
+		return;
+	}
+	rc = db_nonce_use(a->db, u->claims.nonce, u->host.id, api_now());
+	if (rc < 0) {
+		if (rc == ERROR_DUPLICATE)
+			http_respond_error(req, 401, "replayed_nonce", "this nonce was used before");
+		else
+			api_internal(req, "record the nonce");
+		return;
+	}
+	if (blobstore_writer_commit(u->w, &hdr, &stored, &err) < 0) {
+		api_upload_blob_error(req, &err);
+		return;
+	}
+	if (hdr.raw_size != u->result.output_size) {
+		http_respond_error(req, 400, "bad_blob", "output has %llu bytes, the result says %llu",
+				   (unsigned long long)hdr.raw_size,
+				   (unsigned long long)u->result.output_size);
+		return;
+	}
+	hash_to_hex(&hdr.hash, out);
+	rc = sched_result_add(a->db, u->replica.id, u->host.id, out, (int64_t)hdr.raw_size,
+			      (int64_t)stored, u->env, u->env_len, api_now(), &rid);
+	if (rc == ERROR_STATE) {
+		http_respond_error(req, 409, "replica_over", "replica %" PRId64 " is over",
+				   u->replica.id);
+		return;
+	}
+	if (rc < 0) {
+		api_internal(req, "record the result");
+		return;
+	}
+	log_info("result %" PRId64 " for replica %" PRId64 " from host %" PRId64, rid,
+		 u->replica.id, u->host.id);
+	http_respond_json(req, 201, json_pack("{s:I, s:s}", "result_id", (json_int_t)rid, "output",
+					      out));
+}
+
 /* ---- the table ---- */
 
 static const struct http_route api_route_table[] = {
@@ -495,6 +789,9 @@ static const struct http_route api_route_table[] = {
 	{ "POST", API_PREFIX "/heartbeat", 0, SERVER_CONTROL_BODY_MAX, api_heartbeat, NULL,
 	  "heartbeat" },
 	{ "GET", API_PREFIX "/blobs/", HTTP_ROUTE_PREFIX, 0, api_blob_get, NULL, "blobs" },
+	{ "POST", API_PREFIX "/work", 0, SERVER_CONTROL_BODY_MAX, api_work, NULL, "work" },
+	{ "PUT", API_PREFIX "/results/", HTTP_ROUTE_PREFIX | HTTP_ROUTE_STREAM, SERVER_RESULT_MAX,
+	  api_upload_done, api_upload_chunk, "results" },
 };
 
 const struct http_route *api_routes(size_t *n)

@@ -120,17 +120,24 @@ int auth_parse(struct auth_claims *c, const char *host, const char *time, const 
 	return 0;
 }
 
+int auth_check_time(const struct auth_claims *c, int64_t now, struct error *err)
+{
+	if (c->time < now - AUTH_WINDOW_S || c->time > now + AUTH_WINDOW_S)
+		return error_set(err, ERROR_RANGE,
+				 "request time %lld is %lld s away from the server's clock",
+				 (long long)c->time, (long long)(c->time - now));
+	return 0;
+}
+
 int auth_verify_request(const struct key_public *pk, const char *method, const char *path,
 			const struct auth_claims *c, const struct hash *body_hash, int64_t now,
 			struct error *err)
 {
 	char text[AUTH_TEXT_MAX];
-	int len;
+	int len, rc = auth_check_time(c, now, err);
 
-	if (c->time < now - AUTH_WINDOW_S || c->time > now + AUTH_WINDOW_S)
-		return error_set(err, ERROR_RANGE,
-				 "request time %lld is %lld s away from the server's clock",
-				 (long long)c->time, (long long)(c->time - now));
+	if (rc < 0)
+		return rc;
 	len = auth_text(text, sizeof(text), method, path, c->host, c->time, c->nonce, body_hash,
 			err);
 	if (len < 0)

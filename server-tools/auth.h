@@ -75,6 +75,11 @@ int auth_sign_request(const struct key_secret *sk, const char *method, const cha
 int auth_parse(struct auth_claims *c, const char *host, const char *time, const char *nonce,
 	       const char *signature, struct error *err) __attribute__((warn_unused_result));
 
+/* Server side: ERROR_RANGE when the claimed time is more than
+ * AUTH_WINDOW_S away from now (stale or in the future). */
+int auth_check_time(const struct auth_claims *c, int64_t now, struct error *err)
+	__attribute__((warn_unused_result));
+
 /* Server side: checks the time window (ERROR_RANGE: stale or future) and
  * the signature by pk (ERROR_SIGNATURE). The nonce must then be recorded
  * by the caller (db_nonce_use()) to refuse replays. */

@@ -31,6 +31,11 @@
 /* Body caps per endpoint. */
 #define SERVER_CONTROL_BODY_MAX 4096 /* registration, heartbeat */
 #define SERVER_PEM_MAX (64 * 1024)
+/* A result upload (envelope + Δ blob container), and the decoded Δ. */
+#define SERVER_RESULT_MAX (512u * 1024 * 1024)
+#define SERVER_RESULT_RAW_MAX (UINT64_C(1) << 30)
+/* What a host without work is told to wait (seconds). */
+#define SERVER_RETRY_S 60
 /* How often heartbeats are asked for (seconds), and how long nonces are
  * kept (twice the auth window: a replay must be older than the window). */
 #define SERVER_HEARTBEAT_S 600
