@@ -155,7 +155,7 @@ int fileio_tmp_open(struct fileio_tmp *tmp, const char *path, mode_t mode, struc
 		if (errno != EEXIST)
 			break;
 	}
-	return fileio_error(err, errno, "create", tmp->tmp_path);
+	return fileio_error(err, errno, "create", path);
 }
 
 void fileio_tmp_abort(struct fileio_tmp *tmp)
