@@ -345,6 +345,66 @@ static void test_fds(void)
 	free(back);
 }
 
+
+/* A source that yields different bytes than the header promises. */
+static long liar_read(void *ctx, void *buf, size_t cap)
+{
+	int *calls = ctx;
+
+	if ((*calls)++ > 0 || cap < 4)
+		return 0;
+	memcpy(buf, "evil", 4);
+	return 4;
+}
+
+static int discard_write(void *ctx, const void *data, size_t len)
+{
+	(void)ctx;
+	(void)data;
+	(void)len;
+	return 0;
+}
+
+static void test_streaming_api(void)
+{
+	struct blob_header h = {BLOB_VERSION, BLOB_CODEC_ZLIB, 4, {{0}}}, got;
+	struct blob_sink sink = {discard_write, NULL};
+	struct blob_caps caps = caps_default;
+	struct blob_decoder *d;
+	unsigned char *blob;
+	size_t len;
+	struct error err;
+	int calls = 0;
+	struct blob_source src = {liar_read, &calls};
+
+	hash_buf(&h.hash, "good", 4);
+	TAP_IS(blob_encode(&h, &src, &sink, -1, &err), ERROR_HASH,
+	       "encoder refuses content that does not match the header's hash");
+	h.raw_size = 5;
+	calls = 0;
+	TAP_IS(blob_encode(&h, &src, &sink, -1, &err), ERROR_FORMAT,
+	       "encoder refuses content shorter than the header says");
+
+	if (blob_encode_mem("good", 4, BLOB_CODEC_ZLIB, &blob, &len, &h, &err) != 0) {
+		tap_ok(0, "encode: %s", err.msg);
+		return;
+	}
+	caps.want = &h.hash;
+	d = blob_decoder_new(&caps, &sink);
+	tap_ok(blob_decoder_header(d) == NULL, "no header before 48 bytes");
+	TAP_IS(blob_decoder_feed(d, blob, BLOB_HEADER_BYTES, &err), 0, "feed the header");
+	tap_ok(blob_decoder_header(d) && blob_decoder_header(d)->raw_size == 4,
+	       "header available after 48 bytes");
+	TAP_IS(blob_decoder_feed(d, blob + BLOB_HEADER_BYTES, len - BLOB_HEADER_BYTES, &err), 0,
+	       "feed the body");
+	TAP_IS(blob_decoder_finish(d, &got, &err), 0, "finish verifies");
+	tap_ok(hash_equal(&got.hash, &h.hash), "finish returns the header");
+	TAP_IS(blob_decoder_feed(d, "x", 1, &err), ERROR_STATE, "feeding after finish is an error");
+	blob_decoder_free(d);
+	blob_decoder_free(NULL);
+	free(blob);
+}
+
 int main(void)
 {
 	test_round_trips();
@@ -352,5 +412,6 @@ int main(void)
 	test_bad_blobs();
 	test_bombs();
 	test_fds();
+	test_streaming_api();
 	return tap_done();
 }
