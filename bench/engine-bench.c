@@ -185,7 +185,7 @@ static int bench_train(struct runtime *rt, int steps, int batch, int profile)
 	for (size_t i = 0; i < len; i++)
 		data[i] = (unsigned char)(32 + model_rng_u64(1, i) % 95);
 	model_init_params(cfg, 1, p);
-	struct engine_opts eo = {GEMM_VARIANT_AUTO, 0, profile};
+	struct engine_opts eo = {.gemm = GEMM_VARIANT_AUTO, .profile = profile};
 
 	e = engine_new(rt, cfg, batch, &eo, &err);
 	if (!e || engine_load(e, p, NULL, NULL, 0, &err) != 0 ||

@@ -47,6 +47,13 @@ enum {
 	K_CLIP_SCALE,
 	K_ADAMW,
 	K_DELTA,
+	K_ATTN_KVT,
+	K_ATTN_SCORES,
+	K_ATTN_SOFTMAX_FIN,
+	K_ATTN_OUT_V,
+	K_ATTN_BWD_DA,
+	K_ATTN_BWD_FIN,
+	K_ATTN_BWD_DQKV_V,
 	K_COUNT,
 	K_GEMM = K_COUNT, /* profile slot of the GEMMs */
 	K_SLOTS
@@ -58,7 +65,9 @@ static const char *const kernel_names[K_COUNT] = {
 	"ce_row",	"loss_mean",	       "ce_dlogits",	   "matmul_db",
 	"layernorm_bwd_stats", "layernorm_bwd_dx", "layernorm_bwd_dwdb", "attn_bwd_row",
 	"attn_bwd_dqkv", "wpe_grad",	       "wte_embed_add",	   "sumsq_chunks",
-	"clip_scale",	"adamw",	       "delta",
+	"clip_scale",	"adamw",	       "delta",		   "attn_kvt",
+	"attn_scores",	"attn_softmax_fin",    "attn_out_v",	   "attn_bwd_da",
+	"attn_bwd_fin",	"attn_bwd_dqkv_v",
 };
 
 /* A run of tensors with the same weight-decay flag: one AdamW launch. */
@@ -78,6 +87,10 @@ struct engine {
 	cl_mem params, grads, m, v, acts;
 	cl_mem tokens, targets, order, start, x;
 	cl_mem chunks, scalars;
+	/* Vectorised attention (head size a multiple of 16): K and V copied
+	 * as [b][h][d][j], j padded to Tp. kvt is NULL otherwise. */
+	int attn_vec, Tp;
+	cl_mem kvt;
 	int *h_tokens, *h_targets, *h_order, *h_start; /* host copies of a batch */
 	float h_scalars[4];
 	struct adamw_run *runs;
@@ -272,13 +285,68 @@ static float attn_scale(const struct model_config *cfg)
 	return (float)(1.0 / sqrt((double)(cfg->n_embd / cfg->n_head)));
 }
 
+/* Causal self-attention forward of one layer: att (softmax rows) and the
+ * output atty from qkv; the reference's elem_attn_softmax/elem_attn_out. */
+static void attn_forward(struct engine *e, size_t qkv, size_t att, size_t atty)
+{
+	const struct model_config *cfg = e->cfg;
+	int C = cfg->n_embd, T = cfg->n_ctx, NH = cfg->n_head, BT = e->BT, Tp = e->Tp;
+	int rows = e->B * NH * T;
+	float scale = attn_scale(cfg);
+
+	if (!e->attn_vec) {
+		launch(e, K_ATTN_SOFTMAX, (size_t)rows, "mimiiiifi", e->acts, (int)qkv, e->acts,
+		       (int)att, T, C, NH, (double)scale, rows);
+		launch(e, K_ATTN_OUT, (size_t)BT * C, "mimimiiiii", e->acts, (int)atty, e->acts,
+		       (int)qkv, e->acts, (int)att, T, C, NH, BT * C);
+		return;
+	}
+	launch(e, K_ATTN_KVT, (size_t)e->B * C * Tp, "mmiiiii", e->kvt, e->acts, (int)qkv, T, Tp, C,
+	       e->B * C * Tp);
+	launch(e, K_ATTN_SCORES, (size_t)rows * (Tp / 16), "mimimiiiifi", e->acts, (int)att,
+	       e->acts, (int)qkv, e->kvt, T, Tp, C, NH, (double)scale, rows * (Tp / 16));
+	launch(e, K_ATTN_SOFTMAX_FIN, (size_t)rows, "miii", e->acts, (int)att, T, rows);
+	launch(e, K_ATTN_OUT_V, (size_t)BT * C / 16, "mimimiiiii", e->acts, (int)atty, e->acts,
+	       (int)qkv, e->acts, (int)att, T, C, NH, BT * C / 16);
+}
+
+/* Attention backward of one layer: d_pre (scratch) and d_qkv from d_atty;
+ * elem_attn_bwd_row and elem_attn_bwd_dqkv. */
+static void attn_backward(struct engine *e, size_t qkv, size_t att, size_t d_atty, size_t d_pre,
+			  size_t d_qkv)
+{
+	const struct model_config *cfg = e->cfg;
+	int C = cfg->n_embd, T = cfg->n_ctx, NH = cfg->n_head, BT = e->BT, Tp = e->Tp;
+	int rows = e->B * NH * T;
+	float scale = attn_scale(cfg);
+
+	if (!e->attn_vec) {
+		launch(e, K_ATTN_BWD_ROW, (size_t)rows, "mimimimiiiifi", e->acts, (int)d_pre,
+		       e->acts, (int)d_atty, e->acts, (int)qkv, e->acts, (int)att, T, C, NH,
+		       (double)scale, rows);
+		launch(e, K_ATTN_BWD_DQKV, (size_t)BT * 3 * C, "mimimimimiiiii", e->acts,
+		       (int)d_qkv, e->acts, (int)d_pre, e->acts, (int)att, e->acts, (int)d_atty,
+		       e->acts, (int)qkv, T, C, NH, BT * 3 * C);
+		return;
+	}
+	/* kvt holds the last forward layer's K and V: copy this layer's */
+	launch(e, K_ATTN_KVT, (size_t)e->B * C * Tp, "mmiiiii", e->kvt, e->acts, (int)qkv, T, Tp, C,
+	       e->B * C * Tp);
+	launch(e, K_ATTN_BWD_DA, (size_t)rows * (Tp / 16), "mimimiiiiii", e->acts, (int)d_pre,
+	       e->acts, (int)d_atty, e->kvt, e->B, T, Tp, C, NH, rows * (Tp / 16));
+	launch(e, K_ATTN_BWD_FIN, (size_t)rows, "mimiifi", e->acts, (int)d_pre, e->acts, (int)att,
+	       T, (double)scale, rows);
+	launch(e, K_ATTN_BWD_DQKV_V, (size_t)BT * 3 * C / 16, "mimimimimiiiii", e->acts,
+	       (int)d_qkv, e->acts, (int)d_pre, e->acts, (int)att, e->acts, (int)d_atty, e->acts,
+	       (int)qkv, T, C, NH, BT * 3 * C / 16);
+}
+
 static void gpt_forward(struct engine *e)
 {
 	const struct model_config *cfg = e->cfg;
 	struct gpt_layout lay;
 	struct gpt_acts_layout al;
-	int C = cfg->n_embd, T = cfg->n_ctx, NH = cfg->n_head, V = cfg->vocab, BT = e->BT;
-	float scale = attn_scale(cfg);
+	int C = cfg->n_embd, T = cfg->n_ctx, V = cfg->vocab, BT = e->BT;
 	size_t res;
 
 	model_gpt_layout(cfg, &lay);
@@ -293,11 +361,7 @@ static void gpt_forward(struct engine *e)
 		layernorm_fwd(e, a + al.ln1, a + al.ln1_mean, a + al.ln1_rstd, res, p + lay.ln1w,
 			      p + lay.ln1b, BT, C);
 		matmul_fwd(e, a + al.qkv, a + al.ln1, p + lay.qkvw, 1, p + lay.qkvb, BT, 3 * C, C);
-		launch(e, K_ATTN_SOFTMAX, (size_t)e->B * NH * T, "mimiiiifi", e->acts,
-		       (int)(a + al.qkv), e->acts, (int)(a + al.att), T, C, NH, (double)scale,
-		       e->B * NH * T);
-		launch(e, K_ATTN_OUT, (size_t)BT * C, "mimimiiiii", e->acts, (int)(a + al.atty),
-		       e->acts, (int)(a + al.qkv), e->acts, (int)(a + al.att), T, C, NH, BT * C);
+		attn_forward(e, a + al.qkv, a + al.att, a + al.atty);
 		matmul_fwd(e, al.tmp, a + al.atty, p + lay.projw, 1, p + lay.projb, BT, C, C);
 		launch(e, K_RESIDUAL, (size_t)BT * C, "mimimii", e->acts, (int)(a + al.res2),
 		       e->acts, (int)res, e->acts, (int)al.tmp, BT * C);
@@ -321,8 +385,7 @@ static void gpt_block_backward(struct engine *e, const struct gpt_layout *lay,
 			       const struct gpt_acts_layout *al, int l)
 {
 	const struct model_config *cfg = e->cfg;
-	int C = cfg->n_embd, T = cfg->n_ctx, NH = cfg->n_head, BT = e->BT;
-	float scale = attn_scale(cfg);
+	int C = cfg->n_embd, BT = e->BT;
 	size_t p = lay->layer0 + (size_t)l * lay->layer_size;
 	size_t a = al->layer0 + (size_t)l * al->layer_size;
 	size_t res_in = l == 0 ? al->encoded : al->layer0 + (size_t)(l - 1) * al->layer_size + al->res3;
@@ -339,12 +402,7 @@ static void gpt_block_backward(struct engine *e, const struct gpt_layout *lay,
 	/* attention half */
 	matmul_bwd(e, al->d_atty, p + lay->projw, p + lay->projb, al->d_res, a + al->atty,
 		   p + lay->projw, BT, C, C);
-	launch(e, K_ATTN_BWD_ROW, (size_t)e->B * NH * T, "mimimimiiiifi", e->acts, (int)al->d_pre,
-	       e->acts, (int)al->d_atty, e->acts, (int)(a + al->qkv), e->acts, (int)(a + al->att),
-	       T, C, NH, (double)scale, e->B * NH * T);
-	launch(e, K_ATTN_BWD_DQKV, (size_t)BT * 3 * C, "mimimimimiiiii", e->acts, (int)al->d_qkv,
-	       e->acts, (int)al->d_pre, e->acts, (int)(a + al->att), e->acts, (int)al->d_atty,
-	       e->acts, (int)(a + al->qkv), T, C, NH, BT * 3 * C);
+	attn_backward(e, a + al->qkv, a + al->att, al->d_atty, al->d_pre, al->d_qkv);
 	matmul_bwd(e, al->d_ln, p + lay->qkvw, p + lay->qkvb, al->d_qkv, a + al->ln1, p + lay->qkvw,
 		   BT, 3 * C, C);
 	layernorm_bwd(e, al->d_res, p + lay->ln1w, p + lay->ln1b, al->ln_stats, al->d_ln, res_in,
@@ -744,6 +802,13 @@ static int alloc_buffers(struct engine *e, struct error *err)
 	e->h_start = calloc(V + 1, sizeof(int));
 	if (!e->h_tokens || !e->h_targets || !e->h_order || !e->h_start)
 		return error_set(err, ERROR_NOMEM, "out of memory");
+	if (e->attn_vec) {
+		e->kvt = dev_alloc(e, 2 * (size_t)e->B * (size_t)e->cfg->n_embd * (size_t)e->Tp *
+					      sizeof(float),
+				   err);
+		if (!e->kvt)
+			return ERROR_DEVICE;
+	}
 	if (zero(e, e->params, P, err) || zero(e, e->m, P, err) || zero(e, e->v, P, err) ||
 	    zero(e, e->grads, P, err))
 		return ERROR_DEVICE;
@@ -772,6 +837,10 @@ struct engine *engine_new(struct runtime *rt, const struct model_config *cfg, in
 	e->n_params = model_param_count(cfg);
 	e->n_acts = model_act_floats(cfg, B);
 	e->nchunks = (int)((e->n_params + ELEM_NORM_CHUNK - 1) / ELEM_NORM_CHUNK);
+	if (cfg->kind == MODEL_GPT) {
+		e->attn_vec = (cfg->n_embd / cfg->n_head) % 16 == 0 && !e->opts.scalar_attention;
+		e->Tp = (cfg->n_ctx + 15) / 16 * 16;
+	}
 	if (e->n_params > INT_MAX || e->n_acts > INT_MAX) {
 		error_set(err, ERROR_TOO_BIG, "model too large for int indexing");
 		goto fail;
@@ -795,7 +864,7 @@ fail:
 
 void engine_free(struct engine *e)
 {
-	cl_mem all[12];
+	cl_mem all[13];
 	size_t n = 0;
 
 	if (!e)
@@ -803,6 +872,7 @@ void engine_free(struct engine *e)
 	all[n++] = e->params, all[n++] = e->grads, all[n++] = e->m, all[n++] = e->v;
 	all[n++] = e->acts, all[n++] = e->tokens, all[n++] = e->targets, all[n++] = e->order;
 	all[n++] = e->start, all[n++] = e->x, all[n++] = e->chunks, all[n++] = e->scalars;
+	all[n++] = e->kvt;
 	for (size_t i = 0; i < n; i++)
 		if (all[i])
 			clReleaseMemObject(all[i]);

@@ -247,3 +247,167 @@ __kernel void delta(G float *out, GC float *start, GC float *end, int n)
 	if (i < n)
 		out[i] = elem_delta(start[i], end[i]);
 }
+
+/*
+ * Attention, vectorised for heads whose size hs is a multiple of 16 (the
+ * host falls back to the per-element kernels above otherwise). Each lane
+ * of a float16 is one output element and runs that element's reference
+ * sequence of fma()s; vector fma rounds each lane exactly as the scalar
+ * one, so results are the same bits. Scores and their gradients need K
+ * and V with j contiguous: attn_kvt copies them into kvt as
+ * [b][h][d][j] with j padded to Tp = a multiple of 16 (zeros past T).
+ */
+#define VEC_STORE_PREFIX(acc, dst, count)              \
+	do {                                           \
+		float l_[16];                          \
+		vstore16((acc), 0, l_);                \
+		for (int q_ = 0; q_ < (count); q_++)   \
+			(dst)[q_] = l_[q_];            \
+	} while (0)
+
+__kernel void attn_kvt(G float *kvt, GC float *qkv, int qo, int T, int Tp, int C, int n)
+{
+	int i = GID;
+
+	if (i >= n)
+		return;
+	int j = i % Tp, r = i / Tp, b = r / C, c = r % C;
+	GC float *src = qkv + qo + (b * T + j) * 3 * C + C + c;
+	kvt[i] = j < T ? src[0] : 0.0f;
+	kvt[n + i] = j < T ? src[C] : 0.0f;
+}
+
+/* Scores of row (b,h,t), lanes j0..j0+15: dot(q, k_j) * scale, d in order.
+ * Only j <= t is stored; attn_softmax_fin does the rest of the row. */
+__kernel void attn_scores(G float *att, int ao, GC float *qkv, int qo, GC float *kvt, int T,
+			  int Tp, int C, int NH, float scale, int n)
+{
+	int i = GID, nb = Tp / 16;
+
+	if (i >= n)
+		return;
+	int r = i / nb, j0 = (i % nb) * 16, t = r % T, h = (r / T) % NH, b = r / (NH * T);
+	int hs = C / NH;
+	if (j0 > t)
+		return;
+	GC float *q = qkv + qo + (b * T + t) * 3 * C + h * hs;
+	GC float *kt = kvt + ((b * NH + h) * hs) * Tp + j0;
+	float16 acc = (float16)(0.0f);
+	for (int d = 0; d < hs; d++)
+		acc = fma((float16)(q[d]), vload16(0, kt + d * Tp), acc);
+	acc = acc * scale;
+	VEC_STORE_PREFIX(acc, att + ao + r * T + j0, min(16, t + 1 - j0));
+}
+
+/* The rest of elem_attn_softmax on a row of scores: running max, exp,
+ * ordered sum, reciprocal, scale, zeros past t. */
+__kernel void attn_softmax_fin(G float *att, int ao, int T, int rows)
+{
+	int r = GID;
+
+	if (r >= rows)
+		return;
+	int t = r % T;
+	G float *row = att + ao + r * T;
+	float mx = row[0], sum = 0.0f, inv;
+	for (int j = 1; j <= t; j++)
+		mx = row[j] > mx ? row[j] : mx;
+	for (int j = 0; j <= t; j++) {
+		float e = fmath_exp(row[j] - mx);
+		row[j] = e;
+		sum = sum + e;
+	}
+	inv = fmath_recip(sum);
+	for (int j = 0; j <= t; j++)
+		row[j] = row[j] * inv;
+	for (int j = t + 1; j < T; j++)
+		row[j] = 0.0f;
+}
+
+/* elem_attn_out for 16 channels of one head. */
+__kernel void attn_out_v(G float *out, int oo, GC float *qkv, int qo, GC float *att, int ao, int T,
+			 int C, int NH, int n)
+{
+	int i = GID, nb = C / 16;
+
+	if (i >= n)
+		return;
+	int bt = i / nb, c0 = (i % nb) * 16, b = bt / T, t = bt % T, h = c0 / (C / NH);
+	GC float *row = att + ao + ((b * NH + h) * T + t) * T;
+	GC float *v = qkv + qo + b * T * 3 * C + 2 * C + c0;
+	float16 acc = (float16)(0.0f);
+	for (int j = 0; j <= t; j++)
+		acc = fma((float16)(row[j]), vload16(0, v + j * 3 * C), acc);
+	vstore16(acc, 0, out + oo + bt * C + c0);
+}
+
+/* First loop of elem_attn_bwd_row: da_j = dot(dout, v_j), lanes j. */
+__kernel void attn_bwd_da(G float *dpre, int dpo, GC float *dout, int doo, GC float *kvt, int B,
+			  int T, int Tp, int C, int NH, int n)
+{
+	int i = GID, nb = Tp / 16;
+
+	if (i >= n)
+		return;
+	int r = i / nb, j0 = (i % nb) * 16, t = r % T, h = (r / T) % NH, b = r / (NH * T);
+	int hs = C / NH;
+	if (j0 > t)
+		return;
+	GC float *dr = dout + doo + (b * T + t) * C + h * hs;
+	GC float *vt = kvt + B * C * Tp + ((b * NH + h) * hs) * Tp + j0;
+	float16 acc = (float16)(0.0f);
+	for (int d = 0; d < hs; d++)
+		acc = fma((float16)(dr[d]), vload16(0, vt + d * Tp), acc);
+	VEC_STORE_PREFIX(acc, dpre + dpo + r * T + j0, min(16, t + 1 - j0));
+}
+
+/* The rest of elem_attn_bwd_row. */
+__kernel void attn_bwd_fin(G float *dpre, int dpo, GC float *att, int ao, int T, float scale,
+			   int rows)
+{
+	int r = GID;
+
+	if (r >= rows)
+		return;
+	int t = r % T;
+	G float *drow = dpre + dpo + r * T;
+	GC float *arow = att + ao + r * T;
+	float dot = 0.0f;
+	for (int j = 0; j <= t; j++)
+		dot = fma(arow[j], drow[j], dot);
+	for (int j = 0; j <= t; j++)
+		drow[j] = (arow[j] * (drow[j] - dot)) * scale;
+	for (int j = t + 1; j < T; j++)
+		drow[j] = 0.0f;
+}
+
+/* elem_attn_bwd_dqkv for 16 channels of one head and one of q, k, v. */
+__kernel void attn_bwd_dqkv_v(G float *dqkv, int dqo, GC float *dpre, int dpo, GC float *att,
+			      int ao, GC float *dout, int doo, GC float *qkv, int qo, int T, int C,
+			      int NH, int n)
+{
+	int C3 = 3 * C, i = GID, nb = C3 / 16;
+
+	if (i >= n)
+		return;
+	int bt = i / nb, c3 = (i % nb) * 16, b = bt / T, t = bt % T;
+	int part = c3 / C, c = c3 - part * C, h = c / (C / NH);
+	int base = (b * NH + h) * T;
+	GC float *rows = qkv + qo + b * T * C3;
+	float16 acc = (float16)(0.0f);
+
+	if (part == 0) {
+		GC float *p = dpre + dpo + (base + t) * T;
+		for (int j = 0; j <= t; j++)
+			acc = fma((float16)(p[j]), vload16(0, rows + j * C3 + C + c), acc);
+	} else if (part == 1) {
+		for (int u = t; u < T; u++)
+			acc = fma((float16)(dpre[dpo + (base + u) * T + t]),
+				  vload16(0, rows + u * C3 + c), acc);
+	} else {
+		for (int u = t; u < T; u++)
+			acc = fma((float16)(att[ao + (base + u) * T + t]),
+				  vload16(0, dout + doo + (b * T + u) * C + c), acc);
+	}
+	vstore16(acc, 0, dqkv + dqo + bt * C3 + c3);
+}

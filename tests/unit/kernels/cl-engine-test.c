@@ -5,9 +5,10 @@
  *
  * Covers every kernel of kernels/cl/train.cl and the GEMMs in all their
  * uses: a small GPT with ragged sizes (C 48, 3 heads, T 7, B 3) under
- * every local size the runtime may choose (driver's, 1, 4, 16, 64), the
- * gpt-test preset with both GEMM variants, gpt-tiny for a few steps, and
- * mlp-tiny. Also checkpoint/resume (save after 2 steps, load into a new
+ * every local size the runtime may choose (driver's, 1, 4, 16, 64), a GPT
+ * with head size 12 (per-element attention kernels), the gpt-test preset
+ * with both GEMM variants and both attention paths, gpt-tiny for a few
+ * steps, and mlp-tiny. Also checkpoint/resume (save after 2 steps, load into a new
  * engine, continue: same bits as straight through) and the delta.
  */
 #include "config.h"
@@ -185,8 +186,9 @@ int main(void)
 	static const size_t locals[] = {0, 1, 4, 16, 64};
 	struct model_config ragged = {.kind = MODEL_GPT, .name = "ragged", .n_layer = 1,
 				      .n_embd = 48, .n_head = 3, .n_ctx = 7, .vocab = MODEL_VOCAB};
+	struct model_config odd = ragged;
 	struct runtime *rt = cl_test_open();
-	struct engine_opts eo = {GEMM_VARIANT_AUTO, 0};
+	struct engine_opts eo = {.gemm = GEMM_VARIANT_AUTO};
 
 	for (size_t l = 0; l < sizeof(locals) / sizeof(locals[0]); l++) {
 		eo.local = locals[l];
@@ -194,12 +196,17 @@ int main(void)
 		       "ragged gpt (C48 NH3 T7 B3), local size %zu: 2 steps bitwise", locals[l]);
 	}
 	eo.local = 0;
+	odd.n_embd = 36; /* head size 12: the per-element attention kernels */
+	odd.n_ctx = 5;
+	tap_ok(gpt_case(rt, &odd, 2, 2, &eo), "gpt with head size 12 (C36 NH3 T5 B2): 2 steps bitwise");
 	eo.gemm = GEMM_VARIANT_RB;
+	eo.scalar_attention = 1;
 	tap_ok(gpt_case(rt, model_preset_find("gpt-test"), 4, 3, &eo),
-	       "gpt-test B4, register-blocked gemm: 3 steps bitwise");
+	       "gpt-test B4, register-blocked gemm, per-element attention: 3 steps bitwise");
 	eo.gemm = GEMM_VARIANT_TILED;
+	eo.scalar_attention = 0;
 	tap_ok(gpt_case(rt, model_preset_find("gpt-test"), 4, 3, &eo),
-	       "gpt-test B4, tiled gemm: 3 steps bitwise");
+	       "gpt-test B4, tiled gemm, vector attention: 3 steps bitwise");
 	tap_ok(gpt_case(rt, model_preset_find("gpt-tiny"), 2, 2, NULL),
 	       "gpt-tiny B2: 2 steps bitwise");
 	tap_ok(mlp_case(rt, model_preset_find("mlp-tiny"), 17, 4), "mlp-tiny B17: 4 steps bitwise");
