@@ -22,7 +22,8 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: agora-server --state DIR [--listen ADDR:PORT] [--tls-cert FILE --tls-key FILE]\n"
+		"usage: agora-server --state DIR [--listen ADDR:PORT] [--tls-cert FILE --tls-key "
+		"FILE]\n"
 		"                    [--name NAME] [--threads N] [--verbose]\n"
 		"\n"
 		"  --state DIR        state directory (created on first start, mode 0700)\n"
@@ -51,34 +52,50 @@ static int parse_threads(const char *text, unsigned *out)
 static int parse_args(int argc, char **argv, struct server_options *opt)
 {
 	static const struct option longopts[] = {
-		{ "state", required_argument, NULL, 's' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "tls-cert", required_argument, NULL, 'c' },
-		{ "tls-key", required_argument, NULL, 'k' },
-		{ "name", required_argument, NULL, 'n' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"state", required_argument, NULL, 's'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"tls-cert", required_argument, NULL, 'c'},
+	    {"tls-key", required_argument, NULL, 'k'},
+	    {"name", required_argument, NULL, 'n'},
+	    {"threads", required_argument, NULL, 't'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
-		case 's': opt->state_dir = optarg; break;
-		case 'l': opt->listen = optarg; break;
-		case 'c': opt->tls_cert = optarg; break;
-		case 'k': opt->tls_key = optarg; break;
-		case 'n': opt->name = optarg; break;
+		case 's':
+			opt->state_dir = optarg;
+			break;
+		case 'l':
+			opt->listen = optarg;
+			break;
+		case 'c':
+			opt->tls_cert = optarg;
+			break;
+		case 'k':
+			opt->tls_key = optarg;
+			break;
+		case 'n':
+			opt->name = optarg;
+			break;
 		case 't':
 			if (parse_threads(optarg, &opt->threads) < 0) {
 				log_error("bad --threads '%s': want 1..256", optarg);
 				return 2;
 			}
 			break;
-		case 'v': log_set_level(LOG_LEVEL_DEBUG); break;
-		case 'h': usage(stdout); exit(0);
-		default: usage(stderr); return 2;
+		case 'v':
+			log_set_level(LOG_LEVEL_DEBUG);
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind < argc) {
@@ -95,7 +112,7 @@ static int parse_args(int argc, char **argv, struct server_options *opt)
 
 int main(int argc, char **argv)
 {
-	struct server_options opt = { 0 };
+	struct server_options opt = {0};
 	struct server *s = NULL;
 	struct error err;
 	sigset_t set;

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,7 +107,8 @@ static int api_only_fields(struct http_request *req, json_t *obj, const char *co
 	json_t *v;
 	size_t i;
 
-	json_object_foreach(obj, key, v) {
+	json_object_foreach(obj, key, v)
+	{
 		for (i = 0; known[i] && strcmp(known[i], key) != 0; i++)
 			;
 		if (!known[i]) {
@@ -118,8 +120,8 @@ static int api_only_fields(struct http_request *req, json_t *obj, const char *co
 }
 
 /* A required string member of 1..max bytes (min 0 when may_be_empty). */
-static const char *api_string(struct http_request *req, json_t *obj, const char *name,
-			      size_t max, int may_be_empty)
+static const char *api_string(struct http_request *req, json_t *obj, const char *name, size_t max,
+			      int may_be_empty)
 {
 	json_t *v = json_object_get(obj, name);
 	size_t len;
@@ -134,8 +136,8 @@ static const char *api_string(struct http_request *req, json_t *obj, const char 
 	}
 	len = json_string_length(v);
 	if ((len == 0 && !may_be_empty) || len > max) {
-		http_respond_error(req, 400, "bad_field", "field '%s' must have %d..%zu bytes", name,
-				   may_be_empty ? 0 : 1, max);
+		http_respond_error(req, 400, "bad_field", "field '%s' must have %d..%zu bytes",
+				   name, may_be_empty ? 0 : 1, max);
 		return NULL;
 	}
 	return json_string_value(v);
@@ -154,11 +156,29 @@ static int api_device_ok(const char *s)
 	return 1;
 }
 
-static void api_internal(struct http_request *req, const char *what)
+/* Answers a 500 (logged); returns -1 so checks can `return` it. */
+static int api_internal(struct http_request *req, const char *what)
 {
-	log_error("cannot %s for '%s %s'", what, http_request_method(req),
-		  http_request_path(req));
+	log_error("cannot %s for '%s %s'", what, http_request_method(req), http_request_path(req));
 	http_respond_error(req, 500, "internal", "cannot %s", what);
+	return -1;
+}
+
+/* Answers status with a JSON error; returns -1 so checks can `return` it. */
+static int api_refuse(struct http_request *req, unsigned status, const char *error, const char *fmt,
+		      ...) __attribute__((format(printf, 4, 5)));
+
+static int api_refuse(struct http_request *req, unsigned status, const char *error, const char *fmt,
+		      ...)
+{
+	char detail[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	http_respond_error(req, status, error, "%s", detail);
+	return -1;
 }
 
 static void api_prune(struct api *a, int64_t now)
@@ -186,21 +206,20 @@ static int api_check_signed(struct api *a, struct http_request *req, const struc
 
 	body = http_request_body(req, &len);
 	hash_buf(&body_hash, body ? (const void *)body : (const void *)"", len);
-	rc = auth_verify_request(pk, http_request_method(req), http_request_path(req), c, &body_hash,
-				 now, &err);
+	rc = auth_verify_request(pk, http_request_method(req), http_request_path(req), c,
+				 &body_hash, now, &err);
 	if (rc == ERROR_RANGE)
-		return http_respond_error(req, 401, "stale_request", "%s", err.msg), rc;
+		return api_refuse(req, 401, "stale_request", "%s", err.msg);
 	if (rc == ERROR_SIGNATURE)
-		return http_respond_error(req, 401, "bad_signature", "%s", err.msg), rc;
+		return api_refuse(req, 401, "bad_signature", "%s", err.msg);
 	if (rc < 0)
-		return http_respond_error(req, 400, "bad_request", "%s", err.msg), rc;
+		return api_refuse(req, 400, "bad_request", "%s", err.msg);
 	api_prune(a, now);
 	rc = db_nonce_use(a->db, c->nonce, host, now);
 	if (rc == ERROR_DUPLICATE)
-		return http_respond_error(req, 401, "replayed_nonce",
-					  "this nonce was used before"), rc;
+		return api_refuse(req, 401, "replayed_nonce", "this nonce was used before");
 	if (rc < 0)
-		return api_internal(req, "record the nonce"), rc;
+		return api_internal(req, "record the nonce");
 	return 0;
 }
 
@@ -214,27 +233,26 @@ static int api_authenticate(struct api *a, struct http_request *req, struct db_h
 	int rc;
 
 	if (!hh)
-		return http_respond_error(req, 401, "missing_auth", "missing header '%s'",
-					  AUTH_HEADER_HOST), ERROR_MISSING;
+		return api_refuse(req, 401, "missing_auth", "missing header '%s'",
+				  AUTH_HEADER_HOST);
 	rc = auth_parse(&c, hh, http_request_header(req, AUTH_HEADER_TIME),
 			http_request_header(req, AUTH_HEADER_NONCE),
 			http_request_header(req, AUTH_HEADER_SIGNATURE), &err);
 	if (rc < 0)
-		return http_respond_error(req, 401,
-					  rc == ERROR_MISSING ? "missing_auth" : "bad_auth_header",
-					  "%s", err.msg), rc;
+		return api_refuse(req, 401,
+				  rc == ERROR_MISSING ? "missing_auth" : "bad_auth_header", "%s",
+				  err.msg);
 	rc = db_host_get(a->db, c.host, host);
 	if (rc == ERROR_NOT_FOUND)
-		return http_respond_error(req, 401, "unknown_host", "no host %" PRId64, c.host), rc;
+		return api_refuse(req, 401, "unknown_host", "no host %" PRId64, c.host);
 	if (rc < 0)
-		return api_internal(req, "look the host up"), rc;
+		return api_internal(req, "look the host up");
 	memcpy(pk.bytes, host->public_key, sizeof(pk.bytes));
 	rc = api_check_signed(a, req, &pk, &c, host->id);
 	if (rc < 0)
 		return rc;
 	if (host->banned)
-		return http_respond_error(req, 403, "banned", "host %" PRId64 " is banned",
-					  host->id), ERROR_PERM;
+		return api_refuse(req, 403, "banned", "host %" PRId64 " is banned", host->id);
 	if (db_host_touch(a->db, host->id, api_now()) < 0)
 		log_warn("cannot record that host %" PRId64 " was seen", host->id);
 	return 0;
@@ -256,15 +274,15 @@ static void api_project(struct http_request *req, void *ctx)
 	key_public_to_hex(pk, hex);
 	key_fingerprint(pk, fp);
 	http_respond_json(req, 200,
-			  json_pack("{s:s, s:I, s:s, s:s, s:i, s:i, s:I}", "name", p.name, "created",
-				    (json_int_t)p.created, "public_key", hex, "fingerprint", fp,
-				    "kernel_abi", AGORA_KERNEL_ABI, "protocol",
+			  json_pack("{s:s, s:I, s:s, s:s, s:i, s:i, s:I}", "name", p.name,
+				    "created", (json_int_t)p.created, "public_key", hex,
+				    "fingerprint", fp, "kernel_abi", AGORA_KERNEL_ABI, "protocol",
 				    AGORA_PROTOCOL_VERSION, "server_time", (json_int_t)api_now()));
 }
 
 /* ---- POST /api/v1/hosts ---- */
 
-static const char *const api_host_fields[] = { "public_key", "account", "device", NULL };
+static const char *const api_host_fields[] = {"public_key", "account", "device", NULL};
 
 /* Validates a registration body; fills pk and points at the strings
  * (owned by j). Answers and returns -1 on refusal. */
@@ -330,8 +348,9 @@ static void api_hosts_post(struct http_request *req, void *ctx)
 			http_request_header(req, AUTH_HEADER_NONCE),
 			http_request_header(req, AUTH_HEADER_SIGNATURE), &err);
 	if (rc < 0) {
-		http_respond_error(req, 401, rc == ERROR_MISSING ? "missing_auth" : "bad_auth_header",
-				   "%s", err.msg);
+		http_respond_error(req, 401,
+				   rc == ERROR_MISSING ? "missing_auth" : "bad_auth_header", "%s",
+				   err.msg);
 		goto out;
 	}
 	/* Proof of possession: the body is signed by the key it registers. */
@@ -342,8 +361,9 @@ static void api_hosts_post(struct http_request *req, void *ctx)
 		if (db_host_get(a->db, id, &h) == 0 && h.banned)
 			http_respond_error(req, 403, "banned", "host %" PRId64 " is banned", id);
 		else
-			http_respond_json(req, 200, json_pack("{s:I, s:b}", "host_id", (json_int_t)id,
-							      "created", 0));
+			http_respond_json(
+			    req, 200,
+			    json_pack("{s:I, s:b}", "host_id", (json_int_t)id, "created", 0));
 		goto out;
 	}
 	if (rc < 0) {
@@ -351,7 +371,8 @@ static void api_hosts_post(struct http_request *req, void *ctx)
 		goto out;
 	}
 	log_info("registered host %" PRId64 " for account '%s'", id, account);
-	http_respond_json(req, 201, json_pack("{s:I, s:b}", "host_id", (json_int_t)id, "created", 1));
+	http_respond_json(req, 201,
+			  json_pack("{s:I, s:b}", "host_id", (json_int_t)id, "created", 1));
 out:
 	json_decref(j);
 }
@@ -370,8 +391,8 @@ static void api_heartbeat(struct http_request *req, void *ctx)
 	if (api_authenticate(a, req, &host) == 0)
 		http_respond_json(req, 200,
 				  json_pack("{s:I, s:I, s:i}", "host_id", (json_int_t)host.id,
-					    "server_time", (json_int_t)api_now(), "next_heartbeat_s",
-					    SERVER_HEARTBEAT_S));
+					    "server_time", (json_int_t)api_now(),
+					    "next_heartbeat_s", SERVER_HEARTBEAT_S));
 	json_decref(j);
 }
 
@@ -491,7 +512,7 @@ static void api_blob_get(struct http_request *req, void *ctx)
 
 /* ---- POST /api/v1/work ---- */
 
-static const char *const api_work_fields[] = { "kernel_abi", NULL };
+static const char *const api_work_fields[] = {"kernel_abi", NULL};
 
 static void api_work(struct http_request *req, void *ctx)
 {
@@ -537,9 +558,9 @@ static void api_work(struct http_request *req, void *ctx)
 		api_internal(req, "encode the envelope");
 	else
 		http_respond_json(req, 200,
-				  json_pack("{s:I, s:s, s:I, s:o}", "replica", (json_int_t)as.replica,
-					    "unit_id", as.uid, "deadline", (json_int_t)as.deadline,
-					    "envelope", env));
+				  json_pack("{s:I, s:s, s:I, s:o}", "replica",
+					    (json_int_t)as.replica, "unit_id", as.uid, "deadline",
+					    (json_int_t)as.deadline, "envelope", env));
 	log_debug("replica %" PRId64 " of unit %s to host %" PRId64, as.replica, as.uid, host.id);
 	sched_assignment_release(&as);
 out:
@@ -548,7 +569,7 @@ out:
 
 /* ---- PUT /api/v1/results/<replica> ---- */
 
-#define API_ENVELOPE_LENGTH "X-Agora-Envelope-Length"
+#define API_ENVELOPE_LENGTH     "X-Agora-Envelope-Length"
 #define API_RESULT_ENVELOPE_MAX (ENVELOPE_HEADER_MAX + RESULT_JSON_MAX)
 
 /* One upload in flight: the body is the result envelope (its length in
@@ -602,45 +623,41 @@ static int api_upload_check(struct api *a, struct http_request *req, struct api_
 	int rc;
 
 	if (api_decimal(http_request_suffix(req), &replica) < 0)
-		return http_respond_error(req, 400, "bad_replica", "want a replica id"), -1;
+		return api_refuse(req, 400, "bad_replica", "want a replica id");
 	if (api_decimal(http_request_header(req, API_ENVELOPE_LENGTH), &env_len) < 0 ||
 	    env_len > (int64_t)API_RESULT_ENVELOPE_MAX)
-		return http_respond_error(req, 400, "bad_envelope_length",
-					  "header '%s' must be 1..%u", API_ENVELOPE_LENGTH,
-					  (unsigned)API_RESULT_ENVELOPE_MAX), -1;
+		return api_refuse(req, 400, "bad_envelope_length", "header '%s' must be 1..%u",
+				  API_ENVELOPE_LENGTH, (unsigned)API_RESULT_ENVELOPE_MAX);
 	u->env_len = (size_t)env_len;
 	if (!http_request_header(req, AUTH_HEADER_HOST))
-		return http_respond_error(req, 401, "missing_auth", "missing header '%s'",
-					  AUTH_HEADER_HOST), -1;
+		return api_refuse(req, 401, "missing_auth", "missing header '%s'",
+				  AUTH_HEADER_HOST);
 	rc = auth_parse(&u->claims, http_request_header(req, AUTH_HEADER_HOST),
 			http_request_header(req, AUTH_HEADER_TIME),
 			http_request_header(req, AUTH_HEADER_NONCE),
 			http_request_header(req, AUTH_HEADER_SIGNATURE), &err);
 	if (rc < 0)
-		return http_respond_error(req, 401,
-					  rc == ERROR_MISSING ? "missing_auth" : "bad_auth_header",
-					  "%s", err.msg), -1;
+		return api_refuse(req, 401,
+				  rc == ERROR_MISSING ? "missing_auth" : "bad_auth_header", "%s",
+				  err.msg);
 	if (auth_check_time(&u->claims, api_now(), &err) < 0)
-		return http_respond_error(req, 401, "stale_request", "%s", err.msg), -1;
+		return api_refuse(req, 401, "stale_request", "%s", err.msg);
 	rc = db_host_get(a->db, u->claims.host, &u->host);
 	if (rc == ERROR_NOT_FOUND)
-		return http_respond_error(req, 401, "unknown_host", "no host %" PRId64,
-					  u->claims.host), -1;
+		return api_refuse(req, 401, "unknown_host", "no host %" PRId64, u->claims.host);
 	if (rc < 0 || (rc = sched_replica_get(a->db, replica, &u->replica)) == ERROR_DB)
-		return api_internal(req, "look the upload up"), -1;
+		return api_internal(req, "look the upload up");
 	if (u->host.banned)
-		return http_respond_error(req, 403, "banned", "host %" PRId64 " is banned",
-					  u->host.id), -1;
+		return api_refuse(req, 403, "banned", "host %" PRId64 " is banned", u->host.id);
 	if (rc == ERROR_NOT_FOUND)
-		return http_respond_error(req, 404, "not_found", "no replica %" PRId64, replica), -1;
+		return api_refuse(req, 404, "not_found", "no replica %" PRId64, replica);
 	if (u->replica.host != u->host.id)
-		return http_respond_error(req, 403, "not_your_replica",
-					  "replica %" PRId64 " is not assigned to host %" PRId64,
-					  replica, u->host.id), -1;
+		return api_refuse(req, 403, "not_your_replica",
+				  "replica %" PRId64 " is not assigned to host %" PRId64, replica,
+				  u->host.id);
 	if (strcmp(u->replica.state, "in_progress") != 0)
-		return http_respond_error(req, 409, "replica_over",
-					  "replica %" PRId64 " is over (%s)", replica,
-					  u->replica.outcome), -1;
+		return api_refuse(req, 409, "replica_over", "replica %" PRId64 " is over (%s)",
+				  replica, u->replica.outcome);
 	return 0;
 }
 
@@ -648,26 +665,25 @@ static int api_upload_check(struct api *a, struct http_request *req, struct api_
  * this replica's unit, and start the blob writer for the Δ it names. */
 static int api_upload_envelope(struct api *a, struct http_request *req, struct api_upload *u)
 {
-	struct blob_caps caps = { .max_raw_size = 0, .max_ratio = BLOB_DEFAULT_MAX_RATIO };
+	struct blob_caps caps = {.max_raw_size = 0, .max_ratio = BLOB_DEFAULT_MAX_RATIO};
 	struct key_public pk;
 	char uid[HASH_HEX_LEN + 1];
 	struct error err;
 
 	memcpy(pk.bytes, u->host.public_key, sizeof(pk.bytes));
 	if (result_open(&u->result, u->env, u->env_len, &pk, &err) < 0)
-		return http_respond_error(req, 400, "bad_result", "%s", err.msg), -1;
+		return api_refuse(req, 400, "bad_result", "%s", err.msg);
 	hash_to_hex(&u->result.unit_id, uid);
 	if (strcmp(uid, u->replica.uid) != 0)
-		return http_respond_error(req, 400, "bad_result",
-					  "the result answers unit %.16s..., not this replica's",
-					  uid), -1;
+		return api_refuse(req, 400, "bad_result",
+				  "the result answers unit %.16s..., not this replica's", uid);
 	if (u->result.output_size > SERVER_RESULT_RAW_MAX)
-		return http_respond_error(req, 413, "too_large", "output of %llu bytes",
-					  (unsigned long long)u->result.output_size), -1;
+		return api_refuse(req, 413, "too_large", "output of %llu bytes",
+				  (unsigned long long)u->result.output_size);
 	caps.max_raw_size = u->result.output_size;
 	caps.want = &u->result.output;
 	if (blobstore_writer_new(a->blobs, &u->w, &caps, SERVER_RESULT_MAX, &err) < 0)
-		return api_internal(req, "store the upload"), -1;
+		return api_internal(req, "store the upload");
 	return 0;
 }
 
@@ -675,10 +691,10 @@ static int api_upload_envelope(struct api *a, struct http_request *req, struct a
 static int api_upload_blob_error(struct http_request *req, const struct error *err)
 {
 	if (err->code == ERROR_TOO_BIG)
-		return http_respond_error(req, 413, "too_large", "%s", err->msg), -1;
+		return api_refuse(req, 413, "too_large", "%s", err->msg);
 	if (err->code == ERROR_IO || err->code == ERROR_NOMEM || err->code == ERROR_PERM)
-		return api_internal(req, "store the upload"), -1;
-	return http_respond_error(req, 400, "bad_blob", "%s", err->msg), -1;
+		return api_internal(req, "store the upload");
+	return api_refuse(req, 400, "bad_blob", "%s", err->msg);
 }
 
 static int api_upload_chunk(struct http_request *req, const void *data, size_t len, void *ctx)
@@ -692,13 +708,13 @@ static int api_upload_chunk(struct http_request *req, const void *data, size_t l
 	if (!u) {
 		u = calloc(1, sizeof(*u));
 		if (!u)
-			return api_internal(req, "allocate"), ERROR_NOMEM;
+			return api_internal(req, "allocate");
 		http_request_set_state(req, u, api_upload_release);
 		if (api_upload_check(a, req, u) < 0)
 			return ERROR_INVALID;
 		u->env = malloc(u->env_len);
 		if (!u->env)
-			return api_internal(req, "allocate"), ERROR_NOMEM;
+			return api_internal(req, "allocate");
 		hash_init(&u->hs);
 	}
 	hash_update(&u->hs, data, len);
@@ -712,7 +728,7 @@ static int api_upload_chunk(struct http_request *req, const void *data, size_t l
 			return ERROR_INVALID;
 	}
 	if (len && blobstore_writer_write(u->w, p, len, &err) < 0)
-		return api_upload_blob_error(req, &err), err.code;
+		return api_upload_blob_error(req, &err);
 	return 0;
 }
 
@@ -747,7 +763,8 @@ static void api_upload_done(struct http_request *req, void *ctx)
 	rc = db_nonce_use(a->db, u->claims.nonce, u->host.id, api_now());
 	if (rc < 0) {
 		if (rc == ERROR_DUPLICATE)
-			http_respond_error(req, 401, "replayed_nonce", "this nonce was used before");
+			http_respond_error(req, 401, "replayed_nonce",
+					   "this nonce was used before");
 		else
 			api_internal(req, "record the nonce");
 		return;
@@ -757,9 +774,9 @@ static void api_upload_done(struct http_request *req, void *ctx)
 		return;
 	}
 	if (hdr.raw_size != u->result.output_size) {
-		http_respond_error(req, 400, "bad_blob", "output has %llu bytes, the result says %llu",
-				   (unsigned long long)hdr.raw_size,
-				   (unsigned long long)u->result.output_size);
+		http_respond_error(
+		    req, 400, "bad_blob", "output has %llu bytes, the result says %llu",
+		    (unsigned long long)hdr.raw_size, (unsigned long long)u->result.output_size);
 		return;
 	}
 	hash_to_hex(&hdr.hash, out);
@@ -776,22 +793,20 @@ static void api_upload_done(struct http_request *req, void *ctx)
 	}
 	log_info("result %" PRId64 " for replica %" PRId64 " from host %" PRId64, rid,
 		 u->replica.id, u->host.id);
-	http_respond_json(req, 201, json_pack("{s:I, s:s}", "result_id", (json_int_t)rid, "output",
-					      out));
+	http_respond_json(req, 201,
+			  json_pack("{s:I, s:s}", "result_id", (json_int_t)rid, "output", out));
 }
 
 /* ---- the table ---- */
 
 static const struct http_route api_route_table[] = {
-	{ "GET", API_PREFIX "/project", 0, 0, api_project, NULL, "project" },
-	{ "POST", API_PREFIX "/hosts", 0, SERVER_CONTROL_BODY_MAX, api_hosts_post, NULL,
-	  "hosts" },
-	{ "POST", API_PREFIX "/heartbeat", 0, SERVER_CONTROL_BODY_MAX, api_heartbeat, NULL,
-	  "heartbeat" },
-	{ "GET", API_PREFIX "/blobs/", HTTP_ROUTE_PREFIX, 0, api_blob_get, NULL, "blobs" },
-	{ "POST", API_PREFIX "/work", 0, SERVER_CONTROL_BODY_MAX, api_work, NULL, "work" },
-	{ "PUT", API_PREFIX "/results/", HTTP_ROUTE_PREFIX | HTTP_ROUTE_STREAM, SERVER_RESULT_MAX,
-	  api_upload_done, api_upload_chunk, "results" },
+    {"GET", API_PREFIX "/project", 0, 0, api_project, NULL, "project"},
+    {"POST", API_PREFIX "/hosts", 0, SERVER_CONTROL_BODY_MAX, api_hosts_post, NULL, "hosts"},
+    {"POST", API_PREFIX "/heartbeat", 0, SERVER_CONTROL_BODY_MAX, api_heartbeat, NULL, "heartbeat"},
+    {"GET", API_PREFIX "/blobs/", HTTP_ROUTE_PREFIX, 0, api_blob_get, NULL, "blobs"},
+    {"POST", API_PREFIX "/work", 0, SERVER_CONTROL_BODY_MAX, api_work, NULL, "work"},
+    {"PUT", API_PREFIX "/results/", HTTP_ROUTE_PREFIX | HTTP_ROUTE_STREAM, SERVER_RESULT_MAX,
+     api_upload_done, api_upload_chunk, "results"},
 };
 
 const struct http_route *api_routes(size_t *n)

@@ -16,15 +16,14 @@
 #define API_PREFIX "/api/v1"
 /* Account names: 1..64 of [A-Za-z0-9._@+-]. Device descriptions: up to
  * 256 bytes of UTF-8 without control characters. */
-#define API_ACCOUNT_CHARS                                                    \
-	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@+-"
+#define API_ACCOUNT_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@+-"
 
 struct api;
 struct server;
 
 /* The endpoints' shared state; ctx of every route is the struct api. */
 int api_new(struct api **out, struct server *s, struct error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void api_free(struct api *a);
 /* Tells the API its HTTP server (for counters); may be NULL. */
 void api_set_http(struct api *a, struct http_server *http);

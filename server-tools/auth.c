@@ -138,8 +138,8 @@ int auth_verify_request(const struct key_public *pk, const char *method, const c
 
 	if (rc < 0)
 		return rc;
-	len = auth_text(text, sizeof(text), method, path, c->host, c->time, c->nonce, body_hash,
-			err);
+	len =
+	    auth_text(text, sizeof(text), method, path, c->host, c->time, c->nonce, body_hash, err);
 	if (len < 0)
 		return len;
 	if (key_verify(pk, AUTH_DOMAIN, text, (size_t)len, c->sig) != 0)

@@ -33,15 +33,15 @@
 #include "workunits/hash.h"
 #include "workunits/key.h"
 
-#define AUTH_DOMAIN "agora-request-v1"
-#define AUTH_WINDOW_S 300
+#define AUTH_DOMAIN      "agora-request-v1"
+#define AUTH_WINDOW_S    300
 #define AUTH_NONCE_BYTES 16
-#define AUTH_METHOD_MAX 16
-#define AUTH_PATH_MAX 1024
+#define AUTH_METHOD_MAX  16
+#define AUTH_PATH_MAX    1024
 
-#define AUTH_HEADER_HOST "X-Agora-Host"
-#define AUTH_HEADER_TIME "X-Agora-Time"
-#define AUTH_HEADER_NONCE "X-Agora-Nonce"
+#define AUTH_HEADER_HOST      "X-Agora-Host"
+#define AUTH_HEADER_TIME      "X-Agora-Time"
+#define AUTH_HEADER_NONCE     "X-Agora-Nonce"
 #define AUTH_HEADER_SIGNATURE "X-Agora-Signature"
 
 /* What a request claims, parsed from its headers. */
@@ -66,7 +66,7 @@ struct auth_headers {
 int auth_sign_request(const struct key_secret *sk, const char *method, const char *path,
 		      int64_t host, int64_t now, const struct hash *body_hash,
 		      struct auth_headers *out, struct error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Server side: parses the header values (any may be NULL, meaning absent;
  * host must be absent exactly when registering, which the caller checks).
@@ -78,7 +78,7 @@ int auth_parse(struct auth_claims *c, const char *host, const char *time, const 
 /* Server side: ERROR_RANGE when the claimed time is more than
  * AUTH_WINDOW_S away from now (stale or in the future). */
 int auth_check_time(const struct auth_claims *c, int64_t now, struct error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Server side: checks the time window (ERROR_RANGE: stale or future) and
  * the signature by pk (ERROR_SIGNATURE). The nonce must then be recorded

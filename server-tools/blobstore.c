@@ -42,10 +42,10 @@ struct blobstore_writer {
 
 static int blobstore_errno(struct error *err, int e, const char *what, const char *path)
 {
-	int code = e == ENOENT ? ERROR_NOT_FOUND
-		 : (e == EACCES || e == EPERM) ? ERROR_PERM
-		 : e == ENOSPC ? ERROR_TOO_BIG
-				: ERROR_IO;
+	int code = e == ENOENT                   ? ERROR_NOT_FOUND
+		   : (e == EACCES || e == EPERM) ? ERROR_PERM
+		   : e == ENOSPC                 ? ERROR_TOO_BIG
+						 : ERROR_IO;
 	return error_set(err, code, "cannot %s '%s': %s", what, path, strerror(e));
 }
 
@@ -92,7 +92,8 @@ static void blobstore_sweep(const struct blobstore *bs)
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
-		if (snprintf(path, sizeof(path), "%s/%s", bs->tmpdir, e->d_name) < (int)sizeof(path) &&
+		if (snprintf(path, sizeof(path), "%s/%s", bs->tmpdir, e->d_name) <
+			(int)sizeof(path) &&
 		    unlink(path) == 0)
 			log_info("removed unfinished blob '%s'", path);
 	}
@@ -189,7 +190,7 @@ static int blobstore_drop(void *ctx, const void *data, size_t len)
 int blobstore_writer_new(struct blobstore *bs, struct blobstore_writer **out,
 			 const struct blob_caps *caps, uint64_t max_stored, struct error *err)
 {
-	struct blob_sink sink = { blobstore_drop, NULL };
+	struct blob_sink sink = {blobstore_drop, NULL};
 	struct blobstore_writer *w;
 
 	*out = NULL;
@@ -285,8 +286,8 @@ static int blobstore_place(struct blobstore_writer *w, const char *path, struct 
 	return blobstore_fsync_dir(dir, err);
 }
 
-int blobstore_writer_commit(struct blobstore_writer *w, struct blob_header *hdr,
-			    uint64_t *stored, struct error *err)
+int blobstore_writer_commit(struct blobstore_writer *w, struct blob_header *hdr, uint64_t *stored,
+			    struct error *err)
 {
 	char path[BLOBSTORE_PATH_MAX];
 	struct blob_header h;
@@ -327,7 +328,7 @@ void blobstore_writer_free(struct blobstore_writer *w)
 int blobstore_put_mem(struct blobstore *bs, const void *raw, size_t len, enum blob_codec codec,
 		      struct hash *h, uint64_t *stored, struct error *err)
 {
-	struct blob_caps caps = { .max_raw_size = len, .max_ratio = 0, .want = NULL };
+	struct blob_caps caps = {.max_raw_size = len, .max_ratio = 0, .want = NULL};
 	struct blobstore_writer *w = NULL;
 	struct blob_header hdr;
 	unsigned char *enc = NULL;

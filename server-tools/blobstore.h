@@ -37,7 +37,7 @@ struct blobstore_writer;
 /* Opens the store rooted at dir (e.g. "STATE/blobs"), creating it (mode
  * 0700) when absent and removing leftover temporary files. */
 int blobstore_open(struct blobstore **out, const char *dir, struct error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void blobstore_free(struct blobstore *bs);
 
 /* Writes the file name of hash h into buf (ERROR_TOO_BIG if it does not
@@ -58,7 +58,7 @@ int blobstore_get(const struct blobstore *bs, const struct hash *h, int *fd, uin
  * blobstore_writer_free() without a commit leaves nothing behind. */
 int blobstore_writer_new(struct blobstore *bs, struct blobstore_writer **out,
 			 const struct blob_caps *caps, uint64_t max_stored, struct error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* Appends container bytes. ERROR_TOO_BIG beyond max_stored; the decoder's
  * errors (ERROR_FORMAT, ERROR_TOO_BIG, ERROR_HASH, ...) as soon as it sees
  * them. After an error the writer is dead. */
@@ -68,9 +68,8 @@ int blobstore_writer_write(struct blobstore_writer *w, const void *data, size_t 
  * *hdr (may be NULL) with the verified header and *stored (may be NULL)
  * with the container's size. Returns 0 also when the blob was already
  * stored (the new copy is dropped). */
-int blobstore_writer_commit(struct blobstore_writer *w, struct blob_header *hdr,
-			    uint64_t *stored, struct error *err)
-	__attribute__((warn_unused_result));
+int blobstore_writer_commit(struct blobstore_writer *w, struct blob_header *hdr, uint64_t *stored,
+			    struct error *err) __attribute__((warn_unused_result));
 /* Bytes written so far. */
 uint64_t blobstore_writer_size(const struct blobstore_writer *w);
 /* Removes an uncommitted temporary file and frees w. NULL is a no-op. */
@@ -80,6 +79,6 @@ void blobstore_writer_free(struct blobstore_writer *w);
  * address in *h. */
 int blobstore_put_mem(struct blobstore *bs, const void *raw, size_t len, enum blob_codec codec,
 		      struct hash *h, uint64_t *stored, struct error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 #endif

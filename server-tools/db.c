@@ -35,149 +35,149 @@
 #include "common/log.h"
 
 static const char *const db_migrations[] = {
-	/* 1: the initial schema. */
-	"CREATE TABLE project ("
-	" id INTEGER PRIMARY KEY CHECK (id = 1),"
-	" name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 64),"
-	" created INTEGER NOT NULL);"
+    /* 1: the initial schema. */
+    "CREATE TABLE project ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 64),"
+    " created INTEGER NOT NULL);"
 
-	"CREATE TABLE hosts ("
-	" id INTEGER PRIMARY KEY,"
-	" public_key BLOB NOT NULL UNIQUE CHECK (length(public_key) = 32),"
-	" account TEXT NOT NULL CHECK (length(account) BETWEEN 1 AND 64),"
-	" device TEXT NOT NULL CHECK (length(device) <= 256),"
-	" created INTEGER NOT NULL,"
-	" last_seen INTEGER NOT NULL,"
-	" banned INTEGER NOT NULL DEFAULT 0 CHECK (banned IN (0, 1)),"
-	" credit REAL NOT NULL DEFAULT 0,"
-	" reputation REAL NOT NULL DEFAULT 0);"
-	"CREATE INDEX hosts_account ON hosts (account);"
+    "CREATE TABLE hosts ("
+    " id INTEGER PRIMARY KEY,"
+    " public_key BLOB NOT NULL UNIQUE CHECK (length(public_key) = 32),"
+    " account TEXT NOT NULL CHECK (length(account) BETWEEN 1 AND 64),"
+    " device TEXT NOT NULL CHECK (length(device) <= 256),"
+    " created INTEGER NOT NULL,"
+    " last_seen INTEGER NOT NULL,"
+    " banned INTEGER NOT NULL DEFAULT 0 CHECK (banned IN (0, 1)),"
+    " credit REAL NOT NULL DEFAULT 0,"
+    " reputation REAL NOT NULL DEFAULT 0);"
+    "CREATE INDEX hosts_account ON hosts (account);"
 
-	/* Nonces are 128 random bits chosen by the signer: globally unique,
-	 * so the nonce alone is the key. host is NULL for registrations. */
-	"CREATE TABLE nonces ("
-	" nonce BLOB PRIMARY KEY CHECK (length(nonce) = 16),"
-	" host INTEGER REFERENCES hosts (id) ON DELETE CASCADE,"
-	" time INTEGER NOT NULL) WITHOUT ROWID;"
-	"CREATE INDEX nonces_time ON nonces (time);"
+    /* Nonces are 128 random bits chosen by the signer: globally unique,
+     * so the nonce alone is the key. host is NULL for registrations. */
+    "CREATE TABLE nonces ("
+    " nonce BLOB PRIMARY KEY CHECK (length(nonce) = 16),"
+    " host INTEGER REFERENCES hosts (id) ON DELETE CASCADE,"
+    " time INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX nonces_time ON nonces (time);"
 
-	"CREATE TABLE blobs ("
-	" hash TEXT PRIMARY KEY"
-	"  CHECK (length(hash) = 64 AND hash NOT GLOB '*[^0-9a-f]*'),"
-	" size INTEGER NOT NULL CHECK (size >= 0),"
-	" stored_size INTEGER NOT NULL CHECK (stored_size >= 0),"
-	" created INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE blobs ("
+    " hash TEXT PRIMARY KEY"
+    "  CHECK (length(hash) = 64 AND hash NOT GLOB '*[^0-9a-f]*'),"
+    " size INTEGER NOT NULL CHECK (size >= 0),"
+    " stored_size INTEGER NOT NULL CHECK (stored_size >= 0),"
+    " created INTEGER NOT NULL) WITHOUT ROWID;"
 
-	/* Signed manifests (dataset or model version); the bytes are a blob. */
-	"CREATE TABLE manifests ("
-	" hash TEXT PRIMARY KEY REFERENCES blobs (hash),"
-	" kind TEXT NOT NULL CHECK (kind IN ('dataset', 'model')),"
-	" signer BLOB NOT NULL CHECK (length(signer) = 32),"
-	" created INTEGER NOT NULL) WITHOUT ROWID;"
+    /* Signed manifests (dataset or model version); the bytes are a blob. */
+    "CREATE TABLE manifests ("
+    " hash TEXT PRIMARY KEY REFERENCES blobs (hash),"
+    " kind TEXT NOT NULL CHECK (kind IN ('dataset', 'model')),"
+    " signer BLOB NOT NULL CHECK (length(signer) = 32),"
+    " created INTEGER NOT NULL) WITHOUT ROWID;"
 
-	"CREATE TABLE datasets ("
-	" id INTEGER PRIMARY KEY,"
-	" name TEXT NOT NULL UNIQUE,"
-	" owner TEXT NOT NULL,"
-	" licence TEXT NOT NULL,"
-	" source TEXT NOT NULL,"
-	" manifest TEXT REFERENCES manifests (hash),"
-	" created INTEGER NOT NULL);"
+    "CREATE TABLE datasets ("
+    " id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE,"
+    " owner TEXT NOT NULL,"
+    " licence TEXT NOT NULL,"
+    " source TEXT NOT NULL,"
+    " manifest TEXT REFERENCES manifests (hash),"
+    " created INTEGER NOT NULL);"
 
-	"CREATE TABLE shards ("
-	" dataset INTEGER NOT NULL REFERENCES datasets (id) ON DELETE CASCADE,"
-	" idx INTEGER NOT NULL CHECK (idx >= 0),"
-	" blob TEXT NOT NULL REFERENCES blobs (hash),"
-	" size INTEGER NOT NULL CHECK (size >= 0),"
-	" PRIMARY KEY (dataset, idx)) WITHOUT ROWID;"
+    "CREATE TABLE shards ("
+    " dataset INTEGER NOT NULL REFERENCES datasets (id) ON DELETE CASCADE,"
+    " idx INTEGER NOT NULL CHECK (idx >= 0),"
+    " blob TEXT NOT NULL REFERENCES blobs (hash),"
+    " size INTEGER NOT NULL CHECK (size >= 0),"
+    " PRIMARY KEY (dataset, idx)) WITHOUT ROWID;"
 
-	/* spec: the job definition as JSON (architecture, optimizer, ...). */
-	"CREATE TABLE jobs ("
-	" id INTEGER PRIMARY KEY,"
-	" name TEXT NOT NULL UNIQUE,"
-	" dataset INTEGER NOT NULL REFERENCES datasets (id),"
-	" spec TEXT NOT NULL,"
-	" quorum INTEGER NOT NULL CHECK (quorum >= 1),"
-	" rounds INTEGER NOT NULL CHECK (rounds >= 1),"
-	" inner_steps INTEGER NOT NULL CHECK (inner_steps >= 1),"
-	" seed INTEGER NOT NULL,"
-	" state TEXT NOT NULL DEFAULT 'draft' CHECK (state IN"
-	"  ('draft', 'running', 'paused', 'done', 'cancelled')),"
-	" created INTEGER NOT NULL);"
+    /* spec: the job definition as JSON (architecture, optimizer, ...). */
+    "CREATE TABLE jobs ("
+    " id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE,"
+    " dataset INTEGER NOT NULL REFERENCES datasets (id),"
+    " spec TEXT NOT NULL,"
+    " quorum INTEGER NOT NULL CHECK (quorum >= 1),"
+    " rounds INTEGER NOT NULL CHECK (rounds >= 1),"
+    " inner_steps INTEGER NOT NULL CHECK (inner_steps >= 1),"
+    " seed INTEGER NOT NULL,"
+    " state TEXT NOT NULL DEFAULT 'draft' CHECK (state IN"
+    "  ('draft', 'running', 'paused', 'done', 'cancelled')),"
+    " created INTEGER NOT NULL);"
 
-	/* Round r trains from model (theta_r) and publishes next_model. */
-	"CREATE TABLE rounds ("
-	" job INTEGER NOT NULL REFERENCES jobs (id),"
-	" round INTEGER NOT NULL CHECK (round >= 0),"
-	" model TEXT NOT NULL REFERENCES blobs (hash),"
-	" next_model TEXT REFERENCES blobs (hash),"
-	" manifest TEXT REFERENCES manifests (hash),"
-	" eval_loss REAL,"
-	" state TEXT NOT NULL DEFAULT 'open' CHECK (state IN"
-	"  ('open', 'merging', 'done')),"
-	" created INTEGER NOT NULL,"
-	" finished INTEGER,"
-	" PRIMARY KEY (job, round)) WITHOUT ROWID;"
+    /* Round r trains from model (theta_r) and publishes next_model. */
+    "CREATE TABLE rounds ("
+    " job INTEGER NOT NULL REFERENCES jobs (id),"
+    " round INTEGER NOT NULL CHECK (round >= 0),"
+    " model TEXT NOT NULL REFERENCES blobs (hash),"
+    " next_model TEXT REFERENCES blobs (hash),"
+    " manifest TEXT REFERENCES manifests (hash),"
+    " eval_loss REAL,"
+    " state TEXT NOT NULL DEFAULT 'open' CHECK (state IN"
+    "  ('open', 'merging', 'done')),"
+    " created INTEGER NOT NULL,"
+    " finished INTEGER,"
+    " PRIMARY KEY (job, round)) WITHOUT ROWID;"
 
-	/* envelope: the signed descriptor, signed once at generation. */
-	"CREATE TABLE units ("
-	" id INTEGER PRIMARY KEY,"
-	" job INTEGER NOT NULL,"
-	" round INTEGER NOT NULL,"
-	" idx INTEGER NOT NULL CHECK (idx >= 0),"
-	" envelope BLOB NOT NULL,"
-	" flops REAL NOT NULL DEFAULT 0,"
-	" quorum INTEGER NOT NULL CHECK (quorum >= 1),"
-	" deadline_s INTEGER NOT NULL CHECK (deadline_s > 0),"
-	" state TEXT NOT NULL DEFAULT 'active' CHECK (state IN"
-	"  ('active', 'validated', 'failed')),"
-	" canonical INTEGER REFERENCES results (id),"
-	" created INTEGER NOT NULL,"
-	" UNIQUE (job, round, idx),"
-	" FOREIGN KEY (job, round) REFERENCES rounds (job, round));"
+    /* envelope: the signed descriptor, signed once at generation. */
+    "CREATE TABLE units ("
+    " id INTEGER PRIMARY KEY,"
+    " job INTEGER NOT NULL,"
+    " round INTEGER NOT NULL,"
+    " idx INTEGER NOT NULL CHECK (idx >= 0),"
+    " envelope BLOB NOT NULL,"
+    " flops REAL NOT NULL DEFAULT 0,"
+    " quorum INTEGER NOT NULL CHECK (quorum >= 1),"
+    " deadline_s INTEGER NOT NULL CHECK (deadline_s > 0),"
+    " state TEXT NOT NULL DEFAULT 'active' CHECK (state IN"
+    "  ('active', 'validated', 'failed')),"
+    " canonical INTEGER REFERENCES results (id),"
+    " created INTEGER NOT NULL,"
+    " UNIQUE (job, round, idx),"
+    " FOREIGN KEY (job, round) REFERENCES rounds (job, round));"
 
-	/* The database itself refuses two replicas of a unit to one host
-	 * or one account (partial unique indexes below). */
-	"CREATE TABLE replicas ("
-	" id INTEGER PRIMARY KEY,"
-	" unit INTEGER NOT NULL REFERENCES units (id),"
-	" host INTEGER REFERENCES hosts (id),"
-	" account TEXT,"
-	" state TEXT NOT NULL DEFAULT 'unsent' CHECK (state IN"
-	"  ('unsent', 'in_progress', 'over')),"
-	" outcome TEXT CHECK (outcome IN"
-	"  ('success', 'error', 'timeout', 'abandoned')),"
-	" validation TEXT NOT NULL DEFAULT 'pending' CHECK (validation IN"
-	"  ('pending', 'valid', 'invalid', 'inconclusive')),"
-	" sent INTEGER,"
-	" deadline INTEGER,"
-	" received INTEGER,"
-	" result_hash TEXT REFERENCES blobs (hash),"
-	" CHECK ((state = 'over') = (outcome IS NOT NULL)),"
-	" CHECK (state = 'unsent' OR host IS NOT NULL));"
-	"CREATE UNIQUE INDEX replicas_unit_host ON replicas (unit, host)"
-	" WHERE host IS NOT NULL;"
-	"CREATE UNIQUE INDEX replicas_unit_account ON replicas (unit, account)"
-	" WHERE account IS NOT NULL;"
-	"CREATE INDEX replicas_unsent ON replicas (unit) WHERE state = 'unsent';"
-	"CREATE INDEX replicas_deadline ON replicas (deadline)"
-	" WHERE state = 'in_progress';"
-	"CREATE INDEX replicas_host ON replicas (host);"
+    /* The database itself refuses two replicas of a unit to one host
+     * or one account (partial unique indexes below). */
+    "CREATE TABLE replicas ("
+    " id INTEGER PRIMARY KEY,"
+    " unit INTEGER NOT NULL REFERENCES units (id),"
+    " host INTEGER REFERENCES hosts (id),"
+    " account TEXT,"
+    " state TEXT NOT NULL DEFAULT 'unsent' CHECK (state IN"
+    "  ('unsent', 'in_progress', 'over')),"
+    " outcome TEXT CHECK (outcome IN"
+    "  ('success', 'error', 'timeout', 'abandoned')),"
+    " validation TEXT NOT NULL DEFAULT 'pending' CHECK (validation IN"
+    "  ('pending', 'valid', 'invalid', 'inconclusive')),"
+    " sent INTEGER,"
+    " deadline INTEGER,"
+    " received INTEGER,"
+    " result_hash TEXT REFERENCES blobs (hash),"
+    " CHECK ((state = 'over') = (outcome IS NOT NULL)),"
+    " CHECK (state = 'unsent' OR host IS NOT NULL));"
+    "CREATE UNIQUE INDEX replicas_unit_host ON replicas (unit, host)"
+    " WHERE host IS NOT NULL;"
+    "CREATE UNIQUE INDEX replicas_unit_account ON replicas (unit, account)"
+    " WHERE account IS NOT NULL;"
+    "CREATE INDEX replicas_unsent ON replicas (unit) WHERE state = 'unsent';"
+    "CREATE INDEX replicas_deadline ON replicas (deadline)"
+    " WHERE state = 'in_progress';"
+    "CREATE INDEX replicas_host ON replicas (host);"
 
-	/* descriptor: the host-signed result descriptor bytes. */
-	"CREATE TABLE results ("
-	" id INTEGER PRIMARY KEY,"
-	" replica INTEGER NOT NULL UNIQUE REFERENCES replicas (id),"
-	" host INTEGER NOT NULL REFERENCES hosts (id),"
-	" blob TEXT NOT NULL REFERENCES blobs (hash),"
-	" descriptor BLOB NOT NULL,"
-	" received INTEGER NOT NULL);",
+    /* descriptor: the host-signed result descriptor bytes. */
+    "CREATE TABLE results ("
+    " id INTEGER PRIMARY KEY,"
+    " replica INTEGER NOT NULL UNIQUE REFERENCES replicas (id),"
+    " host INTEGER NOT NULL REFERENCES hosts (id),"
+    " blob TEXT NOT NULL REFERENCES blobs (hash),"
+    " descriptor BLOB NOT NULL,"
+    " received INTEGER NOT NULL);",
 
-	/* 2: a unit's id (BLAKE2b-256 of its signed payload), which result
-	 * descriptors name. */
-	"ALTER TABLE units ADD COLUMN uid TEXT"
-	" CHECK (uid IS NULL OR (length(uid) = 64 AND uid NOT GLOB '*[^0-9a-f]*'));"
-	"CREATE UNIQUE INDEX units_uid ON units (uid);",
+    /* 2: a unit's id (BLAKE2b-256 of its signed payload), which result
+     * descriptors name. */
+    "ALTER TABLE units ADD COLUMN uid TEXT"
+    " CHECK (uid IS NULL OR (length(uid) = 64 AND uid NOT GLOB '*[^0-9a-f]*'));"
+    "CREATE UNIQUE INDEX units_uid ON units (uid);",
 };
 
 #define DB_MIGRATION_COUNT (sizeof(db_migrations) / sizeof(db_migrations[0]))
@@ -205,23 +205,23 @@ enum db_stmt_id {
 #define DB_HOST_COLUMNS "id, public_key, account, device, created, last_seen, banned"
 
 static const char *const db_sql[DB_STMT_COUNT] = {
-	[DB_PROJECT_INSERT] = "INSERT OR IGNORE INTO project (id, name, created) VALUES (1, ?1, ?2)",
-	[DB_PROJECT_GET] = "SELECT name, created FROM project WHERE id = 1",
-	[DB_HOST_INSERT] = "INSERT INTO hosts (public_key, account, device, created, last_seen)"
-			   " VALUES (?1, ?2, ?3, ?4, ?4)",
-	[DB_HOST_BY_ID] = "SELECT " DB_HOST_COLUMNS " FROM hosts WHERE id = ?1",
-	[DB_HOST_BY_KEY] = "SELECT " DB_HOST_COLUMNS " FROM hosts WHERE public_key = ?1",
-	[DB_HOST_TOUCH] = "UPDATE hosts SET last_seen = max(last_seen, ?2) WHERE id = ?1",
-	[DB_HOST_BAN] = "UPDATE hosts SET banned = ?2 WHERE id = ?1",
-	[DB_HOST_COUNT] = "SELECT count(*) FROM hosts",
-	[DB_NONCE_INSERT] = "INSERT OR IGNORE INTO nonces (nonce, host, time) VALUES (?1, ?2, ?3)",
-	[DB_NONCE_PRUNE] = "DELETE FROM nonces WHERE time < ?1",
-	[DB_NONCE_COUNT] = "SELECT count(*) FROM nonces",
-	[DB_BLOB_INSERT] = "INSERT OR IGNORE INTO blobs (hash, size, stored_size, created)"
-			   " VALUES (?1, ?2, ?3, ?4)",
-	[DB_BLOB_GET] = "SELECT hash, size, stored_size, created FROM blobs WHERE hash = ?1",
-	[DB_BLOB_COUNT] = "SELECT count(*) FROM blobs",
-	[DB_VERSION_GET] = "SELECT coalesce(max(version), 0) FROM schema_version",
+    [DB_PROJECT_INSERT] = "INSERT OR IGNORE INTO project (id, name, created) VALUES (1, ?1, ?2)",
+    [DB_PROJECT_GET] = "SELECT name, created FROM project WHERE id = 1",
+    [DB_HOST_INSERT] = "INSERT INTO hosts (public_key, account, device, created, last_seen)"
+		       " VALUES (?1, ?2, ?3, ?4, ?4)",
+    [DB_HOST_BY_ID] = "SELECT " DB_HOST_COLUMNS " FROM hosts WHERE id = ?1",
+    [DB_HOST_BY_KEY] = "SELECT " DB_HOST_COLUMNS " FROM hosts WHERE public_key = ?1",
+    [DB_HOST_TOUCH] = "UPDATE hosts SET last_seen = max(last_seen, ?2) WHERE id = ?1",
+    [DB_HOST_BAN] = "UPDATE hosts SET banned = ?2 WHERE id = ?1",
+    [DB_HOST_COUNT] = "SELECT count(*) FROM hosts",
+    [DB_NONCE_INSERT] = "INSERT OR IGNORE INTO nonces (nonce, host, time) VALUES (?1, ?2, ?3)",
+    [DB_NONCE_PRUNE] = "DELETE FROM nonces WHERE time < ?1",
+    [DB_NONCE_COUNT] = "SELECT count(*) FROM nonces",
+    [DB_BLOB_INSERT] = "INSERT OR IGNORE INTO blobs (hash, size, stored_size, created)"
+		       " VALUES (?1, ?2, ?3, ?4)",
+    [DB_BLOB_GET] = "SELECT hash, size, stored_size, created FROM blobs WHERE hash = ?1",
+    [DB_BLOB_COUNT] = "SELECT count(*) FROM blobs",
+    [DB_VERSION_GET] = "SELECT coalesce(max(version), 0) FROM schema_version",
 };
 
 struct db_cached {
@@ -340,8 +340,8 @@ static int db_migrate(struct db *db, int target, struct error *err)
 	}
 	if (version > DB_SCHEMA_VERSION) {
 		rc = error_set(err, ERROR_VERSION,
-			       "database schema version %d is newer than this agora (%d)",
-			       version, DB_SCHEMA_VERSION);
+			       "database schema version %d is newer than this agora (%d)", version,
+			       DB_SCHEMA_VERSION);
 		goto out;
 	}
 	for (; version < target; version++) {
@@ -352,7 +352,8 @@ static int db_migrate(struct db *db, int target, struct error *err)
 				       "INSERT INTO schema_version (version, applied)"
 				       " VALUES (?1, strftime('%s', 'now'))",
 				       -1, &st, NULL) != SQLITE_OK) {
-			rc = error_set(err, ERROR_DB, "database error: %s", sqlite3_errmsg(db->sql));
+			rc =
+			    error_set(err, ERROR_DB, "database error: %s", sqlite3_errmsg(db->sql));
 			goto out;
 		}
 		sqlite3_bind_int(st, 1, version + 1);
@@ -414,8 +415,8 @@ int db_open_at(struct db **out, const char *path, int version, struct error *err
 	if (!db)
 		return error_set(err, ERROR_NOMEM, "cannot open '%s': out of memory", path);
 	pthread_mutex_init(&db->lock, NULL);
-	if (sqlite3_open_v2(path, &db->sql,
-			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(path, &db->sql, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK) {
 		rc = error_set(err, ERROR_DB, "cannot open '%s': %s", path,
 			       db->sql ? sqlite3_errmsg(db->sql) : "out of memory");
 		goto out;
@@ -538,8 +539,8 @@ static int db_host_fetch(sqlite3_stmt *st, struct db_host *out)
 	return rc;
 }
 
-int db_host_add(struct db *db, const unsigned char public_key[DB_KEY_BYTES],
-		const char *account, const char *device, int64_t now, int64_t *id)
+int db_host_add(struct db *db, const unsigned char public_key[DB_KEY_BYTES], const char *account,
+		const char *device, int64_t now, int64_t *id)
 {
 	sqlite3_stmt *st;
 	struct db_host h;
@@ -786,7 +787,7 @@ int db_step(struct db *db, sqlite3_stmt *st)
 int db_begin(struct db *db)
 {
 	return sqlite3_exec(db->sql, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0
-										    : ERROR_DB;
+										       : ERROR_DB;
 }
 
 int db_commit(struct db *db)

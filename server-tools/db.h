@@ -31,12 +31,12 @@
 #define DB_SCHEMA_VERSION 2
 
 /* Length caps, enforced by the schema too (CHECK constraints). */
-#define DB_NAME_MAX 64      /* project name */
-#define DB_ACCOUNT_MAX 64   /* account name of a host */
-#define DB_DEVICE_MAX 256   /* free-form device description */
-#define DB_KEY_BYTES 32     /* Ed25519 public key */
-#define DB_NONCE_BYTES 16   /* request nonce */
-#define DB_HASH_HEX 64      /* BLAKE2b-256 as lowercase hex */
+#define DB_NAME_MAX    64  /* project name */
+#define DB_ACCOUNT_MAX 64  /* account name of a host */
+#define DB_DEVICE_MAX  256 /* free-form device description */
+#define DB_KEY_BYTES   32  /* Ed25519 public key */
+#define DB_NONCE_BYTES 16  /* request nonce */
+#define DB_HASH_HEX    64  /* BLAKE2b-256 as lowercase hex */
 
 /* How long db_open() and every statement wait for a lock. */
 #define DB_BUSY_TIMEOUT_MS 5000
@@ -70,11 +70,11 @@ struct db_blob {
  * release it with db_free(). Fails with ERROR_VERSION for a database from
  * a newer Agora, ERROR_DB otherwise. */
 int db_open(struct db **out, const char *path, struct error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* For tests of migrations: like db_open() but migrates only up to version
  * (1..DB_SCHEMA_VERSION). */
 int db_open_at(struct db **out, const char *path, int version, struct error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* Finalizes every statement and closes the connection. NULL is a no-op. */
 void db_free(struct db *db);
 
@@ -89,8 +89,8 @@ int db_project_get(struct db *db, struct db_project *out);
 /* Registers a host. On success *id receives the new id. When the key is
  * already registered, returns ERROR_DUPLICATE and *id is the existing id.
  * account and device are bounded (ERROR_RANGE beyond the caps). */
-int db_host_add(struct db *db, const unsigned char public_key[DB_KEY_BYTES],
-		const char *account, const char *device, int64_t now, int64_t *id);
+int db_host_add(struct db *db, const unsigned char public_key[DB_KEY_BYTES], const char *account,
+		const char *device, int64_t now, int64_t *id);
 /* Looks a host up by id or key; ERROR_NOT_FOUND when absent. */
 int db_host_get(struct db *db, int64_t id, struct db_host *out);
 int db_host_find_key(struct db *db, const unsigned char public_key[DB_KEY_BYTES],
@@ -104,16 +104,15 @@ int64_t db_host_count(struct db *db);
 /* Records a request nonce, first use wins: returns 0 the first time and
  * ERROR_DUPLICATE when the nonce was seen before (a replay). host is the
  * sender's id, or 0 for a request from a host not yet registered. */
-int db_nonce_use(struct db *db, const unsigned char nonce[DB_NONCE_BYTES],
-		 int64_t host, int64_t now);
+int db_nonce_use(struct db *db, const unsigned char nonce[DB_NONCE_BYTES], int64_t host,
+		 int64_t now);
 /* Deletes nonces recorded before `before`; returns how many (>= 0). */
 int db_nonce_prune(struct db *db, int64_t before);
 int64_t db_nonce_count(struct db *db);
 
 /* Records a blob; recording a known hash again is a no-op (returns 0).
  * hash must be 64 lowercase hex characters. */
-int db_blob_add(struct db *db, const char *hash, int64_t size, int64_t stored_size,
-		int64_t now);
+int db_blob_add(struct db *db, const char *hash, int64_t size, int64_t stored_size, int64_t now);
 int db_blob_get(struct db *db, const char *hash, struct db_blob *out);
 int64_t db_blob_count(struct db *db);
 

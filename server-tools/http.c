@@ -348,9 +348,8 @@ static void http_route_find(struct http_request *req)
 }
 
 /* First call: headers are in. Routes the request and checks the size. */
-static struct http_request *http_request_begin(struct http_server *srv,
-					       struct MHD_Connection *conn, const char *url,
-					       const char *method)
+static struct http_request *http_request_begin(struct http_server *srv, struct MHD_Connection *conn,
+					       const char *url, const char *method)
 {
 	struct http_request *req = calloc(1, sizeof(*req));
 	const char *cl;
@@ -374,7 +373,8 @@ static struct http_request *http_request_begin(struct http_server *srv,
 	}
 	http_route_find(req);
 	if (req->route && req->content_length > (int64_t)req->route->body_max)
-		http_respond_error(req, 413, "too_large", "body of %lld bytes, at most %zu accepted",
+		http_respond_error(req, 413, "too_large",
+				   "body of %lld bytes, at most %zu accepted",
 				   (long long)req->content_length, req->route->body_max);
 	return req;
 }
@@ -408,9 +408,8 @@ static void http_body_append(struct http_request *req, const char *data, size_t 
 }
 
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
-				   const char *method, const char *version,
-				   const char *upload_data, size_t *upload_data_size,
-				   void **con_cls)
+				   const char *method, const char *version, const char *upload_data,
+				   size_t *upload_data_size, void **con_cls)
 {
 	struct http_request *req = *con_cls;
 	struct http_server *srv = cls;
@@ -524,16 +523,13 @@ static int http_daemon_start(struct http_server *srv, const struct http_config *
 		flags |= MHD_USE_TLS;
 	}
 	srv->daemon = MHD_start_daemon(
-		flags, 0, NULL, NULL, http_access, srv,
-		MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL,
-		MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)addr,
-		MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0u,
-		MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv,
-		MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 30u,
-		MHD_OPTION_CONNECTION_LIMIT, cfg->connection_limit ? cfg->connection_limit : 1024u,
-		srv->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, srv->tls_cert,
-		MHD_OPTION_HTTPS_MEM_KEY, srv->tls_key,
-		MHD_OPTION_END);
+	    flags, 0, NULL, NULL, http_access, srv, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL,
+	    MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)addr, MHD_OPTION_THREAD_POOL_SIZE,
+	    threads > 1 ? threads : 0u, MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv,
+	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 30u,
+	    MHD_OPTION_CONNECTION_LIMIT, cfg->connection_limit ? cfg->connection_limit : 1024u,
+	    srv->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, srv->tls_cert,
+	    MHD_OPTION_HTTPS_MEM_KEY, srv->tls_key, MHD_OPTION_END);
 	if (!srv->daemon)
 		return error_set(err, ERROR_NET, "cannot listen on '%s'%s",
 				 cfg->listen ? cfg->listen : HTTP_DEFAULT_LISTEN,
@@ -542,8 +538,7 @@ static int http_daemon_start(struct http_server *srv, const struct http_config *
 }
 
 int http_server_new(struct http_server **out, const struct http_config *cfg,
-		    const struct http_route *routes, size_t nroutes, void *ctx,
-		    struct error *err)
+		    const struct http_route *routes, size_t nroutes, void *ctx, struct error *err)
 {
 	struct sockaddr_storage addr;
 	const union MHD_DaemonInfo *info;
@@ -609,20 +604,22 @@ unsigned http_server_port(const struct http_server *srv)
 	return srv->port;
 }
 
-size_t http_server_stats(const struct http_server *srv, struct http_route_stats *out,
-			 size_t max)
+size_t http_server_stats(const struct http_server *srv, struct http_route_stats *out, size_t max)
 {
 	size_t i, n = 0;
 
 	for (i = 0; i <= srv->nroutes && n < max; i++, n++) {
 		struct http_counter *c = &srv->counters[i];
 		if (i < srv->nroutes)
-			out[n].name = srv->routes[i].name ? srv->routes[i].name : srv->routes[i].path;
+			out[n].name =
+			    srv->routes[i].name ? srv->routes[i].name : srv->routes[i].path;
 		else
 			out[n].name = "unrouted";
 		out[n].requests = atomic_load_explicit(&c->requests, memory_order_relaxed);
-		out[n].client_errors = atomic_load_explicit(&c->client_errors, memory_order_relaxed);
-		out[n].server_errors = atomic_load_explicit(&c->server_errors, memory_order_relaxed);
+		out[n].client_errors =
+		    atomic_load_explicit(&c->client_errors, memory_order_relaxed);
+		out[n].server_errors =
+		    atomic_load_explicit(&c->server_errors, memory_order_relaxed);
 		out[n].latency_ns = atomic_load_explicit(&c->latency_ns, memory_order_relaxed);
 	}
 	return n;

@@ -30,12 +30,12 @@
 #include "common/error.h"
 
 #define HTTP_DEFAULT_LISTEN "127.0.0.1:8470"
-#define HTTP_DEFAULT_PORT 8470
+#define HTTP_DEFAULT_PORT   8470
 /* At most this many bytes of an oversized body are read (and dropped) to
  * send the 413 answer; beyond it the connection is closed. */
 #define HTTP_DISCARD_MAX (1024u * 1024)
 /* Extra response headers a handler may add (ETag, Content-Range, ...). */
-#define HTTP_HEADERS_MAX 8
+#define HTTP_HEADERS_MAX      8
 #define HTTP_HEADER_VALUE_MAX 256
 
 /* Route flags. */
@@ -52,25 +52,24 @@ typedef void (*http_handler_fn)(struct http_request *req, void *ctx);
 /* Streaming routes: one call per chunk. Returns 0 to go on; to refuse,
  * the callback calls http_respond_error() (the answer is sent when the
  * client finished sending) and returns a negative error. */
-typedef int (*http_body_fn)(struct http_request *req, const void *data, size_t len,
-			    void *ctx);
+typedef int (*http_body_fn)(struct http_request *req, const void *data, size_t len, void *ctx);
 
 struct http_route {
 	const char *method; /* "GET", "POST", "PUT"; GET routes also serve HEAD */
 	const char *path;   /* exact path, or prefix with HTTP_ROUTE_PREFIX */
 	unsigned flags;
-	size_t body_max;    /* largest accepted body; 0 refuses any body */
+	size_t body_max; /* largest accepted body; 0 refuses any body */
 	http_handler_fn handle;
-	http_body_fn body;  /* HTTP_ROUTE_STREAM only */
-	const char *name;   /* name in the counters; NULL: path */
+	http_body_fn body; /* HTTP_ROUTE_STREAM only */
+	const char *name;  /* name in the counters; NULL: path */
 };
 
 struct http_config {
 	const char *listen;       /* "ADDR:PORT" or "[V6ADDR]:PORT"; NULL: default */
 	const char *tls_cert_pem; /* PEM text (not a file name); NULL: plain HTTP */
 	const char *tls_key_pem;
-	unsigned threads;         /* 0: one per online CPU */
-	unsigned timeout_s;       /* idle connection timeout; 0: 30 s */
+	unsigned threads;          /* 0: one per online CPU */
+	unsigned timeout_s;        /* idle connection timeout; 0: 30 s */
 	unsigned connection_limit; /* 0: 1024 */
 };
 
@@ -91,16 +90,15 @@ int http_listen_parse(const char *text, struct sockaddr_storage *addr, socklen_t
  * outlive the server; the PEM texts are copied. On success *out owns the
  * running server; stop it with http_server_free(). */
 int http_server_new(struct http_server **out, const struct http_config *cfg,
-		    const struct http_route *routes, size_t nroutes, void *ctx,
-		    struct error *err) __attribute__((warn_unused_result));
+		    const struct http_route *routes, size_t nroutes, void *ctx, struct error *err)
+    __attribute__((warn_unused_result));
 /* Stops accepting, waits for the running handlers, frees. NULL: no-op. */
 void http_server_free(struct http_server *srv);
 /* The port actually bound (useful after listening on port 0). */
 unsigned http_server_port(const struct http_server *srv);
 /* Copies the counters of up to max routes (route order, then one entry
  * named "unrouted" for 404/405); returns how many were written. */
-size_t http_server_stats(const struct http_server *srv, struct http_route_stats *out,
-			 size_t max);
+size_t http_server_stats(const struct http_server *srv, struct http_route_stats *out, size_t max);
 
 /* Request accessors; the strings live as long as the request. */
 const char *http_request_method(const struct http_request *req);

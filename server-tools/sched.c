@@ -19,37 +19,36 @@
 #include "common/log.h"
 
 static const char sched_sql_unit_insert[] =
-	"INSERT INTO units (job, round, idx, envelope, flops, quorum, deadline_s, created, uid)"
-	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    "INSERT INTO units (job, round, idx, envelope, flops, quorum, deadline_s, created, uid)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 static const char sched_sql_replica_insert[] = "INSERT INTO replicas (unit) VALUES (?1)";
 static const char sched_sql_expire_replace[] =
-	"INSERT INTO replicas (unit) SELECT r.unit FROM replicas r JOIN units u ON u.id = r.unit"
-	" WHERE r.state = 'in_progress' AND r.deadline < ?1 AND u.state = 'active'";
-static const char sched_sql_expire[] =
-	"UPDATE replicas SET state = 'over', outcome = 'timeout'"
-	" WHERE state = 'in_progress' AND deadline < ?1";
+    "INSERT INTO replicas (unit) SELECT r.unit FROM replicas r JOIN units u ON u.id = r.unit"
+    " WHERE r.state = 'in_progress' AND r.deadline < ?1 AND u.state = 'active'";
+static const char sched_sql_expire[] = "UPDATE replicas SET state = 'over', outcome = 'timeout'"
+				       " WHERE state = 'in_progress' AND deadline < ?1";
 static const char sched_sql_pick[] =
-	"SELECT r.id, u.id, u.uid, u.deadline_s, u.envelope FROM replicas r"
-	" JOIN units u ON u.id = r.unit JOIN jobs j ON j.id = u.job"
-	" WHERE r.state = 'unsent' AND u.state = 'active' AND j.state = 'running'"
-	" AND NOT EXISTS (SELECT 1 FROM replicas o WHERE o.unit = r.unit"
-	"  AND (o.host = ?1 OR o.account = ?2))"
-	" ORDER BY r.id LIMIT 1";
+    "SELECT r.id, u.id, u.uid, u.deadline_s, u.envelope FROM replicas r"
+    " JOIN units u ON u.id = r.unit JOIN jobs j ON j.id = u.job"
+    " WHERE r.state = 'unsent' AND u.state = 'active' AND j.state = 'running'"
+    " AND NOT EXISTS (SELECT 1 FROM replicas o WHERE o.unit = r.unit"
+    "  AND (o.host = ?1 OR o.account = ?2))"
+    " ORDER BY r.id LIMIT 1";
 static const char sched_sql_send[] =
-	"UPDATE replicas SET state = 'in_progress', host = ?2, account = ?3, sent = ?4,"
-	" deadline = ?5 WHERE id = ?1 AND state = 'unsent'";
+    "UPDATE replicas SET state = 'in_progress', host = ?2, account = ?3, sent = ?4,"
+    " deadline = ?5 WHERE id = ?1 AND state = 'unsent'";
 static const char sched_sql_replica_get[] =
-	"SELECT r.id, r.unit, coalesce(r.host, 0), r.state, coalesce(r.outcome, ''),"
-	" coalesce(r.deadline, 0), coalesce(u.uid, '') FROM replicas r"
-	" JOIN units u ON u.id = r.unit WHERE r.id = ?1";
+    "SELECT r.id, r.unit, coalesce(r.host, 0), r.state, coalesce(r.outcome, ''),"
+    " coalesce(r.deadline, 0), coalesce(u.uid, '') FROM replicas r"
+    " JOIN units u ON u.id = r.unit WHERE r.id = ?1";
 static const char sched_sql_blob_insert[] =
-	"INSERT OR IGNORE INTO blobs (hash, size, stored_size, created) VALUES (?1, ?2, ?3, ?4)";
+    "INSERT OR IGNORE INTO blobs (hash, size, stored_size, created) VALUES (?1, ?2, ?3, ?4)";
 static const char sched_sql_result_insert[] =
-	"INSERT INTO results (replica, host, blob, descriptor, received)"
-	" VALUES (?1, ?2, ?3, ?4, ?5)";
+    "INSERT INTO results (replica, host, blob, descriptor, received)"
+    " VALUES (?1, ?2, ?3, ?4, ?5)";
 static const char sched_sql_replica_over[] =
-	"UPDATE replicas SET state = 'over', outcome = 'success', received = ?3,"
-	" result_hash = ?4 WHERE id = ?1 AND host = ?2 AND state = 'in_progress'";
+    "UPDATE replicas SET state = 'over', outcome = 'success', received = ?3,"
+    " result_hash = ?4 WHERE id = ?1 AND host = ?2 AND state = 'in_progress'";
 static const char sched_sql_count[] = "SELECT count(*) FROM replicas WHERE state = ?1";
 
 static void sched_text(sqlite3_stmt *st, int col, char *buf, size_t size)

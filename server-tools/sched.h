@@ -31,8 +31,8 @@ struct sched_unit {
 	int64_t index;
 	const unsigned char *envelope; /* the signed descriptor, as sealed */
 	size_t envelope_len;
-	const char *uid;   /* unit id: 64 hex (hash of the payload) */
-	int quorum;        /* replicas to create, >= 1 */
+	const char *uid;    /* unit id: 64 hex (hash of the payload) */
+	int quorum;         /* replicas to create, >= 1 */
 	int64_t deadline_s; /* seconds a host gets for one replica */
 	double flops;
 };
@@ -41,16 +41,16 @@ struct sched_assignment {
 	int64_t replica;
 	int64_t unit;
 	char uid[DB_HASH_HEX + 1];
-	int64_t deadline;         /* unix seconds */
-	unsigned char *envelope;  /* malloc'd; release with sched_assignment_release() */
+	int64_t deadline;        /* unix seconds */
+	unsigned char *envelope; /* malloc'd; release with sched_assignment_release() */
 	size_t envelope_len;
 };
 
 struct sched_replica {
 	int64_t id;
 	int64_t unit;
-	int64_t host;   /* 0 while unsent */
-	char state[16]; /* unsent, in_progress, over */
+	int64_t host;     /* 0 while unsent */
+	char state[16];   /* unsent, in_progress, over */
 	char outcome[16]; /* "" unless over */
 	int64_t deadline;
 	char uid[DB_HASH_HEX + 1]; /* its unit's id ("" if none recorded) */

@@ -82,8 +82,8 @@ static int server_lock(struct server *s, struct error *err)
 	if (s->lock_fd < 0)
 		return fileio_error(err, errno, "open", path);
 	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0)
-		return error_set(err, ERROR_STATE, "state directory '%s' is in use by another server",
-				 s->state);
+		return error_set(err, ERROR_STATE,
+				 "state directory '%s' is in use by another server", s->state);
 	return 0;
 }
 
@@ -207,7 +207,7 @@ static int server_read_pem(const char *path, int secret, char **out, struct erro
 
 int server_start(struct server *s, struct error *err)
 {
-	struct http_config cfg = { .listen = s->opt.listen, .threads = s->opt.threads };
+	struct http_config cfg = {.listen = s->opt.listen, .threads = s->opt.threads};
 	const struct http_route *routes;
 	char *cert = NULL, *key = NULL;
 	size_t nroutes;

@@ -26,19 +26,19 @@
 #define AGORA_KERNEL_ABI 1
 /* The version of the HTTP API (the /api/v1 prefix). */
 #define AGORA_PROTOCOL_VERSION 1
-#define SERVER_DEFAULT_NAME "agora"
+#define SERVER_DEFAULT_NAME    "agora"
 
 /* Body caps per endpoint. */
 #define SERVER_CONTROL_BODY_MAX 4096 /* registration, heartbeat */
-#define SERVER_PEM_MAX (64 * 1024)
+#define SERVER_PEM_MAX          (64 * 1024)
 /* A result upload (envelope + Δ blob container), and the decoded Δ. */
-#define SERVER_RESULT_MAX (512u * 1024 * 1024)
+#define SERVER_RESULT_MAX     (512u * 1024 * 1024)
 #define SERVER_RESULT_RAW_MAX (UINT64_C(1) << 30)
 /* What a host without work is told to wait (seconds). */
 #define SERVER_RETRY_S 60
 /* How often heartbeats are asked for (seconds), and how long nonces are
  * kept (twice the auth window: a replay must be older than the window). */
-#define SERVER_HEARTBEAT_S 600
+#define SERVER_HEARTBEAT_S  600
 #define SERVER_NONCE_KEEP_S (2 * 300)
 
 struct server;
@@ -50,15 +50,15 @@ struct server_options {
 	const char *listen;    /* NULL: HTTP_DEFAULT_LISTEN */
 	const char *tls_cert;  /* PEM file names, both or neither */
 	const char *tls_key;
-	const char *name;      /* project name on first start; NULL: "agora" */
-	unsigned threads;      /* HTTP threads; 0: one per CPU */
+	const char *name; /* project name on first start; NULL: "agora" */
+	unsigned threads; /* HTTP threads; 0: one per CPU */
 };
 
 /* Opens (creating on first start) the state directory, database, blob
  * store and key pair, and takes the state lock (ERROR_STATE when another
  * server holds it). Does not listen yet. */
 int server_open(struct server **out, const struct server_options *opt, struct error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* Starts serving HTTP(S). */
 int server_start(struct server *s, struct error *err) __attribute__((warn_unused_result));
 /* The bound port, once started. */

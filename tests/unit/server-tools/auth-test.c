@@ -43,7 +43,7 @@ int main(void)
 	TAP_IS(auth_sign_request(&sk, "POST", "/api/v1/heartbeat", 7, now, &body, &h, &err), 0,
 	       "sign");
 	TAP_OK(strcmp(h.host, "7") == 0 && strlen(h.nonce) == 32 && strlen(h.signature) == 128 &&
-		       strcmp(h.time, "1800000000") == 0,
+		   strcmp(h.time, "1800000000") == 0,
 	       "header values");
 	TAP_IS(verify(&h, "7", "POST", "/api/v1/heartbeat", &body, now), 0, "verifies");
 	TAP_IS(verify(&h, "7", "POST", "/api/v1/heartbeat", &body, now + AUTH_WINDOW_S), 0,
@@ -93,8 +93,7 @@ int main(void)
 	TAP_IS(auth_parse(&c, "99999999999999999999", h.time, h.nonce, h.signature, &err),
 	       ERROR_FORMAT, "huge host id");
 	TAP_IS(auth_parse(&c, "7", "12x", h.nonce, h.signature, &err), ERROR_FORMAT, "bad time");
-	TAP_IS(auth_parse(&c, "7", h.time, "ABCDEF", h.signature, &err), ERROR_FORMAT,
-	       "bad nonce");
+	TAP_IS(auth_parse(&c, "7", h.time, "ABCDEF", h.signature, &err), ERROR_FORMAT, "bad nonce");
 	snprintf(buf, sizeof(buf), "%s", h.signature);
 	buf[5] = 'G';
 	TAP_IS(auth_parse(&c, "7", h.time, h.nonce, buf, &err), ERROR_FORMAT, "bad signature hex");

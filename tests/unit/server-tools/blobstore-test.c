@@ -74,7 +74,7 @@ static int store(struct blobstore *bs, const unsigned char *enc, size_t len,
 
 int main(void)
 {
-	struct blob_caps caps = { .max_raw_size = 1 << 20, .max_ratio = BLOB_DEFAULT_MAX_RATIO };
+	struct blob_caps caps = {.max_raw_size = 1 << 20, .max_ratio = BLOB_DEFAULT_MAX_RATIO};
 	struct blobstore *bs = NULL;
 	struct blob_header hdr;
 	struct error err;
@@ -109,8 +109,8 @@ int main(void)
 		unsigned char head[BLOB_HEADER_BYTES];
 		struct blob_header gh;
 		TAP_OK(read(fd, head, sizeof(head)) == (ssize_t)sizeof(head) &&
-			       blob_peek_header(&gh, head, sizeof(head), &err) == 0 &&
-			       gh.raw_size == 100000 && hash_equal(&gh.hash, &h),
+			   blob_peek_header(&gh, head, sizeof(head), &err) == 0 &&
+			   gh.raw_size == 100000 && hash_equal(&gh.hash, &h),
 		       "stored file is the container");
 		close(fd);
 	}
@@ -177,7 +177,7 @@ int main(void)
 			_exit(1);
 		}
 		TAP_OK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFSIGNALED(status) &&
-			       WTERMSIG(status) == SIGKILL,
+			   WTERMSIG(status) == SIGKILL,
 		       "writer killed with SIGKILL half way");
 		TAP_IS(count_files(tmpdir), 1, "a temporary file is the only debris");
 		TAP_OK(!blobstore_exists(bs, &h3.hash), "the half blob is not in the store");

@@ -43,9 +43,15 @@ static int64_t add_host(struct db *db, int n, const char *account)
 int main(void)
 {
 	char dir[256], path[300], cmd[300];
-	struct sched_unit u = { .job = 1, .round = 0, .index = 0,
-				.envelope = (const unsigned char *)"env", .envelope_len = 3,
-				.uid = UID, .quorum = 2, .deadline_s = 100, .flops = 1e9 };
+	struct sched_unit u = {.job = 1,
+			       .round = 0,
+			       .index = 0,
+			       .envelope = (const unsigned char *)"env",
+			       .envelope_len = 3,
+			       .uid = UID,
+			       .quorum = 2,
+			       .deadline_s = 100,
+			       .flops = 1e9};
 	struct sched_assignment a1, a2, a;
 	struct sched_replica r;
 	struct error err;
@@ -63,16 +69,19 @@ int main(void)
 	h3 = add_host(db, 3, "bob");
 	h4 = add_host(db, 4, "carol");
 
-	TAP_IS(sched_unit_add(db, &u, now, &unit), ERROR_NOT_FOUND, "unit of a missing job refused");
+	TAP_IS(sched_unit_add(db, &u, now, &unit), ERROR_NOT_FOUND,
+	       "unit of a missing job refused");
 	snprintf(cmd, sizeof(cmd),
 		 "INSERT INTO blobs VALUES ('%s', 1, 1, 1);"
 		 "INSERT INTO datasets (id, name, owner, licence, source, created)"
-		 " VALUES (1, 'd', 'o', 'cc0', 's', 1);", H1);
+		 " VALUES (1, 'd', 'o', 'cc0', 's', 1);",
+		 H1);
 	TAP_IS(exec_sql(db, cmd), SQLITE_OK, "dataset");
 	snprintf(cmd, sizeof(cmd),
 		 "INSERT INTO jobs (id, name, dataset, spec, quorum, rounds, inner_steps, seed,"
 		 " state, created) VALUES (1, 'j', 1, '{}', 2, 1, 10, 42, 'running', 1);"
-		 "INSERT INTO rounds (job, round, model, created) VALUES (1, 0, '%s', 1);", H1);
+		 "INSERT INTO rounds (job, round, model, created) VALUES (1, 0, '%s', 1);",
+		 H1);
 	TAP_IS(exec_sql(db, cmd), SQLITE_OK, "running job and round");
 	TAP_IS(sched_unit_add(db, &u, now, &unit), 0, "unit added");
 	TAP_IS(sched_replica_count(db, "unsent"), 2, "with two unsent replicas");
@@ -81,7 +90,7 @@ int main(void)
 
 	TAP_IS(sched_assign(db, h1, "ann", now, &a1), 0, "host 1 gets work");
 	TAP_OK(a1.envelope_len == 3 && memcmp(a1.envelope, "env", 3) == 0 &&
-		       strcmp(a1.uid, UID) == 0 && a1.deadline == now + 100,
+		   strcmp(a1.uid, UID) == 0 && a1.deadline == now + 100,
 	       "assignment carries envelope, unit id, deadline");
 	TAP_IS(sched_assign(db, h1, "ann", now, &a), ERROR_NOT_FOUND,
 	       "never two replicas of a unit to one host");

@@ -97,7 +97,7 @@ static void test_project_hosts(struct db *db)
 	TAP_IS(db_host_count(db), 2, "two hosts");
 	TAP_IS(db_host_get(db, id2, &h), 0, "host get");
 	TAP_OK(memcmp(h.public_key, k2, DB_KEY_BYTES) == 0 && strcmp(h.account, "bob") == 0 &&
-		       strcmp(h.device, "gpu") == 0 && h.created == 1002 && !h.banned,
+		   strcmp(h.device, "gpu") == 0 && h.created == 1002 && !h.banned,
 	       "host fields round-trip");
 	TAP_IS(db_host_find_key(db, k1, &h), 0, "find by key");
 	TAP_IS(h.id, id1, "find by key gives the id");
@@ -136,26 +136,28 @@ static void test_nonces_blobs(struct db *db)
 	TAP_OK(strcmp(b.hash, hash) == 0 && b.size == 10 && b.stored_size == 40 && b.created == 7,
 	       "blob fields round-trip");
 	TAP_IS(db_blob_add(db, "ABCD", 1, 1, 1), ERROR_RANGE, "bad hash refused");
-	TAP_IS(db_blob_get(db, "0011223344556677889900112233445566778899001122334455667788990011",
-			   &b),
-	       ERROR_NOT_FOUND, "unknown blob");
+	TAP_IS(
+	    db_blob_get(db, "0011223344556677889900112233445566778899001122334455667788990011", &b),
+	    ERROR_NOT_FOUND, "unknown blob");
 }
 
 static void test_lifecycle(struct db *db)
 {
 	/* One job, one round, one unit; replicas for hosts 1 and 2. */
-	TAP_IS(exec_sql(db,
-			"INSERT INTO blobs VALUES ('" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-			"', 1, 1, 1);"
-			"INSERT INTO datasets (id, name, owner, licence, source, created)"
-			" VALUES (1, 'd', 'o', 'cc0', 's', 1);"
-			"INSERT INTO jobs (id, name, dataset, spec, quorum, rounds, inner_steps, seed,"
-			" created) VALUES (1, 'j', 1, '{}', 2, 3, 10, 42, 1);"
-			"INSERT INTO rounds (job, round, model, created) VALUES (1, 0, '"
-			"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', 1);"
-			"INSERT INTO units (id, job, round, idx, envelope, quorum, deadline_s, created)"
-			" VALUES (1, 1, 0, 0, x'00', 2, 3600, 1);"
-			"INSERT INTO replicas (unit) VALUES (1), (1);"),
+	TAP_IS(exec_sql(
+		   db,
+		   "INSERT INTO blobs VALUES ('"
+		   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		   "', 1, 1, 1);"
+		   "INSERT INTO datasets (id, name, owner, licence, source, created)"
+		   " VALUES (1, 'd', 'o', 'cc0', 's', 1);"
+		   "INSERT INTO jobs (id, name, dataset, spec, quorum, rounds, inner_steps, seed,"
+		   " created) VALUES (1, 'j', 1, '{}', 2, 3, 10, 42, 1);"
+		   "INSERT INTO rounds (job, round, model, created) VALUES (1, 0, '"
+		   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', 1);"
+		   "INSERT INTO units (id, job, round, idx, envelope, quorum, deadline_s, created)"
+		   " VALUES (1, 1, 0, 0, x'00', 2, 3600, 1);"
+		   "INSERT INTO replicas (unit) VALUES (1), (1);"),
 	       SQLITE_OK, "job, round, unit and two unsent replicas");
 	TAP_IS(exec_sql(db, "UPDATE replicas SET state = 'in_progress', host = 1, account = 'ann'"
 			    " WHERE id = 1"),

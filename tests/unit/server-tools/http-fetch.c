@@ -66,7 +66,7 @@ static size_t fetch_read(char *buf, size_t size, size_t n, void *cls)
 int fetch_url(const char *method, const char *url, const void *body, size_t len,
 	      const struct fetch_options *opt, struct fetch *out)
 {
-	struct fetch_upload up = { body, len, 0 };
+	struct fetch_upload up = {body, len, 0};
 	struct curl_slist *hdrs = NULL;
 	CURL *c = curl_easy_init();
 	CURLcode rc;

@@ -10,16 +10,16 @@
 #define FETCH_BODY_MAX (4u * 1024 * 1024)
 
 struct fetch {
-	long status;      /* 0 when the transfer failed */
-	char *body;       /* NUL-terminated, malloc'd */
+	long status; /* 0 when the transfer failed */
+	char *body;  /* NUL-terminated, malloc'd */
 	size_t len;
 	char headers[4096]; /* raw response headers, truncated */
-	char error[256];  /* libcurl's message on failure */
+	char error[256];    /* libcurl's message on failure */
 };
 
 struct fetch_options {
-	const char *cainfo;       /* CA file for https, NULL: none */
-	int chunked;              /* send the body with chunked encoding */
+	const char *cainfo;         /* CA file for https, NULL: none */
+	int chunked;                /* send the body with chunked encoding */
 	const char *const *headers; /* NULL-terminated "Name: value" list */
 };
 

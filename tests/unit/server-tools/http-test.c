@@ -40,8 +40,8 @@ static void handle_echo(struct http_request *req, void *ctx)
 	const unsigned char *body = http_request_body(req, &len);
 
 	(void)ctx;
-	http_respond_json(req, 200, json_pack("{s:s%}", "body", body ? (const char *)body : "",
-					      len));
+	http_respond_json(req, 200,
+			  json_pack("{s:s%}", "body", body ? (const char *)body : "", len));
 }
 
 static void handle_silent(struct http_request *req, void *ctx)
@@ -80,17 +80,17 @@ static void stream_done(struct http_request *req, void *ctx)
 	struct stream_state *st = http_request_state(req);
 
 	(void)ctx;
-	http_respond_json(req, 201, json_pack("{s:I, s:s}", "bytes",
-					      (json_int_t)(st ? st->bytes : 0), "suffix",
-					      http_request_suffix(req)));
+	http_respond_json(req, 201,
+			  json_pack("{s:I, s:s}", "bytes", (json_int_t)(st ? st->bytes : 0),
+				    "suffix", http_request_suffix(req)));
 }
 
 static const struct http_route routes[] = {
-	{ "GET", "/hello", 0, 0, handle_hello, NULL, "hello" },
-	{ "POST", "/echo", 0, 16, handle_echo, NULL, NULL },
-	{ "GET", "/silent", 0, 0, handle_silent, NULL, NULL },
-	{ "PUT", "/stream/", HTTP_ROUTE_PREFIX | HTTP_ROUTE_STREAM, 100000, stream_done,
-	  stream_chunk, "stream" },
+    {"GET", "/hello", 0, 0, handle_hello, NULL, "hello"},
+    {"POST", "/echo", 0, 16, handle_echo, NULL, NULL},
+    {"GET", "/silent", 0, 0, handle_silent, NULL, NULL},
+    {"PUT", "/stream/", HTTP_ROUTE_PREFIX | HTTP_ROUTE_STREAM, 100000, stream_done, stream_chunk,
+     "stream"},
 };
 
 static int is_json_error(const struct fetch *f, const char *code)
@@ -110,8 +110,7 @@ static void test_listen_parse(void)
 	struct error err;
 
 	TAP_IS(http_listen_parse("127.0.0.1:8470", &a, &len, &err), 0, "parse ipv4");
-	TAP_OK(a.ss_family == AF_INET &&
-		       ntohs(((struct sockaddr_in *)&a)->sin_port) == 8470,
+	TAP_OK(a.ss_family == AF_INET && ntohs(((struct sockaddr_in *)&a)->sin_port) == 8470,
 	       "ipv4 family and port");
 	TAP_IS(http_listen_parse("[::1]:0", &a, &len, &err), 0, "parse ipv6");
 	TAP_OK(a.ss_family == AF_INET6, "ipv6 family");
@@ -126,7 +125,7 @@ static void test_listen_parse(void)
 
 int main(void)
 {
-	struct http_config cfg = { .listen = "127.0.0.1:0", .threads = 2 };
+	struct http_config cfg = {.listen = "127.0.0.1:0", .threads = 2};
 	struct http_route_stats stats[8];
 	struct http_server *srv = NULL;
 	struct fetch f;
@@ -138,8 +137,7 @@ int main(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	test_listen_parse();
 
-	if (http_server_new(&srv, &cfg, routes, sizeof(routes) / sizeof(routes[0]), NULL, &err) <
-	    0)
+	if (http_server_new(&srv, &cfg, routes, sizeof(routes) / sizeof(routes[0]), NULL, &err) < 0)
 		tap_skip_all("cannot start a server: %s", err.msg);
 	TAP_OK(http_server_port(srv) > 0, "listening on port %u", http_server_port(srv));
 	snprintf(base, sizeof(base), "http://127.0.0.1:%u", http_server_port(srv));
@@ -149,7 +147,7 @@ int main(void)
 	TAP_IS(f.status, 200, "GET /hello");
 	TAP_OK(strstr(f.body, "\"hello\":\"world\"") != NULL, "json body");
 	TAP_OK(fetch_header(&f, "Content-Type", buf, sizeof(buf)) &&
-		       strcmp(buf, "application/json") == 0,
+		   strcmp(buf, "application/json") == 0,
 	       "content type json");
 	TAP_OK(fetch_header(&f, "X-Test", buf, sizeof(buf)) && strcmp(buf, "yes") == 0,
 	       "extra header");
@@ -184,7 +182,7 @@ int main(void)
 	fetch_release(&f);
 
 	{
-		struct fetch_options chunked = { .chunked = 1 };
+		struct fetch_options chunked = {.chunked = 1};
 		fetch_url("POST", URL("/echo"), big, 5000, &chunked, &f);
 		TAP_IS(f.status, 413, "chunked oversized body 413");
 		TAP_OK(is_json_error(&f, "too_large"), "chunked 413 is a json error");
@@ -215,12 +213,12 @@ int main(void)
 	n = http_server_stats(srv, stats, 8);
 	TAP_IS(n, 5, "four routes and unrouted");
 	TAP_OK(strcmp(stats[0].name, "hello") == 0 && stats[0].requests == 2 &&
-		       stats[0].client_errors == 0,
+		   stats[0].client_errors == 0,
 	       "hello counted twice");
 	TAP_OK(stats[1].requests == 4 && stats[1].client_errors == 2, "echo: 4 requests, 2 413s");
 	TAP_OK(stats[2].server_errors == 1, "silent: one 500");
 	TAP_OK(strcmp(stats[4].name, "unrouted") == 0 && stats[4].requests == 2 &&
-		       stats[4].client_errors == 2,
+		   stats[4].client_errors == 2,
 	       "unrouted: the 404 and the 405");
 	TAP_OK(stats[0].latency_ns > 0, "latency summed");
 

@@ -40,8 +40,8 @@ static const char *url(const char *path)
 
 static int start(void)
 {
-	struct server_options opt = { .state_dir = state, .listen = "127.0.0.1:0",
-				      .name = "testproject", .threads = 2 };
+	struct server_options opt = {
+	    .state_dir = state, .listen = "127.0.0.1:0", .name = "testproject", .threads = 2};
 	struct error err;
 
 	if (server_open(&srv, &opt, &err) < 0 || server_start(srv, &err) < 0) {
@@ -84,7 +84,7 @@ static long signed_req(const char *method, const char *path, const char *body, i
 	const char *list[5];
 	struct hash bh;
 	struct error err;
-	struct fetch_options opt = { .headers = list };
+	struct fetch_options opt = {.headers = list};
 	size_t len = body ? strlen(body) : 0;
 
 	hash_buf(&bh, body ? body : "", len);
@@ -111,8 +111,8 @@ static long replay(const char *method, const char *path, const char *body,
 		   const struct auth_headers *h, struct fetch *f)
 {
 	char lines[4][200];
-	const char *list[5] = { lines[0], lines[1], lines[2], lines[3], NULL };
-	struct fetch_options opt = { .headers = list };
+	const char *list[5] = {lines[0], lines[1], lines[2], lines[3], NULL};
+	struct fetch_options opt = {.headers = list};
 
 	snprintf(lines[0], sizeof(lines[0]), "%s: %s", AUTH_HEADER_TIME, h->time);
 	snprintf(lines[1], sizeof(lines[1]), "%s: %s", AUTH_HEADER_NONCE, h->nonce);
@@ -174,8 +174,8 @@ static void refuse_registration(const char *body, const struct key_secret *sk, l
 	signed_req("POST", "/api/v1/hosts", body, 0, sk, time(NULL), &h, &f);
 	TAP_IS(f.status, status, name);
 	TAP_OK(json_error_is(&f, code), "%s: json error '%s'", name, code);
-	TAP_OK(db_host_count(db) == hosts && db_nonce_count(db) == nonces,
-	       "%s: nothing stored", name);
+	TAP_OK(db_host_count(db) == hosts && db_nonce_count(db) == nonces, "%s: nothing stored",
+	       name);
 	fetch_release(&f);
 }
 
@@ -287,9 +287,9 @@ static void test_heartbeat(int64_t id, const struct key_public *pk, const struct
 	fetch_release(&f);
 	TAP_IS(db_nonce_count(db), nonces, "refused requests stored no nonce");
 	{
-		const char *list[] = { "X-Agora-Host: 1", "X-Agora-Time: 12", "X-Agora-Nonce: zz",
-				       "X-Agora-Signature: 00", NULL };
-		struct fetch_options opt = { .headers = list };
+		const char *list[] = {"X-Agora-Host: 1", "X-Agora-Time: 12", "X-Agora-Nonce: zz",
+				      "X-Agora-Signature: 00", NULL};
+		struct fetch_options opt = {.headers = list};
 		fetch_url("POST", url("/api/v1/heartbeat"), "{}", 2, &opt, &f);
 		TAP_IS(f.status, 401, "malformed auth headers");
 		TAP_OK(json_error_is(&f, "bad_auth_header"), "malformed: json error");
@@ -308,17 +308,17 @@ static void test_heartbeat(int64_t id, const struct key_public *pk, const struct
 static void test_blobs(void)
 {
 	static const char *bad[] = {
-		"xyz",
-		"ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789",
-		"abcdef0123456789abcdef0123456789abcdef0123456789abcdef012345678",
-		"abcdef0123456789abcdef0123456789abcdef0123456789abcdef01234567890",
-		"abcdef0123456789abcdef0123456789abcdef0123456789abcdef012345678g",
-		"",
+	    "xyz",
+	    "ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789",
+	    "abcdef0123456789abcdef0123456789abcdef0123456789abcdef012345678",
+	    "abcdef0123456789abcdef0123456789abcdef0123456789abcdef01234567890",
+	    "abcdef0123456789abcdef0123456789abcdef0123456789abcdef012345678g",
+	    "",
 	};
 	unsigned char raw[5000];
 	char hex[HASH_HEX_LEN + 1], path[200], buf[200], etag[80];
-	const char *list[3] = { NULL, NULL, NULL };
-	struct fetch_options opt = { .headers = list };
+	const char *list[3] = {NULL, NULL, NULL};
+	struct fetch_options opt = {.headers = list};
 	unsigned char *file = NULL;
 	struct error err;
 	struct hash h;
@@ -329,8 +329,8 @@ static void test_blobs(void)
 
 	for (i = 0; i < sizeof(raw); i++)
 		raw[i] = (unsigned char)(i * 31);
-	if (blobstore_put_mem(server_blobstore(srv), raw, sizeof(raw), BLOB_CODEC_ZLIB, &h,
-			      &stored, &err) < 0)
+	if (blobstore_put_mem(server_blobstore(srv), raw, sizeof(raw), BLOB_CODEC_ZLIB, &h, &stored,
+			      &err) < 0)
 		tap_diag("cannot store: %s", err.msg);
 	hash_to_hex(&h, hex);
 	if (blobstore_get(server_blobstore(srv), &h, &fd, &stored, &err) == 0) {
@@ -400,7 +400,7 @@ static void test_blobs(void)
 static void test_restart(const struct key_public *pk)
 {
 	struct server *second = NULL;
-	struct server_options opt = { .state_dir = state, .listen = "127.0.0.1:0" };
+	struct server_options opt = {.state_dir = state, .listen = "127.0.0.1:0"};
 	char pub_before[KEY_PUBLIC_HEX_LEN + 1], pub_after[KEY_PUBLIC_HEX_LEN + 1];
 	struct db_host h;
 	struct error err;

@@ -36,8 +36,8 @@ static int make_cert(const char *cert, const char *key)
 int main(void)
 {
 	char cert[400], key[400], state[400], url[128], cmd[400];
-	struct server_options opt = { .listen = "127.0.0.1:0", .threads = 1 };
-	struct fetch_options trust = { .cainfo = cert };
+	struct server_options opt = {.listen = "127.0.0.1:0", .threads = 1};
+	struct fetch_options trust = {.cainfo = cert};
 	struct server *s = NULL;
 	struct error err;
 	struct fetch f;

@@ -49,7 +49,7 @@ static long send_signed(const char *method, const char *path, const void *body, 
 	char lines[4][200], url[300];
 	const char *list[6];
 	struct auth_headers h;
-	struct fetch_options opt = { .headers = list };
+	struct fetch_options opt = {.headers = list};
 	struct error err;
 	struct hash bh;
 	int n = 0;
@@ -115,8 +115,8 @@ static void add_unit(struct hash *uid)
 	unsigned char *json, *env = NULL;
 	size_t len, env_len = 0;
 	char path[400], hex[HASH_HEX_LEN + 1], sql[600];
-	struct sched_unit su = { .job = 1, .round = 0, .index = 0, .quorum = 2,
-				 .deadline_s = 3600, .flops = 1e9 };
+	struct sched_unit su = {
+	    .job = 1, .round = 0, .index = 0, .quorum = 2, .deadline_s = 3600, .flops = 1e9};
 	int64_t unit_id;
 
 	json = tap_read_srcfile("tests/fixtures/workunits/unit-valid.json", &len);
@@ -164,10 +164,11 @@ static int64_t get_work(const struct host *h, const struct hash *uid)
 	if (f.status == 200 && json_object_get(j, "replica")) {
 		replica = json_integer_value(json_object_get(j, "replica"));
 		env = json_string_value(json_object_get(j, "envelope"));
-		TAP_OK(env && unit_open(&u, &got, env, strlen(env), server_public_key(srv), &err) == 0 &&
-			       hash_equal(&got, uid),
-		       "host %lld: the envelope verifies with the coordinator key",
-		       (long long)h->id);
+		TAP_OK(
+		    env &&
+			unit_open(&u, &got, env, strlen(env), server_public_key(srv), &err) == 0 &&
+			hash_equal(&got, uid),
+		    "host %lld: the envelope verifies with the coordinator key", (long long)h->id);
 		TAP_OK(json_integer_value(json_object_get(j, "deadline")) > time(NULL),
 		       "the assignment has a deadline");
 	} else if (f.status != 200 || !json_is_integer(json_object_get(j, "retry_after"))) {
@@ -255,7 +256,7 @@ static void refuse(const struct host *h, int64_t replica, struct upload *up, int
 	TAP_OK(error_is(&f, code), "%s: error '%s'", name, code);
 	TAP_OK(!blobstore_exists(server_blobstore(srv), &up->output), "%s: no blob stored", name);
 	TAP_OK(sched_replica_get(server_db(srv), replica, &r) == 0 &&
-		       strcmp(r.state, "in_progress") == 0,
+		   strcmp(r.state, "in_progress") == 0,
 	       "%s: replica still in progress", name);
 	fetch_release(&f);
 	free(up->body);
@@ -263,7 +264,7 @@ static void refuse(const struct host *h, int64_t replica, struct upload *up, int
 
 int main(void)
 {
-	struct server_options opt = { .listen = "127.0.0.1:0", .threads = 2 };
+	struct server_options opt = {.listen = "127.0.0.1:0", .threads = 2};
 	struct host ann, bob, eve;
 	struct hash uid, other_uid;
 	struct upload up;
@@ -326,8 +327,8 @@ int main(void)
 	put_result(&ann, rep_ann, &up, 0, &f);
 	TAP_IS(f.status, 201, "ann's result accepted");
 	TAP_OK(blobstore_exists(server_blobstore(srv), &up.output), "the output blob is stored");
-	TAP_OK(sched_replica_get(server_db(srv), rep_ann, &r) == 0 && strcmp(r.state, "over") == 0 &&
-		       strcmp(r.outcome, "success") == 0,
+	TAP_OK(sched_replica_get(server_db(srv), rep_ann, &r) == 0 &&
+		   strcmp(r.state, "over") == 0 && strcmp(r.outcome, "success") == 0,
 	       "replica over, success");
 	fetch_release(&f);
 	put_result(&ann, rep_ann, &up, 0, &f);
