@@ -37,9 +37,9 @@
 #ifdef AGORA_OPENCL
 
 #pragma OPENCL FP_CONTRACT OFF
-#define FMATH_FN static inline
+#define FMATH_FN           static inline
 #define FMATH_FMA(a, b, c) fma((a), (b), (c))
-#define AGORA_GLOBAL __global
+#define AGORA_GLOBAL       __global
 
 FMATH_FN unsigned int fmath_as_uint(float x)
 {
@@ -59,9 +59,10 @@ FMATH_FN float fmath_as_float(unsigned int u)
 #if defined(__FLT_EVAL_METHOD__) && __FLT_EVAL_METHOD__ != 0
 #error "fmath.h needs FLT_EVAL_METHOD 0 (SSE, not x87): build with -msse2 -mfpmath=sse"
 #endif
-_Static_assert(sizeof(unsigned int) == 4 && sizeof(float) == 4, "fmath.h needs 32-bit unsigned int and float");
+_Static_assert(sizeof(unsigned int) == 4 && sizeof(float) == 4,
+	       "fmath.h needs 32-bit unsigned int and float");
 
-#define FMATH_FN static inline
+#define FMATH_FN           static inline
 #define FMATH_FMA(a, b, c) fmaf((a), (b), (c))
 #define AGORA_GLOBAL
 

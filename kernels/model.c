@@ -15,14 +15,33 @@
 #include "kernels/model.h"
 
 static const struct model_config presets[] = {
-	{ .kind = MODEL_GPT, .name = "gpt-tiny", .n_layer = 4, .n_embd = 128, .n_head = 4,
-	  .n_ctx = 128, .vocab = MODEL_VOCAB },
-	{ .kind = MODEL_GPT, .name = "gpt-small", .n_layer = 6, .n_embd = 256, .n_head = 8,
-	  .n_ctx = 256, .vocab = MODEL_VOCAB },
-	{ .kind = MODEL_GPT, .name = "gpt-test", .n_layer = 2, .n_embd = 32, .n_head = 2,
-	  .n_ctx = 8, .vocab = MODEL_VOCAB },
-	{ .kind = MODEL_MLP, .name = "mlp-tiny", .n_in = 16, .n_hidden = 2, .hidden = { 32, 32 },
-	  .n_classes = 4 },
+    {.kind = MODEL_GPT,
+     .name = "gpt-tiny",
+     .n_layer = 4,
+     .n_embd = 128,
+     .n_head = 4,
+     .n_ctx = 128,
+     .vocab = MODEL_VOCAB},
+    {.kind = MODEL_GPT,
+     .name = "gpt-small",
+     .n_layer = 6,
+     .n_embd = 256,
+     .n_head = 8,
+     .n_ctx = 256,
+     .vocab = MODEL_VOCAB},
+    {.kind = MODEL_GPT,
+     .name = "gpt-test",
+     .n_layer = 2,
+     .n_embd = 32,
+     .n_head = 2,
+     .n_ctx = 8,
+     .vocab = MODEL_VOCAB},
+    {.kind = MODEL_MLP,
+     .name = "mlp-tiny",
+     .n_in = 16,
+     .n_hidden = 2,
+     .hidden = {32, 32},
+     .n_classes = 4},
 };
 
 #define N_PRESETS ((int)(sizeof(presets) / sizeof(presets[0])))
@@ -63,8 +82,9 @@ int model_config_check(const struct model_config *cfg, struct error *err)
 		if (!in_range(cfg->n_in, 1, 1 << 16) ||
 		    !in_range(cfg->n_hidden, 0, MODEL_MLP_MAX_HIDDEN) ||
 		    !in_range(cfg->n_classes, 2, 1 << 16))
-			return error_set(err, ERROR_RANGE, "bad mlp config: in %d hidden %d classes %d",
-					 cfg->n_in, cfg->n_hidden, cfg->n_classes);
+			return error_set(err, ERROR_RANGE,
+					 "bad mlp config: in %d hidden %d classes %d", cfg->n_in,
+					 cfg->n_hidden, cfg->n_classes);
 		for (int i = 0; i < cfg->n_hidden; i++)
 			if (!in_range(cfg->hidden[i], 1, 1 << 16))
 				return error_set(err, ERROR_RANGE, "bad mlp hidden width %d",
@@ -188,8 +208,8 @@ static void gpt_layer_tensor(const struct model_config *cfg, const struct gpt_la
 			     int j, struct model_tensor *t)
 {
 	static const char *const names[GPT_TENSORS_PER_LAYER] = {
-		"ln1.w", "ln1.b", "attn.qkv.w", "attn.qkv.b", "attn.proj.w", "attn.proj.b",
-		"ln2.w", "ln2.b", "mlp.fc.w", "mlp.fc.b", "mlp.proj.w", "mlp.proj.b",
+	    "ln1.w", "ln1.b", "attn.qkv.w", "attn.qkv.b", "attn.proj.w", "attn.proj.b",
+	    "ln2.w", "ln2.b", "mlp.fc.w",   "mlp.fc.b",   "mlp.proj.w",  "mlp.proj.b",
 	};
 	size_t C = (size_t)cfg->n_embd, base = lay->layer0 + (size_t)l * lay->layer_size;
 	/* residual projections: 0.02 / sqrt(2L), as in GPT-2 */
@@ -198,18 +218,42 @@ static void gpt_layer_tensor(const struct model_config *cfg, const struct gpt_la
 
 	snprintf(name, sizeof(name), "h%d.%s", l, names[j]);
 	switch (j) {
-	case 0: tensor_set(t, name, MODEL_TENSOR_LN_WEIGHT, base + lay->ln1w, C, 1, 0); break;
-	case 1: tensor_set(t, name, MODEL_TENSOR_LN_BIAS, base + lay->ln1b, C, 1, 0); break;
-	case 2: tensor_set(t, name, MODEL_TENSOR_WEIGHT, base + lay->qkvw, 3 * C, C, 0.02f); break;
-	case 3: tensor_set(t, name, MODEL_TENSOR_BIAS, base + lay->qkvb, 3 * C, 1, 0); break;
-	case 4: tensor_set(t, name, MODEL_TENSOR_WEIGHT, base + lay->projw, C, C, pstd); break;
-	case 5: tensor_set(t, name, MODEL_TENSOR_BIAS, base + lay->projb, C, 1, 0); break;
-	case 6: tensor_set(t, name, MODEL_TENSOR_LN_WEIGHT, base + lay->ln2w, C, 1, 0); break;
-	case 7: tensor_set(t, name, MODEL_TENSOR_LN_BIAS, base + lay->ln2b, C, 1, 0); break;
-	case 8: tensor_set(t, name, MODEL_TENSOR_WEIGHT, base + lay->fcw, 4 * C, C, 0.02f); break;
-	case 9: tensor_set(t, name, MODEL_TENSOR_BIAS, base + lay->fcb, 4 * C, 1, 0); break;
-	case 10: tensor_set(t, name, MODEL_TENSOR_WEIGHT, base + lay->fcprojw, C, 4 * C, pstd); break;
-	default: tensor_set(t, name, MODEL_TENSOR_BIAS, base + lay->fcprojb, C, 1, 0); break;
+	case 0:
+		tensor_set(t, name, MODEL_TENSOR_LN_WEIGHT, base + lay->ln1w, C, 1, 0);
+		break;
+	case 1:
+		tensor_set(t, name, MODEL_TENSOR_LN_BIAS, base + lay->ln1b, C, 1, 0);
+		break;
+	case 2:
+		tensor_set(t, name, MODEL_TENSOR_WEIGHT, base + lay->qkvw, 3 * C, C, 0.02f);
+		break;
+	case 3:
+		tensor_set(t, name, MODEL_TENSOR_BIAS, base + lay->qkvb, 3 * C, 1, 0);
+		break;
+	case 4:
+		tensor_set(t, name, MODEL_TENSOR_WEIGHT, base + lay->projw, C, C, pstd);
+		break;
+	case 5:
+		tensor_set(t, name, MODEL_TENSOR_BIAS, base + lay->projb, C, 1, 0);
+		break;
+	case 6:
+		tensor_set(t, name, MODEL_TENSOR_LN_WEIGHT, base + lay->ln2w, C, 1, 0);
+		break;
+	case 7:
+		tensor_set(t, name, MODEL_TENSOR_LN_BIAS, base + lay->ln2b, C, 1, 0);
+		break;
+	case 8:
+		tensor_set(t, name, MODEL_TENSOR_WEIGHT, base + lay->fcw, 4 * C, C, 0.02f);
+		break;
+	case 9:
+		tensor_set(t, name, MODEL_TENSOR_BIAS, base + lay->fcb, 4 * C, 1, 0);
+		break;
+	case 10:
+		tensor_set(t, name, MODEL_TENSOR_WEIGHT, base + lay->fcprojw, C, 4 * C, pstd);
+		break;
+	default:
+		tensor_set(t, name, MODEL_TENSOR_BIAS, base + lay->fcprojb, C, 1, 0);
+		break;
 	}
 }
 
@@ -224,9 +268,11 @@ int model_tensor_get(const struct model_config *cfg, int i, struct model_tensor 
 
 		model_gpt_layout(cfg, &lay);
 		if (i == 0)
-			tensor_set(t, "wte", MODEL_TENSOR_EMBED, lay.wte, (size_t)cfg->vocab, C, 0.02f);
+			tensor_set(t, "wte", MODEL_TENSOR_EMBED, lay.wte, (size_t)cfg->vocab, C,
+				   0.02f);
 		else if (i == 1)
-			tensor_set(t, "wpe", MODEL_TENSOR_EMBED, lay.wpe, (size_t)cfg->n_ctx, C, 0.02f);
+			tensor_set(t, "wpe", MODEL_TENSOR_EMBED, lay.wpe, (size_t)cfg->n_ctx, C,
+				   0.02f);
 		else if (i == last)
 			tensor_set(t, "lnf.w", MODEL_TENSOR_LN_WEIGHT, lay.lnfw, C, 1, 0);
 		else if (i == last + 1)
@@ -414,7 +460,8 @@ void model_init_params(const struct model_config *cfg, uint64_t seed, float *par
 		switch (t.kind) {
 		case MODEL_TENSOR_EMBED:
 		case MODEL_TENSOR_WEIGHT:
-			normal_fill(model_rng_u64(seed, (uint64_t)i), t.init_std, params + t.offset, n);
+			normal_fill(model_rng_u64(seed, (uint64_t)i), t.init_std, params + t.offset,
+				    n);
 			break;
 		case MODEL_TENSOR_LN_WEIGHT:
 			for (size_t j = 0; j < n; j++)
@@ -509,7 +556,8 @@ int model_ckpt_read(const unsigned char *in, size_t len, size_t n_params, float 
 				 (unsigned)get_u32(in + 4));
 	n = get_u64(in + 8);
 	if (n > MODEL_MAX_PARAMS)
-		return error_set(err, ERROR_TOO_BIG, "checkpoint claims %llu parameters, cap is %zu",
+		return error_set(err, ERROR_TOO_BIG,
+				 "checkpoint claims %llu parameters, cap is %zu",
 				 (unsigned long long)n, MODEL_MAX_PARAMS);
 	if (n != (uint64_t)n_params)
 		return error_set(err, ERROR_RANGE, "checkpoint has %llu parameters, model has %zu",

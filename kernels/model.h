@@ -27,13 +27,13 @@
 
 #include "common/error.h"
 
-#define MODEL_VOCAB 256
-#define MODEL_MLP_MAX_HIDDEN 4
-#define MODEL_MAX_LAYERS 64
-#define MODEL_MAX_WIDTH 4096
-#define MODEL_MAX_CTX 4096
-#define MODEL_MAX_PARAMS ((size_t)1 << 28) /* 1 GiB of float32 */
-#define MODEL_MAX_BATCH 4096
+#define MODEL_VOCAB           256
+#define MODEL_MLP_MAX_HIDDEN  4
+#define MODEL_MAX_LAYERS      64
+#define MODEL_MAX_WIDTH       4096
+#define MODEL_MAX_CTX         4096
+#define MODEL_MAX_PARAMS      ((size_t)1 << 28) /* 1 GiB of float32 */
+#define MODEL_MAX_BATCH       4096
 #define MODEL_TENSOR_NAME_MAX 32
 
 enum model_kind {
@@ -67,20 +67,20 @@ const struct model_config *model_preset_at(int i);
 /* Checks every field against the caps above and that the parameter count
  * fits MODEL_MAX_PARAMS. 0 or ERROR_RANGE with a message. */
 int model_config_check(const struct model_config *cfg, struct error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Checks 1 <= B <= MODEL_MAX_BATCH and that every activation tensor for a
  * batch of B has fewer than 2^31 elements (kernels index with int). */
 int model_batch_check(const struct model_config *cfg, int B, struct error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* ---- layout ---------------------------------------------------------- */
 
 /* GPT parameter layout, offsets in floats. Layer l's tensors start at
  * layer0 + l * layer_size; the per-layer fields are relative to that. */
 struct gpt_layout {
-	size_t wte;   /* (V, C) token embedding, also the LM head */
-	size_t wpe;   /* (T, C) position embedding */
+	size_t wte; /* (V, C) token embedding, also the LM head */
+	size_t wpe; /* (T, C) position embedding */
 	size_t layer0;
 	size_t layer_size;
 	size_t ln1w, ln1b;       /* (C) */
@@ -117,7 +117,7 @@ enum model_tensor_kind {
 struct model_tensor {
 	char name[MODEL_TENSOR_NAME_MAX]; /* "wte", "h0.attn.qkv.w", ... */
 	enum model_tensor_kind kind;
-	size_t offset; /* in floats */
+	size_t offset;     /* in floats */
 	size_t rows, cols; /* cols 1 for vectors */
 	int decay;         /* 1 when AdamW applies weight decay */
 	float init_std;    /* normal std for EMBED/WEIGHT, else 0 */
@@ -134,7 +134,7 @@ size_t model_param_count(const struct model_config *cfg);
  * (offsets in floats). Forward activations kept for backward, then the
  * backward scratch. Per-layer fields are relative to layer0 + l*layer_size. */
 struct gpt_acts_layout {
-	size_t encoded;  /* (B,T,C) residual stream into layer 0 */
+	size_t encoded; /* (B,T,C) residual stream into layer 0 */
 	size_t layer0, layer_size;
 	size_t ln1, ln1_mean, ln1_rstd; /* (B,T,C), (B,T), (B,T) */
 	size_t qkv;                     /* (B,T,3C) */
@@ -150,13 +150,13 @@ struct gpt_acts_layout {
 	size_t losses;                  /* (B,T) per-position loss */
 	size_t tmp;                     /* (B,T,C) projection output scratch */
 	/* backward scratch */
-	size_t d_res;   /* (B,T,C) gradient of the residual stream */
-	size_t d_ln;    /* (B,T,C) gradient of a LayerNorm output */
-	size_t d_atty;  /* (B,T,C) */
-	size_t d_qkv;   /* (B,T,3C) */
-	size_t d_pre;   /* (B,NH,T,T) gradient of the pre-softmax scores */
-	size_t d_fchg;  /* (B,T,4C) */
-	size_t d_fch;   /* (B,T,4C) */
+	size_t d_res;    /* (B,T,C) gradient of the residual stream */
+	size_t d_ln;     /* (B,T,C) gradient of a LayerNorm output */
+	size_t d_atty;   /* (B,T,C) */
+	size_t d_qkv;    /* (B,T,3C) */
+	size_t d_pre;    /* (B,NH,T,T) gradient of the pre-softmax scores */
+	size_t d_fchg;   /* (B,T,4C) */
+	size_t d_fch;    /* (B,T,4C) */
 	size_t d_logits; /* (B,T,V) */
 	size_t ln_stats; /* (B,T,2) LayerNorm backward row statistics */
 	size_t total;
@@ -205,9 +205,9 @@ void model_init_params(const struct model_config *cfg, uint64_t seed, float *par
 
 /* Format (all little-endian): "AGCK" | u32 version (1) | u64 n_params |
  * u64 step | params[n] | m[n] | v[n] as IEEE binary32 bit patterns. */
-#define MODEL_CKPT_MAGIC "AGCK"
+#define MODEL_CKPT_MAGIC   "AGCK"
 #define MODEL_CKPT_VERSION 1u
-#define MODEL_CKPT_HEADER 24
+#define MODEL_CKPT_HEADER  24
 
 size_t model_ckpt_size(size_t n_params);
 /* Writes a checkpoint into out (cap bytes). Returns the byte count or
@@ -219,6 +219,7 @@ long long model_ckpt_write(unsigned char *out, size_t cap, const float *params, 
  * n_params floats each. 0, or ERROR_FORMAT / ERROR_VERSION / ERROR_RANGE /
  * ERROR_TOO_BIG with a message; outputs are untouched on failure. */
 int model_ckpt_read(const unsigned char *in, size_t len, size_t n_params, float *params, float *m,
-		    float *v, uint64_t *step, struct error *err) __attribute__((warn_unused_result));
+		    float *v, uint64_t *step, struct error *err)
+    __attribute__((warn_unused_result));
 
 #endif

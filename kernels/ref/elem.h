@@ -23,16 +23,16 @@
 #define ELEM_NORM_CHUNK 4096
 #endif
 
-#define EL_T float
-#define EL_(name) elem_##name
-#define EL_G AGORA_GLOBAL
+#define EL_T            float
+#define EL_(name)       elem_##name
+#define EL_G            AGORA_GLOBAL
 #define EL_FMA(a, b, c) FMATH_FMA(a, b, c)
-#define EL_EXP(x) fmath_exp(x)
-#define EL_LOG(x) fmath_log(x)
-#define EL_RECIP(x) fmath_recip(x)
-#define EL_RSQRT(x) fmath_rsqrt(x)
-#define EL_SQRT(x) fmath_sqrt(x)
-#define EL_DIV(a, b) fmath_div(a, b)
+#define EL_EXP(x)       fmath_exp(x)
+#define EL_LOG(x)       fmath_log(x)
+#define EL_RECIP(x)     fmath_recip(x)
+#define EL_RSQRT(x)     fmath_rsqrt(x)
+#define EL_SQRT(x)      fmath_sqrt(x)
+#define EL_DIV(a, b)    fmath_div(a, b)
 
 #include "kernels/ref/elem_body.h"
 

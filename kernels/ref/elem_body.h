@@ -29,7 +29,7 @@
 /* y[m,n] = b[n] + sum_k x[m,k]*w[n,k]. The accumulator starts at b[n]
  * (0 when b is null) and takes one fma per k, k = 0..K-1 ascending. */
 FMATH_FN EL_T EL_(matmul_fwd)(const EL_G EL_T *x, const EL_G EL_T *w, const EL_G EL_T *b, int K,
-			       int m, int n)
+			      int m, int n)
 {
 	const EL_G EL_T *xr = x + m * K;
 	const EL_G EL_T *wr = w + n * K;
@@ -52,7 +52,7 @@ FMATH_FN EL_T EL_(matmul_dx)(const EL_G EL_T *dy, const EL_G EL_T *w, int N, int
 
 /* dw[n,k] = sum_m dy[m,n]*x[m,k], from 0, m = 0..M-1 ascending. */
 FMATH_FN EL_T EL_(matmul_dw)(const EL_G EL_T *dy, const EL_G EL_T *x, int M, int N, int K, int n,
-			      int k)
+			     int k)
 {
 	EL_T acc = (EL_T)0.0f;
 
@@ -77,7 +77,7 @@ FMATH_FN EL_T EL_(matmul_db)(const EL_G EL_T *dy, int M, int N, int n)
  * var = (sum_i fma(d,d,.) with d = x_i - mean, in order) * inv_c;
  * rstd = rsqrt(var + eps). inv_c = 1/C rounded to EL_T by the host. */
 FMATH_FN void EL_(layernorm_stats)(const EL_G EL_T *x, EL_G EL_T *mean, EL_G EL_T *rstd, int C,
-				    EL_T inv_c, EL_T eps, int row)
+				   EL_T inv_c, EL_T eps, int row)
 {
 	const EL_G EL_T *xr = x + row * C;
 	EL_T s = (EL_T)0.0f, v = (EL_T)0.0f, mu, d;
@@ -95,7 +95,7 @@ FMATH_FN void EL_(layernorm_stats)(const EL_G EL_T *x, EL_G EL_T *mean, EL_G EL_
 
 /* y = fma((x - mean) * rstd, w_i, b_i). */
 FMATH_FN EL_T EL_(layernorm_fwd)(const EL_G EL_T *x, const EL_G EL_T *mean, const EL_G EL_T *rstd,
-				  const EL_G EL_T *w, const EL_G EL_T *b, int C, int row, int i)
+				 const EL_G EL_T *w, const EL_G EL_T *b, int C, int row, int i)
 {
 	EL_T n = (x[row * C + i] - mean[row]) * rstd[row];
 
@@ -106,9 +106,9 @@ FMATH_FN EL_T EL_(layernorm_fwd)(const EL_G EL_T *x, const EL_G EL_T *mean, cons
  * stats[2row] = (sum_i dn_i) * inv_c and
  * stats[2row+1] = (sum_i fma(dn_i, n_i, .)) * inv_c, both in order. */
 FMATH_FN void EL_(layernorm_bwd_stats)(const EL_G EL_T *dy, const EL_G EL_T *x,
-					const EL_G EL_T *mean, const EL_G EL_T *rstd,
-					const EL_G EL_T *w, EL_G EL_T *stats, int C, EL_T inv_c,
-					int row)
+				       const EL_G EL_T *mean, const EL_G EL_T *rstd,
+				       const EL_G EL_T *w, EL_G EL_T *stats, int C, EL_T inv_c,
+				       int row)
 {
 	EL_T s1 = (EL_T)0.0f, s2 = (EL_T)0.0f, n, dn;
 
@@ -125,8 +125,8 @@ FMATH_FN void EL_(layernorm_bwd_stats)(const EL_G EL_T *dy, const EL_G EL_T *x,
 /* dx_i = fma(-n_i, stats1, dn_i - stats0) * rstd: the LayerNorm input
  * gradient, before it is added to the residual gradient. */
 FMATH_FN EL_T EL_(layernorm_bwd_dx)(const EL_G EL_T *dy, const EL_G EL_T *x, const EL_G EL_T *mean,
-				     const EL_G EL_T *rstd, const EL_G EL_T *w,
-				     const EL_G EL_T *stats, int C, int row, int i)
+				    const EL_G EL_T *rstd, const EL_G EL_T *w,
+				    const EL_G EL_T *stats, int C, int row, int i)
 {
 	EL_T n = (x[row * C + i] - mean[row]) * rstd[row];
 	EL_T dn = dy[row * C + i] * w[i];
@@ -138,7 +138,7 @@ FMATH_FN EL_T EL_(layernorm_bwd_dx)(const EL_G EL_T *dy, const EL_G EL_T *x, con
 
 /* dw_i = sum_m fma(dy[m,i], n[m,i], .), m = 0..M-1 in order, from 0. */
 FMATH_FN EL_T EL_(layernorm_bwd_dw)(const EL_G EL_T *dy, const EL_G EL_T *x, const EL_G EL_T *mean,
-				     const EL_G EL_T *rstd, int M, int C, int i)
+				    const EL_G EL_T *rstd, int M, int C, int i)
 {
 	EL_T acc = (EL_T)0.0f;
 
@@ -165,7 +165,7 @@ FMATH_FN EL_T EL_(layernorm_bwd_db)(const EL_G EL_T *dy, int M, int C, int i)
  * order; att_j = e_j * recip(sum); entries j > t are written as 0.
  * scale = 1/sqrt(hs) rounded to EL_T by the host. */
 FMATH_FN void EL_(attn_softmax)(const EL_G EL_T *qkv, EL_G EL_T *att, int T, int C, int NH,
-				 EL_T scale, int b, int h, int t)
+				EL_T scale, int b, int h, int t)
 {
 	int hs = C / NH, C3 = 3 * C;
 	const EL_G EL_T *q = qkv + (b * T + t) * C3 + h * hs;
@@ -196,7 +196,7 @@ FMATH_FN void EL_(attn_softmax)(const EL_G EL_T *qkv, EL_G EL_T *att, int T, int
 
 /* out[b,t,c] = sum_{j=0..t} fma(att_j, v[b,j,c], .), j in order, from 0. */
 FMATH_FN EL_T EL_(attn_out)(const EL_G EL_T *qkv, const EL_G EL_T *att, int T, int C, int NH, int b,
-			     int t, int c)
+			    int t, int c)
 {
 	int hs = C / NH, h = c / hs;
 	const EL_G EL_T *row = att + ((b * NH + h) * T + t) * T;
@@ -213,8 +213,8 @@ FMATH_FN EL_T EL_(attn_out)(const EL_G EL_T *qkv, const EL_G EL_T *att, int T, i
  * dpre_j = (att_j * (da_j - dot)) * scale; entries j > t are 0. dout is
  * (B,T,C), the gradient of the attention output before projection. */
 FMATH_FN void EL_(attn_bwd_row)(const EL_G EL_T *dout, const EL_G EL_T *qkv, const EL_G EL_T *att,
-				 EL_G EL_T *dpre, int T, int C, int NH, EL_T scale, int b, int h,
-				 int t)
+				EL_G EL_T *dpre, int T, int C, int NH, EL_T scale, int b, int h,
+				int t)
 {
 	int hs = C / NH, C3 = 3 * C;
 	const EL_G EL_T *dr = dout + (b * T + t) * C + h * hs;
@@ -244,7 +244,7 @@ FMATH_FN void EL_(attn_bwd_row)(const EL_G EL_T *dout, const EL_G EL_T *qkv, con
  *   v (else):     sum_{u=t..T-1} fma(att[u][t], dout[u,c], .) u ascending
  * where rows are those of (b, h = c/hs) and c = c3 mod C. */
 FMATH_FN EL_T EL_(attn_bwd_dqkv)(const EL_G EL_T *dpre, const EL_G EL_T *att, const EL_G EL_T *dout,
-				  const EL_G EL_T *qkv, int T, int C, int NH, int b, int t, int c3)
+				 const EL_G EL_T *qkv, int T, int C, int NH, int b, int t, int c3)
 {
 	int hs = C / NH, C3 = 3 * C;
 	int part = c3 / C, c = c3 - part * C, h = c / hs;
@@ -306,7 +306,7 @@ FMATH_FN EL_T EL_(gelu_bwd)(EL_T x, EL_T dy)
 
 /* encoded[bt,c] = wte[tok[bt],c] + wpe[bt mod T,c] (one add). */
 FMATH_FN EL_T EL_(embed_fwd)(const EL_G int *tokens, const EL_G EL_T *wte, const EL_G EL_T *wpe,
-			      int T, int C, int bt, int c)
+			     int T, int C, int bt, int c)
 {
 	return wte[tokens[bt] * C + c] + wpe[(bt % T) * C + c];
 }
@@ -325,7 +325,7 @@ FMATH_FN EL_T EL_(wpe_grad)(const EL_G EL_T *dres, int B, int T, int C, int t, i
  * fma(dlogits[m,v], lnf[m,c], .) for m = 0..BT-1, then the embedding's
  * contribution: + dres[m,c] for each m = 0..BT-1 with tokens[m] == v. */
 FMATH_FN EL_T EL_(wte_grad)(const EL_G EL_T *dlogits, const EL_G EL_T *lnf, const EL_G EL_T *dres,
-			     const EL_G int *tokens, int BT, int V, int C, int v, int c)
+			    const EL_G int *tokens, int BT, int V, int C, int v, int c)
 {
 	EL_T acc = (EL_T)0.0f;
 
@@ -344,7 +344,7 @@ FMATH_FN EL_T EL_(wte_grad)(const EL_G EL_T *dlogits, const EL_G EL_T *lnf, cons
  * stats[2row] = mx, stats[2row+1] = recip(sum);
  * losses[row] = log(sum) - (l_target - mx). */
 FMATH_FN void EL_(ce_row)(const EL_G EL_T *logits, const EL_G int *targets, EL_G EL_T *stats,
-			   EL_G EL_T *losses, int V, int row)
+			  EL_G EL_T *losses, int V, int row)
 {
 	const EL_G EL_T *l = logits + row * V;
 	EL_T mx = l[0], sum = (EL_T)0.0f;
@@ -361,7 +361,7 @@ FMATH_FN void EL_(ce_row)(const EL_G EL_T *logits, const EL_G int *targets, EL_G
 /* dlogits[row,v] = (exp(l_v - mx) * stats1 - [v == target]) * inv_n,
  * inv_n = 1/(B*T) rounded to EL_T by the host (the loss is a mean). */
 FMATH_FN EL_T EL_(ce_dlogits)(const EL_G EL_T *logits, const EL_G int *targets,
-			       const EL_G EL_T *stats, int V, EL_T inv_n, int row, int v)
+			      const EL_G EL_T *stats, int V, EL_T inv_n, int row, int v)
 {
 	EL_T p = EL_EXP(logits[row * V + v] - stats[2 * row]) * stats[2 * row + 1];
 
@@ -409,8 +409,8 @@ FMATH_FN EL_T EL_(clip_scale)(EL_T norm, EL_T max_norm)
  * and decay = 1 - lr*wd (1 for tensors without decay) come from the host
  * (kernels/ref/ops.h: ref_adamw_hyper). */
 FMATH_FN void EL_(adamw)(EL_G EL_T *p, const EL_G EL_T *grad, EL_G EL_T *m, EL_G EL_T *v, int i,
-			  EL_T lr, EL_T beta1, EL_T beta2, EL_T omb1, EL_T omb2, EL_T eps, EL_T bc1,
-			  EL_T bc2, EL_T decay, EL_T clip)
+			 EL_T lr, EL_T beta1, EL_T beta2, EL_T omb1, EL_T omb2, EL_T eps, EL_T bc1,
+			 EL_T bc2, EL_T decay, EL_T clip)
 {
 	EL_T g = grad[i] * clip;
 	EL_T mi = EL_FMA(beta1, m[i], omb1 * g);

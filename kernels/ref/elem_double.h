@@ -13,16 +13,16 @@
 
 #include "kernels/ref/elem.h"
 
-#define EL_T double
+#define EL_T      double
 #define EL_(name) elemd_##name
 #define EL_G
 #define EL_FMA(a, b, c) fma(a, b, c)
-#define EL_EXP(x) exp(x)
-#define EL_LOG(x) log(x)
-#define EL_RECIP(x) (1.0 / (x))
-#define EL_RSQRT(x) (1.0 / sqrt(x))
-#define EL_SQRT(x) sqrt(x)
-#define EL_DIV(a, b) ((a) / (b))
+#define EL_EXP(x)       exp(x)
+#define EL_LOG(x)       log(x)
+#define EL_RECIP(x)     (1.0 / (x))
+#define EL_RSQRT(x)     (1.0 / sqrt(x))
+#define EL_SQRT(x)      sqrt(x)
+#define EL_DIV(a, b)    ((a) / (b))
 
 #include "kernels/ref/elem_body.h"
 

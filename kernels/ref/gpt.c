@@ -12,8 +12,8 @@
 #include "kernels/ref/elem_double.h"
 #include "kernels/ref/gpt.h"
 
-#define EL_T float
-#define EL_(name) elem_##name
+#define EL_T       float
+#define EL_(name)  elem_##name
 #define REF_(name) ref_##name
 #define GPT_(name) ref_gpt_##name
 #include "kernels/ref/gpt_impl.h"
@@ -22,8 +22,8 @@
 #undef REF_
 #undef GPT_
 
-#define EL_T double
-#define EL_(name) elemd_##name
+#define EL_T       double
+#define EL_(name)  elemd_##name
 #define REF_(name) refd_##name
 #define GPT_(name) ref_gptd_##name
 #include "kernels/ref/gpt_impl.h"
@@ -101,7 +101,8 @@ float ref_gpt_train_step(struct ref_gpt *g, const unsigned char *seqs, const str
 	ref_gpt_load_batch(g, seqs);
 	loss = ref_gpt_forward(g->cfg, g->params, g->tokens, g->targets, g->B, g->acts);
 	ref_gpt_backward(g->cfg, g->params, g->tokens, g->targets, g->B, g->acts, g->grads);
-	g->last_norm = ref_optimizer_step(g->cfg, g->params, g->grads, g->m, g->v, g->step + 1, opt);
+	g->last_norm =
+	    ref_optimizer_step(g->cfg, g->params, g->grads, g->m, g->v, g->step + 1, opt);
 	g->step++;
 	return loss;
 }

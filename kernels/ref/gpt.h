@@ -23,10 +23,10 @@
  * mean cross-entropy over B*T positions, else 0. Logits are left in acts.
  * backward: after forward with the same arguments, writes every gradient
  * (grads is overwritten, not accumulated). */
-#define REF_GPT_DECLARE(T, P)                                                                   \
-	T P##forward(const struct model_config *cfg, const T *params, const int *tokens,        \
-		     const int *targets, int B, T *acts);                                       \
-	void P##backward(const struct model_config *cfg, const T *params, const int *tokens,    \
+#define REF_GPT_DECLARE(T, P)                                                                      \
+	T P##forward(const struct model_config *cfg, const T *params, const int *tokens,           \
+		     const int *targets, int B, T *acts);                                          \
+	void P##backward(const struct model_config *cfg, const T *params, const int *tokens,       \
 			 const int *targets, int B, T *acts, T *grads);
 
 REF_GPT_DECLARE(float, ref_gpt_)
@@ -47,7 +47,7 @@ struct ref_gpt {
 /* Allocates a state with zero parameters (load or model_init_params them).
  * 0, ERROR_RANGE/ERROR_TOO_BIG for a bad config or batch, ERROR_NOMEM. */
 int ref_gpt_init(struct ref_gpt *g, const struct model_config *cfg, int B, struct error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void ref_gpt_release(struct ref_gpt *g);
 
 /* Splits B sequences of T+1 bytes (seqs, B*(T+1) bytes, sequence b at

@@ -9,7 +9,7 @@
 
 #include "kernels/ref/mlp.h"
 
-#define EL_T float
+#define EL_T       float
 #define REF_(name) ref_##name
 #define MLP_(name) ref_mlp_##name
 #include "kernels/ref/mlp_impl.h"
@@ -17,7 +17,7 @@
 #undef REF_
 #undef MLP_
 
-#define EL_T double
+#define EL_T       double
 #define REF_(name) refd_##name
 #define MLP_(name) ref_mlpd_##name
 #include "kernels/ref/mlp_impl.h"

@@ -15,10 +15,10 @@
 #include "kernels/model.h"
 #include "kernels/ref/ops.h"
 
-#define REF_MLP_DECLARE(T, P)                                                                   \
-	T P##forward(const struct model_config *cfg, const T *params, const T *x,               \
-		     const int *labels, int B, T *acts);                                        \
-	void P##backward(const struct model_config *cfg, const T *params, const T *x,           \
+#define REF_MLP_DECLARE(T, P)                                                                      \
+	T P##forward(const struct model_config *cfg, const T *params, const T *x,                  \
+		     const int *labels, int B, T *acts);                                           \
+	void P##backward(const struct model_config *cfg, const T *params, const T *x,              \
 			 const int *labels, int B, T *acts, T *grads);
 
 REF_MLP_DECLARE(float, ref_mlp_)
@@ -36,7 +36,7 @@ struct ref_mlp {
 };
 
 int ref_mlp_init(struct ref_mlp *s, const struct model_config *cfg, int B, struct error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void ref_mlp_release(struct ref_mlp *s);
 
 /* Examples from bytes: example e is bytes [e*(n_in+1), (e+1)*(n_in+1)),

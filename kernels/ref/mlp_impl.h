@@ -20,8 +20,9 @@ EL_T MLP_(forward)(const struct model_config *cfg, const EL_T *params, const EL_
 	model_mlp_acts_layout(cfg, B, &al);
 	last = lay.n_layers - 1;
 	for (int i = 0; i < lay.n_layers; i++) {
-		REF_(matmul_fwd)(acts + al.pre[i], in, params + lay.w[i], params + lay.b[i], B,
-				 lay.dout[i], lay.din[i]);
+		REF_(matmul_fwd)
+		(acts + al.pre[i], in, params + lay.w[i], params + lay.b[i], B, lay.dout[i],
+		 lay.din[i]);
 		if (i < last) {
 			REF_(gelu_fwd)(acts + al.out[i], acts + al.pre[i], B * lay.dout[i]);
 			in = acts + al.out[i];
@@ -43,16 +44,17 @@ void MLP_(backward)(const struct model_config *cfg, const EL_T *params, const EL
 	model_mlp_layout(cfg, &lay);
 	model_mlp_acts_layout(cfg, B, &al);
 	last = lay.n_layers - 1;
-	REF_(ce_bwd)(acts + al.dpre[last], acts + al.pre[last], labels, acts + al.ce_stats, B,
-		     lay.dout[last]);
+	REF_(ce_bwd)
+	(acts + al.dpre[last], acts + al.pre[last], labels, acts + al.ce_stats, B, lay.dout[last]);
 	for (int i = last; i >= 0; i--) {
 		const EL_T *in = i == 0 ? x : acts + al.out[i - 1];
 		EL_T *din = i == 0 ? NULL : acts + al.dout[i - 1];
 
-		REF_(matmul_bwd)(din, grads + lay.w[i], grads + lay.b[i], acts + al.dpre[i], in,
-				 params + lay.w[i], B, lay.dout[i], lay.din[i]);
+		REF_(matmul_bwd)
+		(din, grads + lay.w[i], grads + lay.b[i], acts + al.dpre[i], in, params + lay.w[i],
+		 B, lay.dout[i], lay.din[i]);
 		if (i > 0)
-			REF_(gelu_bwd)(acts + al.dpre[i - 1], acts + al.pre[i - 1], din,
-				       B * lay.dout[i - 1]);
+			REF_(gelu_bwd)
+			(acts + al.dpre[i - 1], acts + al.pre[i - 1], din, B * lay.dout[i - 1]);
 	}
 }

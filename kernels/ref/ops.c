@@ -10,16 +10,16 @@
 #include "kernels/ref/elem_double.h"
 #include "kernels/ref/ops.h"
 
-#define EL_T float
-#define EL_(name) elem_##name
+#define EL_T       float
+#define EL_(name)  elem_##name
 #define REF_(name) ref_##name
 #include "kernels/ref/ops_impl.h"
 #undef EL_T
 #undef EL_
 #undef REF_
 
-#define EL_T double
-#define EL_(name) elemd_##name
+#define EL_T       double
+#define EL_(name)  elemd_##name
 #define REF_(name) refd_##name
 #include "kernels/ref/ops_impl.h"
 #undef EL_T
@@ -54,7 +54,7 @@ void ref_adamw_prepare(const struct ref_adamw *opt, uint64_t t, struct ref_adamw
 	s->decay = 1.0f - opt->lr * opt->weight_decay;
 }
 
-float ref_grad_norm(const float *g, size_t n)
+REF_HOT float ref_grad_norm(const float *g, size_t n)
 {
 	float total = 0.0f;
 	int nchunks = (int)((n + ELEM_NORM_CHUNK - 1) / ELEM_NORM_CHUNK);
@@ -65,8 +65,8 @@ float ref_grad_norm(const float *g, size_t n)
 	return fmath_sqrt(total);
 }
 
-float ref_optimizer_step(const struct model_config *cfg, float *params, const float *grads, float *m,
-			 float *v, uint64_t t, const struct ref_adamw *opt)
+REF_HOT float ref_optimizer_step(const struct model_config *cfg, float *params, const float *grads,
+				 float *m, float *v, uint64_t t, const struct ref_adamw *opt)
 {
 	struct ref_adamw_step s;
 	float norm = ref_grad_norm(grads, model_param_count(cfg));

@@ -9,15 +9,16 @@
  * element is computed independently by its element function.
  */
 
-void REF_(matmul_fwd)(EL_T *y, const EL_T *x, const EL_T *w, const EL_T *b, int M, int N, int K)
+REF_HOT void REF_(matmul_fwd)(EL_T *y, const EL_T *x, const EL_T *w, const EL_T *b, int M, int N,
+			      int K)
 {
 	for (int m = 0; m < M; m++)
 		for (int n = 0; n < N; n++)
 			y[m * N + n] = EL_(matmul_fwd)(x, w, b, K, m, n);
 }
 
-void REF_(matmul_bwd)(EL_T *dx, EL_T *dw, EL_T *db, const EL_T *dy, const EL_T *x, const EL_T *w,
-		      int M, int N, int K)
+REF_HOT void REF_(matmul_bwd)(EL_T *dx, EL_T *dw, EL_T *db, const EL_T *dy, const EL_T *x,
+			      const EL_T *w, int M, int N, int K)
 {
 	if (dx)
 		for (int m = 0; m < M; m++)
@@ -32,8 +33,8 @@ void REF_(matmul_bwd)(EL_T *dx, EL_T *dw, EL_T *db, const EL_T *dy, const EL_T *
 			db[n] = EL_(matmul_db)(dy, M, N, n);
 }
 
-void REF_(layernorm_fwd)(EL_T *y, EL_T *mean, EL_T *rstd, const EL_T *x, const EL_T *w,
-			 const EL_T *b, int M, int C)
+REF_HOT void REF_(layernorm_fwd)(EL_T *y, EL_T *mean, EL_T *rstd, const EL_T *x, const EL_T *w,
+				 const EL_T *b, int M, int C)
 {
 	EL_T inv_c = (EL_T)1.0f / (EL_T)C;
 
@@ -44,9 +45,9 @@ void REF_(layernorm_fwd)(EL_T *y, EL_T *mean, EL_T *rstd, const EL_T *x, const E
 			y[m * C + i] = EL_(layernorm_fwd)(x, mean, rstd, w, b, C, m, i);
 }
 
-void REF_(layernorm_bwd)(EL_T *dx, EL_T *dw, EL_T *db, EL_T *stats, const EL_T *dy, const EL_T *x,
-			 const EL_T *mean, const EL_T *rstd, const EL_T *w, int M, int C,
-			 int accumulate)
+REF_HOT void REF_(layernorm_bwd)(EL_T *dx, EL_T *dw, EL_T *db, EL_T *stats, const EL_T *dy,
+				 const EL_T *x, const EL_T *mean, const EL_T *rstd, const EL_T *w,
+				 int M, int C, int accumulate)
 {
 	EL_T inv_c = (EL_T)1.0f / (EL_T)C;
 
@@ -63,37 +64,39 @@ void REF_(layernorm_bwd)(EL_T *dx, EL_T *dw, EL_T *db, EL_T *stats, const EL_T *
 	}
 }
 
-void REF_(gelu_fwd)(EL_T *y, const EL_T *x, int n)
+REF_HOT void REF_(gelu_fwd)(EL_T *y, const EL_T *x, int n)
 {
 	for (int i = 0; i < n; i++)
 		y[i] = EL_(gelu_fwd)(x[i]);
 }
 
-void REF_(gelu_bwd)(EL_T *dx, const EL_T *x, const EL_T *dy, int n)
+REF_HOT void REF_(gelu_bwd)(EL_T *dx, const EL_T *x, const EL_T *dy, int n)
 {
 	for (int i = 0; i < n; i++)
 		dx[i] = EL_(gelu_bwd)(x[i], dy[i]);
 }
 
-void REF_(residual)(EL_T *y, const EL_T *a, const EL_T *b, int n)
+REF_HOT void REF_(residual)(EL_T *y, const EL_T *a, const EL_T *b, int n)
 {
 	for (int i = 0; i < n; i++)
 		y[i] = EL_(add)(a[i], b[i]);
 }
 
-EL_T REF_(ce_fwd)(EL_T *stats, EL_T *losses, const EL_T *logits, const int *targets, int M, int V)
+REF_HOT EL_T REF_(ce_fwd)(EL_T *stats, EL_T *losses, const EL_T *logits, const int *targets, int M,
+			  int V)
 {
 	for (int m = 0; m < M; m++)
 		EL_(ce_row)(logits, targets, stats, losses, V, m);
 	return EL_(sum_ordered)(losses, M) * ((EL_T)1.0f / (EL_T)M);
 }
 
-void REF_(ce_bwd)(EL_T *dlogits, const EL_T *logits, const int *targets, const EL_T *stats, int M,
-		  int V)
+REF_HOT void REF_(ce_bwd)(EL_T *dlogits, const EL_T *logits, const int *targets, const EL_T *stats,
+			  int M, int V)
 {
 	EL_T inv_n = (EL_T)1.0f / (EL_T)M;
 
 	for (int m = 0; m < M; m++)
 		for (int v = 0; v < V; v++)
-			dlogits[m * V + v] = EL_(ce_dlogits)(logits, targets, stats, V, inv_n, m, v);
+			dlogits[m * V + v] =
+			    EL_(ce_dlogits)(logits, targets, stats, V, inv_n, m, v);
 }

@@ -36,15 +36,16 @@ static void test_presets(void)
 	struct error err;
 
 	tap_ok(tiny && small && mlp && model_preset_find("gpt-test"), "presets found by name");
-	tap_ok(!model_preset_find("gpt-huge") && !model_preset_find(NULL), "unknown preset is NULL");
+	tap_ok(!model_preset_find("gpt-huge") && !model_preset_find(NULL),
+	       "unknown preset is NULL");
 	tap_ok(tiny->n_layer == 4 && tiny->n_embd == 128 && tiny->n_head == 4 && tiny->n_ctx == 128,
 	       "gpt-tiny is L4 C128 NH4 T128");
 	tap_ok(small->n_layer == 6 && small->n_embd == 256 && small->n_head == 8 &&
-		       small->n_ctx == 256,
+		   small->n_ctx == 256,
 	       "gpt-small is L6 C256 NH8 T256");
 	for (int i = 0; model_preset_at(i); i++)
-		tap_ok(model_config_check(model_preset_at(i), &err) == 0, "preset %s passes the check",
-		       model_preset_at(i)->name);
+		tap_ok(model_config_check(model_preset_at(i), &err) == 0,
+		       "preset %s passes the check", model_preset_at(i)->name);
 	/* V*C + T*C + L*(12C^2 + 13C) + 2C */
 	TAP_IS(model_param_count(tiny), 842496, "gpt-tiny parameter count");
 	TAP_IS(model_param_count(small), 4870144, "gpt-small parameter count");
@@ -106,8 +107,8 @@ static void test_gpt_layout_names(void)
 
 	model_gpt_layout(cfg, &lay);
 	tap_ok(model_tensor_get(cfg, 2 + 12 + 2, &t) == 0 && strcmp(t.name, "h1.attn.qkv.w") == 0 &&
-		       t.offset == lay.layer0 + lay.layer_size + lay.qkvw && t.rows == 96 &&
-		       t.cols == 32,
+		   t.offset == lay.layer0 + lay.layer_size + lay.qkvw && t.rows == 96 &&
+		   t.cols == 32,
 	       "h1.attn.qkv.w sits at layer0 + layer_size + qkvw, 96x32");
 	tap_ok(model_tensor_get(cfg, 0, &t) == 0 && strcmp(t.name, "wte") == 0 && t.offset == 0,
 	       "wte is first");
@@ -149,13 +150,14 @@ static void test_init(void)
 	}
 	s /= (double)(t.rows * t.cols);
 	s2 = sqrt(s2 / (double)(t.rows * t.cols) - s * s);
-	tap_ok(fabs(s) < 1e-3 && fabs(s2 - 0.02) < 1e-3, "wte ~ normal(0, 0.02): mean %.2g std %.4f",
-	       s, s2);
+	tap_ok(fabs(s) < 1e-3 && fabs(s2 - 0.02) < 1e-3,
+	       "wte ~ normal(0, 0.02): mean %.2g std %.4f", s, s2);
 	model_tensor_get(cfg, 2, &t); /* h0.ln1.w */
 	for (size_t i = 0; i < t.rows; i++)
 		ln_ok &= a[t.offset + i] == 1.0f;
 	tap_ok(ln_ok, "LayerNorm weights start at 1");
-	if (!tap_ok(fnv_floats(a, n) == 0x66e4781e3a3f9b2bull, "gpt-tiny seed 1234 init bits match the pinned checksum"))
+	if (!tap_ok(fnv_floats(a, n) == 0x66e4781e3a3f9b2bull,
+		    "gpt-tiny seed 1234 init bits match the pinned checksum"))
 		tap_diag("  got 0x%016llxull", (unsigned long long)fnv_floats(a, n));
 	free(a);
 	free(b);
@@ -177,10 +179,11 @@ static void test_checkpoint(void)
 		v[i] = p[i] * p[i];
 	}
 	TAP_IS(model_ckpt_write(buf, size, p, m, v, n, 99), (long long)size, "checkpoint written");
-	TAP_IS(model_ckpt_write(buf, size - 1, p, m, v, n, 99), ERROR_TOO_BIG, "short buffer refused");
+	TAP_IS(model_ckpt_write(buf, size - 1, p, m, v, n, 99), ERROR_TOO_BIG,
+	       "short buffer refused");
 	tap_ok(model_ckpt_read(buf, size, n, p2, m2, v2, &step, &err) == 0 && step == 99 &&
-		       memcmp(p, p2, n * 4) == 0 && memcmp(m, m2, n * 4) == 0 &&
-		       memcmp(v, v2, n * 4) == 0,
+		   memcmp(p, p2, n * 4) == 0 && memcmp(m, m2, n * 4) == 0 &&
+		   memcmp(v, v2, n * 4) == 0,
 	       "checkpoint round trip is exact");
 	tap_ok(model_ckpt_read(buf, size - 1, n, p2, m2, v2, &step, &err) == ERROR_FORMAT,
 	       "truncated checkpoint refused: %s", err.msg);

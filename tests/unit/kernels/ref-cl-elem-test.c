@@ -29,122 +29,122 @@
 #include "tests/tap.h"
 
 static const char *const kernel_src =
-	"#include \"kernels/ref/elem.h\"\n"
-	"__kernel void k_math(__global const float *x, __global const float *y,\n"
-	"		     __global const float *xe, __global float *out, int n)\n"
-	"{\n"
-	"	int i = get_global_id(0);\n"
-	"	out[i] = fmath_exp(xe[i]);\n"
-	"	out[n + i] = fmath_log(x[i]);\n"
-	"	out[2 * n + i] = fmath_recip(x[i]);\n"
-	"	out[3 * n + i] = fmath_rsqrt(x[i]);\n"
-	"	out[4 * n + i] = fmath_sqrt(x[i]);\n"
-	"	out[5 * n + i] = fmath_div(x[i], y[i]);\n"
-	"	out[6 * n + i] = fmath_sigmoid(xe[i]);\n"
-	"	out[7 * n + i] = elem_gelu_fwd(y[i]);\n"
-	"	out[8 * n + i] = elem_gelu_bwd(y[i], xe[i]);\n"
-	"}\n"
-	"__kernel void k_matmul(__global const float *x, __global const float *w,\n"
-	"		       __global const float *b, __global float *y, int K, int N)\n"
-	"{\n"
-	"	int n = get_global_id(0), m = get_global_id(1);\n"
-	"	y[m * N + n] = elem_matmul_fwd(x, w, b, K, m, n);\n"
-	"}\n"
-	"__kernel void k_matmul_dx(__global const float *dy, __global const float *w,\n"
-	"			  __global float *dx, int N, int K)\n"
-	"{\n"
-	"	int k = get_global_id(0), m = get_global_id(1);\n"
-	"	dx[m * K + k] = elem_matmul_dx(dy, w, N, K, m, k);\n"
-	"}\n"
-	"__kernel void k_matmul_dw(__global const float *dy, __global const float *x,\n"
-	"			  __global float *dw, int M, int N, int K)\n"
-	"{\n"
-	"	int k = get_global_id(0), n = get_global_id(1);\n"
-	"	dw[n * K + k] = elem_matmul_dw(dy, x, M, N, K, n, k);\n"
-	"}\n"
-	"__kernel void k_ln(__global const float *x, __global const float *w,\n"
-	"		   __global const float *b, __global float *mean, __global float *rstd,\n"
-	"		   __global float *y, int C, float inv_c, float eps)\n"
-	"{\n"
-	"	int row = get_global_id(0);\n"
-	"	elem_layernorm_stats(x, mean, rstd, C, inv_c, eps, row);\n"
-	"	for (int i = 0; i < C; i++)\n"
-	"		y[row * C + i] = elem_layernorm_fwd(x, mean, rstd, w, b, C, row, i);\n"
-	"}\n"
-	"__kernel void k_ln_bwd(__global const float *dy, __global const float *x,\n"
-	"		       __global const float *mean, __global const float *rstd,\n"
-	"		       __global const float *w, __global float *stats, __global float *dx,\n"
-	"		       int C, float inv_c)\n"
-	"{\n"
-	"	int row = get_global_id(0);\n"
-	"	elem_layernorm_bwd_stats(dy, x, mean, rstd, w, stats, C, inv_c, row);\n"
-	"	for (int i = 0; i < C; i++)\n"
-	"		dx[row * C + i] = elem_layernorm_bwd_dx(dy, x, mean, rstd, w, stats, C, row, i);\n"
-	"}\n"
-	"__kernel void k_ln_dw(__global const float *dy, __global const float *x,\n"
-	"		      __global const float *mean, __global const float *rstd,\n"
-	"		      __global float *dw, int M, int C)\n"
-	"{\n"
-	"	int i = get_global_id(0);\n"
-	"	dw[i] = elem_layernorm_bwd_dw(dy, x, mean, rstd, M, C, i);\n"
-	"}\n"
-	"__kernel void k_softmax(__global const float *qkv, __global float *att, int T, int C,\n"
-	"			int NH, float scale)\n"
-	"{\n"
-	"	elem_attn_softmax(qkv, att, T, C, NH, scale, get_global_id(2), get_global_id(1),\n"
-	"			  get_global_id(0));\n"
-	"}\n"
-	"__kernel void k_attn_out(__global const float *qkv, __global const float *att,\n"
-	"			 __global float *y, int T, int C, int NH)\n"
-	"{\n"
-	"	int c = get_global_id(0), bt = get_global_id(1);\n"
-	"	y[bt * C + c] = elem_attn_out(qkv, att, T, C, NH, bt / T, bt % T, c);\n"
-	"}\n"
-	"__kernel void k_attn_bwd_row(__global const float *dout, __global const float *qkv,\n"
-	"			     __global const float *att, __global float *dpre, int T, int C,\n"
-	"			     int NH, float scale)\n"
-	"{\n"
-	"	elem_attn_bwd_row(dout, qkv, att, dpre, T, C, NH, scale, get_global_id(2),\n"
-	"			  get_global_id(1), get_global_id(0));\n"
-	"}\n"
-	"__kernel void k_attn_dqkv(__global const float *dpre, __global const float *att,\n"
-	"			  __global const float *dout, __global const float *qkv,\n"
-	"			  __global float *dqkv, int T, int C, int NH)\n"
-	"{\n"
-	"	int c3 = get_global_id(0), bt = get_global_id(1);\n"
-	"	dqkv[bt * 3 * C + c3] = elem_attn_bwd_dqkv(dpre, att, dout, qkv, T, C, NH, bt / T,\n"
-	"						   bt % T, c3);\n"
-	"}\n"
-	"__kernel void k_ce(__global const float *logits, __global const int *targets,\n"
-	"		   __global float *stats, __global float *losses, int V)\n"
-	"{\n"
-	"	elem_ce_row(logits, targets, stats, losses, V, get_global_id(0));\n"
-	"}\n"
-	"__kernel void k_dlogits(__global const float *logits, __global const int *targets,\n"
-	"			__global const float *stats, __global float *dl, int V, float inv_n)\n"
-	"{\n"
-	"	int v = get_global_id(0), m = get_global_id(1);\n"
-	"	dl[m * V + v] = elem_ce_dlogits(logits, targets, stats, V, inv_n, m, v);\n"
-	"}\n"
-	"__kernel void k_wte_grad(__global const float *dl, __global const float *lnf,\n"
-	"			 __global const float *dres, __global const int *tokens,\n"
-	"			 __global float *dwte, int BT, int V, int C)\n"
-	"{\n"
-	"	int c = get_global_id(0), v = get_global_id(1);\n"
-	"	dwte[v * C + c] = elem_wte_grad(dl, lnf, dres, tokens, BT, V, C, v, c);\n"
-	"}\n"
-	"__kernel void k_sumsq(__global const float *g, __global float *out, int n)\n"
-	"{\n"
-	"	int ci = get_global_id(0);\n"
-	"	out[ci] = elem_sumsq_chunk(g, n, ci);\n"
-	"}\n"
-	"__kernel void k_adamw(__global float *p, __global const float *g, __global float *m,\n"
-	"		      __global float *v, float lr, float b1, float b2, float omb1,\n"
-	"		      float omb2, float eps, float bc1, float bc2, float decay, float clip)\n"
-	"{\n"
-	"	elem_adamw(p, g, m, v, get_global_id(0), lr, b1, b2, omb1, omb2, eps, bc1, bc2,\n"
-	"		   decay, clip);\n"
-	"}\n";
+    "#include \"kernels/ref/elem.h\"\n"
+    "__kernel void k_math(__global const float *x, __global const float *y,\n"
+    "		     __global const float *xe, __global float *out, int n)\n"
+    "{\n"
+    "	int i = get_global_id(0);\n"
+    "	out[i] = fmath_exp(xe[i]);\n"
+    "	out[n + i] = fmath_log(x[i]);\n"
+    "	out[2 * n + i] = fmath_recip(x[i]);\n"
+    "	out[3 * n + i] = fmath_rsqrt(x[i]);\n"
+    "	out[4 * n + i] = fmath_sqrt(x[i]);\n"
+    "	out[5 * n + i] = fmath_div(x[i], y[i]);\n"
+    "	out[6 * n + i] = fmath_sigmoid(xe[i]);\n"
+    "	out[7 * n + i] = elem_gelu_fwd(y[i]);\n"
+    "	out[8 * n + i] = elem_gelu_bwd(y[i], xe[i]);\n"
+    "}\n"
+    "__kernel void k_matmul(__global const float *x, __global const float *w,\n"
+    "		       __global const float *b, __global float *y, int K, int N)\n"
+    "{\n"
+    "	int n = get_global_id(0), m = get_global_id(1);\n"
+    "	y[m * N + n] = elem_matmul_fwd(x, w, b, K, m, n);\n"
+    "}\n"
+    "__kernel void k_matmul_dx(__global const float *dy, __global const float *w,\n"
+    "			  __global float *dx, int N, int K)\n"
+    "{\n"
+    "	int k = get_global_id(0), m = get_global_id(1);\n"
+    "	dx[m * K + k] = elem_matmul_dx(dy, w, N, K, m, k);\n"
+    "}\n"
+    "__kernel void k_matmul_dw(__global const float *dy, __global const float *x,\n"
+    "			  __global float *dw, int M, int N, int K)\n"
+    "{\n"
+    "	int k = get_global_id(0), n = get_global_id(1);\n"
+    "	dw[n * K + k] = elem_matmul_dw(dy, x, M, N, K, n, k);\n"
+    "}\n"
+    "__kernel void k_ln(__global const float *x, __global const float *w,\n"
+    "		   __global const float *b, __global float *mean, __global float *rstd,\n"
+    "		   __global float *y, int C, float inv_c, float eps)\n"
+    "{\n"
+    "	int row = get_global_id(0);\n"
+    "	elem_layernorm_stats(x, mean, rstd, C, inv_c, eps, row);\n"
+    "	for (int i = 0; i < C; i++)\n"
+    "		y[row * C + i] = elem_layernorm_fwd(x, mean, rstd, w, b, C, row, i);\n"
+    "}\n"
+    "__kernel void k_ln_bwd(__global const float *dy, __global const float *x,\n"
+    "		       __global const float *mean, __global const float *rstd,\n"
+    "		       __global const float *w, __global float *stats, __global float *dx,\n"
+    "		       int C, float inv_c)\n"
+    "{\n"
+    "	int row = get_global_id(0);\n"
+    "	elem_layernorm_bwd_stats(dy, x, mean, rstd, w, stats, C, inv_c, row);\n"
+    "	for (int i = 0; i < C; i++)\n"
+    "		dx[row * C + i] = elem_layernorm_bwd_dx(dy, x, mean, rstd, w, stats, C, row, i);\n"
+    "}\n"
+    "__kernel void k_ln_dw(__global const float *dy, __global const float *x,\n"
+    "		      __global const float *mean, __global const float *rstd,\n"
+    "		      __global float *dw, int M, int C)\n"
+    "{\n"
+    "	int i = get_global_id(0);\n"
+    "	dw[i] = elem_layernorm_bwd_dw(dy, x, mean, rstd, M, C, i);\n"
+    "}\n"
+    "__kernel void k_softmax(__global const float *qkv, __global float *att, int T, int C,\n"
+    "			int NH, float scale)\n"
+    "{\n"
+    "	elem_attn_softmax(qkv, att, T, C, NH, scale, get_global_id(2), get_global_id(1),\n"
+    "			  get_global_id(0));\n"
+    "}\n"
+    "__kernel void k_attn_out(__global const float *qkv, __global const float *att,\n"
+    "			 __global float *y, int T, int C, int NH)\n"
+    "{\n"
+    "	int c = get_global_id(0), bt = get_global_id(1);\n"
+    "	y[bt * C + c] = elem_attn_out(qkv, att, T, C, NH, bt / T, bt % T, c);\n"
+    "}\n"
+    "__kernel void k_attn_bwd_row(__global const float *dout, __global const float *qkv,\n"
+    "			     __global const float *att, __global float *dpre, int T, int C,\n"
+    "			     int NH, float scale)\n"
+    "{\n"
+    "	elem_attn_bwd_row(dout, qkv, att, dpre, T, C, NH, scale, get_global_id(2),\n"
+    "			  get_global_id(1), get_global_id(0));\n"
+    "}\n"
+    "__kernel void k_attn_dqkv(__global const float *dpre, __global const float *att,\n"
+    "			  __global const float *dout, __global const float *qkv,\n"
+    "			  __global float *dqkv, int T, int C, int NH)\n"
+    "{\n"
+    "	int c3 = get_global_id(0), bt = get_global_id(1);\n"
+    "	dqkv[bt * 3 * C + c3] = elem_attn_bwd_dqkv(dpre, att, dout, qkv, T, C, NH, bt / T,\n"
+    "						   bt % T, c3);\n"
+    "}\n"
+    "__kernel void k_ce(__global const float *logits, __global const int *targets,\n"
+    "		   __global float *stats, __global float *losses, int V)\n"
+    "{\n"
+    "	elem_ce_row(logits, targets, stats, losses, V, get_global_id(0));\n"
+    "}\n"
+    "__kernel void k_dlogits(__global const float *logits, __global const int *targets,\n"
+    "			__global const float *stats, __global float *dl, int V, float inv_n)\n"
+    "{\n"
+    "	int v = get_global_id(0), m = get_global_id(1);\n"
+    "	dl[m * V + v] = elem_ce_dlogits(logits, targets, stats, V, inv_n, m, v);\n"
+    "}\n"
+    "__kernel void k_wte_grad(__global const float *dl, __global const float *lnf,\n"
+    "			 __global const float *dres, __global const int *tokens,\n"
+    "			 __global float *dwte, int BT, int V, int C)\n"
+    "{\n"
+    "	int c = get_global_id(0), v = get_global_id(1);\n"
+    "	dwte[v * C + c] = elem_wte_grad(dl, lnf, dres, tokens, BT, V, C, v, c);\n"
+    "}\n"
+    "__kernel void k_sumsq(__global const float *g, __global float *out, int n)\n"
+    "{\n"
+    "	int ci = get_global_id(0);\n"
+    "	out[ci] = elem_sumsq_chunk(g, n, ci);\n"
+    "}\n"
+    "__kernel void k_adamw(__global float *p, __global const float *g, __global float *m,\n"
+    "		      __global float *v, float lr, float b1, float b2, float omb1,\n"
+    "		      float omb2, float eps, float bc1, float bc2, float decay, float clip)\n"
+    "{\n"
+    "	elem_adamw(p, g, m, v, get_global_id(0), lr, b1, b2, omb1, omb2, eps, bc1, bc2,\n"
+    "		   decay, clip);\n"
+    "}\n";
 
 static cl_context ctx;
 static cl_command_queue queue;
@@ -187,7 +187,7 @@ static int run(const char *name, int dims, const size_t *gws, ...)
 	cl_kernel k = clCreateKernel(prog, name, &rc);
 	va_list ap;
 	int kind, idx = 0;
-	size_t lws[3] = { 1, 1, 1 };
+	size_t lws[3] = {1, 1, 1};
 	int use_local = forced_local != 0 && gws[0] % forced_local == 0;
 
 	if (rc != CL_SUCCESS)
@@ -246,12 +246,13 @@ static void same(const char *what, cl_mem dev, const float *want, size_t n)
 static void test_math(void)
 {
 	enum { N = 65536 };
-	float *x = malloc(N * 4), *y = malloc(N * 4), *xe = malloc(N * 4), *want = malloc(9 * N * 4);
+	float *x = malloc(N * 4), *y = malloc(N * 4), *xe = malloc(N * 4),
+	      *want = malloc(9 * N * 4);
 	cl_mem bx, by, bxe, bo;
 	size_t gws = N;
-	static const char *names[9] = { "fmath_exp",  "fmath_log",     "fmath_recip",
-					"fmath_rsqrt", "fmath_sqrt",   "fmath_div",
-					"fmath_sigmoid", "elem_gelu_fwd", "elem_gelu_bwd" };
+	static const char *names[9] = {"fmath_exp",     "fmath_log",     "fmath_recip",
+				       "fmath_rsqrt",   "fmath_sqrt",    "fmath_div",
+				       "fmath_sigmoid", "elem_gelu_fwd", "elem_gelu_bwd"};
 
 	for (int i = 0; i < N; i++) {
 		do
@@ -277,9 +278,11 @@ static void test_math(void)
 		for (int f = 0; f < 9; f++) {
 			int diff = 0;
 			for (int i = 0; i < N; i++)
-				diff += fmath_as_uint(got[f * N + i]) != fmath_as_uint(want[f * N + i]) &&
+				diff += fmath_as_uint(got[f * N + i]) !=
+					    fmath_as_uint(want[f * N + i]) &&
 					!(got[f * N + i] != got[f * N + i]);
-			tap_ok(diff == 0, "%s on the device: %d inputs, %d differ from the C reference",
+			tap_ok(diff == 0,
+			       "%s on the device: %d inputs, %d differ from the C reference",
 			       names[f], N, diff);
 		}
 		free(got);
@@ -298,7 +301,8 @@ static void test_ops(void)
 	float *x = frand(BT * C, 2.0f), *w = frand(3 * C * C, 0.5f), *b = frand(3 * C, 0.5f);
 	float *dy = frand(BT * 3 * C, 1.0f), *y = malloc(BT * 3 * C * 4);
 	float *dx = malloc(BT * C * 4), *dw = malloc(3 * C * C * 4);
-	float *lw = frand(C, 1.0f), *lb = frand(C, 1.0f), *mean = malloc(BT * 4), *rstd = malloc(BT * 4);
+	float *lw = frand(C, 1.0f), *lb = frand(C, 1.0f), *mean = malloc(BT * 4),
+	      *rstd = malloc(BT * 4);
 	float *st = malloc(2 * BT * 4), *lnw = malloc(C * 4), *lnb = malloc(C * 4);
 	size_t g2[3];
 	cl_mem bx, bw, bb, bdy, by, bmean, brstd, blw, blb, bst;
@@ -323,18 +327,19 @@ static void test_ops(void)
 	bmean = buf_in(mean, BT * 4), brstd = buf_in(rstd, BT * 4);
 	blw = buf_in(lw, C * 4), blb = buf_in(lb, C * 4), bst = buf_in(st, 2 * BT * 4);
 	g2[0] = BT;
-	run("k_ln", 1, g2, 'm', bx, 'm', blw, 'm', blb, 'm', bmean, 'm', brstd, 'm', by, 'i', C, 'f',
-	    (double)inv_c, 'f', (double)REF_LN_EPS, 0);
+	run("k_ln", 1, g2, 'm', bx, 'm', blw, 'm', blb, 'm', bmean, 'm', brstd, 'm', by, 'i', C,
+	    'f', (double)inv_c, 'f', (double)REF_LN_EPS, 0);
 	same("elem_layernorm_stats (mean)", bmean, mean, BT);
 	same("elem_layernorm_stats (rstd)", brstd, rstd, BT);
 	same("elem_layernorm_fwd", by, y, BT * C);
 	ref_layernorm_bwd(dx, lnw, lnb, st, dy, x, mean, rstd, lw, BT, C, 0);
-	run("k_ln_bwd", 1, g2, 'm', bdy, 'm', bx, 'm', bmean, 'm', brstd, 'm', blw, 'm', bst, 'm', by,
-	    'i', C, 'f', (double)inv_c, 0);
+	run("k_ln_bwd", 1, g2, 'm', bdy, 'm', bx, 'm', bmean, 'm', brstd, 'm', blw, 'm', bst, 'm',
+	    by, 'i', C, 'f', (double)inv_c, 0);
 	same("elem_layernorm_bwd_stats", bst, st, 2 * BT);
 	same("elem_layernorm_bwd_dx", by, dx, BT * C);
 	g2[0] = C;
-	run("k_ln_dw", 1, g2, 'm', bdy, 'm', bx, 'm', bmean, 'm', brstd, 'm', by, 'i', BT, 'i', C, 0);
+	run("k_ln_dw", 1, g2, 'm', bdy, 'm', bx, 'm', bmean, 'm', brstd, 'm', by, 'i', BT, 'i', C,
+	    0);
 	same("elem_layernorm_bwd_dw", by, lnw, C);
 
 	clReleaseMemObject(bx), clReleaseMemObject(bw), clReleaseMemObject(bb);
@@ -352,7 +357,7 @@ static void test_attention(void)
 	size_t na = (size_t)B * NH * T * T;
 	float *qkv = frand(BT * 3 * C, 2.0f), *att = malloc(na * 4), *yv = malloc(BT * C * 4);
 	float *dout = frand(BT * C, 1.0f), *dpre = malloc(na * 4), *dqkv = malloc(BT * 3 * C * 4);
-	size_t g3[3] = { T, NH, B }, g2[2];
+	size_t g3[3] = {T, NH, B}, g2[2];
 	cl_mem bq, ba, by, bd, bp, bdq;
 
 	for (int bb = 0; bb < B; bb++)
@@ -366,17 +371,18 @@ static void test_attention(void)
 			yv[bt * C + c] = elem_attn_out(qkv, att, T, C, NH, bt / T, bt % T, c);
 		for (int c3 = 0; c3 < 3 * C; c3++)
 			dqkv[bt * 3 * C + c3] =
-				elem_attn_bwd_dqkv(dpre, att, dout, qkv, T, C, NH, bt / T, bt % T, c3);
+			    elem_attn_bwd_dqkv(dpre, att, dout, qkv, T, C, NH, bt / T, bt % T, c3);
 	}
 	bq = buf_in(qkv, BT * 3 * C * 4), ba = buf_in(att, na * 4), by = buf_in(yv, BT * C * 4);
-	bd = buf_in(dout, BT * C * 4), bp = buf_in(dpre, na * 4), bdq = buf_in(dqkv, BT * 3 * C * 4);
+	bd = buf_in(dout, BT * C * 4), bp = buf_in(dpre, na * 4),
+	bdq = buf_in(dqkv, BT * 3 * C * 4);
 	run("k_softmax", 3, g3, 'm', bq, 'm', ba, 'i', T, 'i', C, 'i', NH, 'f', (double)scale, 0);
 	same("elem_attn_softmax", ba, att, na);
 	g2[0] = C, g2[1] = BT;
 	run("k_attn_out", 2, g2, 'm', bq, 'm', ba, 'm', by, 'i', T, 'i', C, 'i', NH, 0);
 	same("elem_attn_out", by, yv, BT * C);
-	run("k_attn_bwd_row", 3, g3, 'm', bd, 'm', bq, 'm', ba, 'm', bp, 'i', T, 'i', C, 'i', NH, 'f',
-	    (double)scale, 0);
+	run("k_attn_bwd_row", 3, g3, 'm', bd, 'm', bq, 'm', ba, 'm', bp, 'i', T, 'i', C, 'i', NH,
+	    'f', (double)scale, 0);
 	same("elem_attn_bwd_row", bp, dpre, na);
 	g2[0] = 3 * C;
 	run("k_attn_dqkv", 2, g2, 'm', bp, 'm', ba, 'm', bd, 'm', bq, 'm', bdq, 'i', T, 'i', C, 'i',
@@ -397,7 +403,7 @@ static void test_loss_and_optimizer(void)
 	float *p = frand(NG, 1.0f), *m = frand(NG, 0.1f), *v = frand(NG, 0.1f);
 	int tg[BT], tok[BT];
 	size_t g2[2], g1;
-	struct ref_adamw opt = { 3e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f };
+	struct ref_adamw opt = {3e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f};
 	struct ref_adamw_step s;
 	cl_mem bl, bt, bs, bls, bdl, blnf, bdres, btok, bw, bg, bc, bp, bm, bv;
 
@@ -424,8 +430,8 @@ static void test_loss_and_optimizer(void)
 	run("k_dlogits", 2, g2, 'm', bl, 'm', bt, 'm', bs, 'm', bdl, 'i', V, 'f', (double)inv_n, 0);
 	same("elem_ce_dlogits", bdl, dl, BT * V);
 	g2[0] = C, g2[1] = V;
-	run("k_wte_grad", 2, g2, 'm', bdl, 'm', blnf, 'm', bdres, 'm', btok, 'm', bw, 'i', BT, 'i', V,
-	    'i', C, 0);
+	run("k_wte_grad", 2, g2, 'm', bdl, 'm', blnf, 'm', bdres, 'm', btok, 'm', bw, 'i', BT, 'i',
+	    V, 'i', C, 0);
 	same("elem_wte_grad", bw, dwte, V * C);
 
 	for (int ci = 0; ci < 6; ci++)
@@ -438,8 +444,8 @@ static void test_loss_and_optimizer(void)
 	ref_adamw_prepare(&opt, 7, &s);
 	bp = buf_in(p, NG * 4), bm = buf_in(m, NG * 4), bv = buf_in(v, NG * 4);
 	for (int i = 0; i < NG; i++)
-		elem_adamw(p, g, m, v, i, s.lr, s.beta1, s.beta2, s.omb1, s.omb2, s.eps, s.bc1, s.bc2,
-			   s.decay, 0.75f);
+		elem_adamw(p, g, m, v, i, s.lr, s.beta1, s.beta2, s.omb1, s.omb2, s.eps, s.bc1,
+			   s.bc2, s.decay, 0.75f);
 	g1 = NG;
 	run("k_adamw", 1, &g1, 'm', bp, 'm', bg, 'm', bm, 'm', bv, 'f', (double)s.lr, 'f',
 	    (double)s.beta1, 'f', (double)s.beta2, 'f', (double)s.omb1, 'f', (double)s.omb2, 'f',

@@ -115,7 +115,7 @@ int main(void)
 		return tap_done();
 	n = model_param_count(cfg);
 	if (!tap_ok(f.L == (uint32_t)cfg->n_layer && f.C == (uint32_t)cfg->n_embd &&
-			    f.NH == (uint32_t)cfg->n_head && f.T == (uint32_t)cfg->n_ctx && f.n == n,
+			f.NH == (uint32_t)cfg->n_head && f.T == (uint32_t)cfg->n_ctx && f.n == n,
 		    "fixture is the gpt-test model, batch %u", f.B))
 		return tap_done();
 	na = model_act_floats(cfg, (int)f.B);
@@ -133,11 +133,14 @@ int main(void)
 		struct gpt_acts_layout al;
 		model_gpt_acts_layout(cfg, (int)f.B, &al);
 		tap_ok(rel_f(acts + al.logits, f.logits, bt * f.V) < TOL_F32,
-		       "float logits match PyTorch: %.2g", rel_f(acts + al.logits, f.logits, bt * f.V));
+		       "float logits match PyTorch: %.2g",
+		       rel_f(acts + al.logits, f.logits, bt * f.V));
 		tap_ok(rel_d(ad + al.logits, f.logits, bt * f.V) < TOL_F64,
-		       "double logits match PyTorch: %.2g", rel_d(ad + al.logits, f.logits, bt * f.V));
+		       "double logits match PyTorch: %.2g",
+		       rel_d(ad + al.logits, f.logits, bt * f.V));
 	}
-	tap_ok(fabs(loss - f.loss) < TOL_F32 * f.loss, "float loss %.7f vs PyTorch %.7f", loss, f.loss);
+	tap_ok(fabs(loss - f.loss) < TOL_F32 * f.loss, "float loss %.7f vs PyTorch %.7f", loss,
+	       f.loss);
 	tap_ok(fabs(lossd - f.loss) < TOL_F64 * f.loss, "double loss %.9f vs PyTorch %.9f", lossd,
 	       (double)f.loss);
 	for (int ti = 0; ti < nt; ti++) {

@@ -89,9 +89,9 @@ static void acc_report(const struct acc *a, int64_t bound)
 
 static void test_accuracy(void)
 {
-	struct acc e = { "exp", 0, 0, 0 }, l = { "log", 0, 0, 0 }, r = { "recip", 0, 0, 0 };
-	struct acc d = { "div", 0, 0, 0 }, q = { "rsqrt", 0, 0, 0 }, s = { "sqrt", 0, 0, 0 };
-	struct acc sg = { "sigmoid", 0, 0, 0 };
+	struct acc e = {"exp", 0, 0, 0}, l = {"log", 0, 0, 0}, r = {"recip", 0, 0, 0};
+	struct acc d = {"div", 0, 0, 0}, q = {"rsqrt", 0, 0, 0}, s = {"sqrt", 0, 0, 0};
+	struct acc sg = {"sigmoid", 0, 0, 0};
 	double tanh_err = 0.0;
 
 	for (long i = 0; i < N_RANDOM; i++) {
@@ -135,34 +135,35 @@ static void test_specials(void)
 	float inf = fmath_inf(), dmin = 1.40129846e-45f;
 
 	tap_ok(fmath_exp(0.0f) == 1.0f && fmath_exp(-inf) == 0.0f && fmath_exp(inf) == inf &&
-		       isnan(fmath_exp(fmath_nan())) && fmath_exp(89.0f) == inf &&
-		       fmath_exp(-104.0f) == 0.0f,
+		   isnan(fmath_exp(fmath_nan())) && fmath_exp(89.0f) == inf &&
+		   fmath_exp(-104.0f) == 0.0f,
 	       "exp: 0, +-inf, NaN, overflow, underflow");
 	tap_ok(fmath_exp(-100.0f) > 0.0f && fmath_exp(-100.0f) < 1.17549435e-38f,
 	       "exp: denormal results");
 	tap_ok(fmath_log(1.0f) == 0.0f && fmath_log(0.0f) == -inf && isnan(fmath_log(-1.0f)) &&
-		       fmath_log(inf) == inf && isnan(fmath_log(fmath_nan())),
+		   fmath_log(inf) == inf && isnan(fmath_log(fmath_nan())),
 	       "log: 1, 0, negative, inf, NaN");
 	tap_ok(ulps(fmath_log(dmin), log((double)dmin)) <= 2, "log: smallest denormal");
 	tap_ok(fmath_recip(2.0f) == 0.5f && same_bits(fmath_recip(0.0f), inf) &&
-		       same_bits(fmath_recip(-0.0f), -inf) && same_bits(fmath_recip(-inf), -0.0f) &&
-		       isnan(fmath_recip(fmath_nan())),
+		   same_bits(fmath_recip(-0.0f), -inf) && same_bits(fmath_recip(-inf), -0.0f) &&
+		   isnan(fmath_recip(fmath_nan())),
 	       "recip: exact powers of two, +-0, +-inf, NaN");
 	tap_ok(fmath_recip(1e-39f) == inf && fmath_recip(-1e-39f) == -inf,
 	       "recip: denormal whose reciprocal overflows gives inf");
 	tap_ok(ulps(fmath_recip(3e-39f), 1.0 / (double)3e-39f) <= 1 &&
-		       ulps(fmath_recip(3e38f), 1.0 / (double)3e38f) <= 1,
+		   ulps(fmath_recip(3e38f), 1.0 / (double)3e38f) <= 1,
 	       "recip: denormal input and denormal result");
 	tap_ok(fmath_div(6.0f, 3.0f) == 2.0f && fmath_div(1.0f, 10.0f) == 0.1f,
 	       "div: 6/3 and 1/10 exact");
 	tap_ok(fmath_rsqrt(4.0f) == 0.5f && fmath_rsqrt(0.0f) == inf && fmath_rsqrt(inf) == 0.0f &&
-		       isnan(fmath_rsqrt(-1.0f)) && ulps(fmath_rsqrt(dmin), 1.0 / sqrt((double)dmin)) <= 2,
+		   isnan(fmath_rsqrt(-1.0f)) &&
+		   ulps(fmath_rsqrt(dmin), 1.0 / sqrt((double)dmin)) <= 2,
 	       "rsqrt: 4, 0, inf, negative, denormal");
 	tap_ok(fmath_sqrt(4.0f) == 2.0f && fmath_sqrt(0.0f) == 0.0f && fmath_sqrt(inf) == inf &&
-		       isnan(fmath_sqrt(-1.0f)) && fmath_sqrt(2.0f) == 1.41421354f,
+		   isnan(fmath_sqrt(-1.0f)) && fmath_sqrt(2.0f) == 1.41421354f,
 	       "sqrt: 4, 0, inf, negative, 2 correctly rounded");
 	tap_ok(fmath_sigmoid(0.0f) == 0.5f && fmath_sigmoid(200.0f) == 1.0f &&
-		       fmath_sigmoid(-200.0f) > 0.0f,
+		   fmath_sigmoid(-200.0f) > 0.0f,
 	       "sigmoid: 0, clamped tails");
 }
 
@@ -173,10 +174,10 @@ static void test_pinned_bits(void)
 {
 	uint64_t h[6];
 	static const uint64_t want[6] = {
-		0xb7c63d56ef06cd23ull, 0xd809b4f3e04c2de0ull, 0x8f68db9732d93924ull,
-		0xbf942b13fba9566cull, 0x73ffb894153b5cf0ull, 0xccea9e4525f883f6ull,
+	    0xb7c63d56ef06cd23ull, 0xd809b4f3e04c2de0ull, 0x8f68db9732d93924ull,
+	    0xbf942b13fba9566cull, 0x73ffb894153b5cf0ull, 0xccea9e4525f883f6ull,
 	};
-	static const char *names[6] = { "exp", "log", "recip", "rsqrt", "sqrt", "div" };
+	static const char *names[6] = {"exp", "log", "recip", "rsqrt", "sqrt", "div"};
 
 	for (int k = 0; k < 6; k++)
 		h[k] = 0xcbf29ce484222325ull;

@@ -23,8 +23,13 @@
 #define FD_H 1e-5
 
 static const struct model_config small_cfg = {
-	.kind = MODEL_GPT, .name = "gpt-gradcheck", .n_layer = 2, .n_embd = 8, .n_head = 2,
-	.n_ctx = 4, .vocab = MODEL_VOCAB,
+    .kind = MODEL_GPT,
+    .name = "gpt-gradcheck",
+    .n_layer = 2,
+    .n_embd = 8,
+    .n_head = 2,
+    .n_ctx = 4,
+    .vocab = MODEL_VOCAB,
 };
 
 static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n)
@@ -49,7 +54,8 @@ static void init_spread(const struct model_config *cfg, float *p, uint64_t seed)
 static void make_tokens(int *tok, int *tgt, int n, uint64_t seed)
 {
 	for (int i = 0; i < n; i++) {
-		tok[i] = (int)(model_rng_u64(seed, (uint64_t)i) % 7) * 31; /* a few distinct bytes */
+		tok[i] =
+		    (int)(model_rng_u64(seed, (uint64_t)i) % 7) * 31; /* a few distinct bytes */
 		tgt[i] = (int)(model_rng_u64(seed + 1, (uint64_t)i) % 256);
 	}
 }
@@ -130,8 +136,8 @@ static void test_gradcheck(void)
 				wn = t.name;
 			}
 		}
-		tap_ok(wrel < 1e-4, "float gradients agree with double: worst tensor %s at %.2g", wn,
-		       wrel);
+		tap_ok(wrel < 1e-4, "float gradients agree with double: worst tensor %s at %.2g",
+		       wn, wrel);
 	}
 	free(pf), free(gf), free(af), free(pd), free(gd), free(ad);
 }
@@ -147,7 +153,7 @@ static void test_determinism(void)
 {
 	const struct model_config *cfg = model_preset_find("gpt-test");
 	struct ref_gpt a, b;
-	struct ref_adamw opt = { 3e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f };
+	struct ref_adamw opt = {3e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f};
 	unsigned char buf[300];
 	float la[3], lb[3];
 	size_t n;
@@ -177,7 +183,7 @@ static void test_determinism(void)
 		tap_ok(rc == 0 && c.step == 2, "training state restored from a checkpoint");
 		rc = ref_gpt_run(&c, buf, sizeof(buf), 2, 1, &opt, lb + 2);
 		tap_ok(memcmp(la, lb, sizeof(la)) == 0 && memcmp(a.params, c.params, n * 4) == 0 &&
-			       memcmp(a.m, c.m, n * 4) == 0 && memcmp(a.v, c.v, n * 4) == 0,
+			   memcmp(a.m, c.m, n * 4) == 0 && memcmp(a.v, c.v, n * 4) == 0,
 		       "3 steps straight == 2 steps + checkpoint + 1 step, bitwise");
 		ref_gpt_release(&c);
 		free(ck);
@@ -186,7 +192,8 @@ static void test_determinism(void)
 	TAP_IS(ref_gpt_batch_offset(300, 8, 2, 1, 1), (size_t)((3 * 8) % 292), "batch offset rule");
 	h = fnv_bytes(0xcbf29ce484222325ull, la, sizeof(la));
 	h = fnv_bytes(h, a.params, n * 4);
-	if (!tap_ok(h == 0xc7d94702f3b4d459ull, "gpt-test: 3 steps from seed 42 match the pinned checksum"))
+	if (!tap_ok(h == 0xc7d94702f3b4d459ull,
+		    "gpt-test: 3 steps from seed 42 match the pinned checksum"))
 		tap_diag("  got 0x%016llxull", (unsigned long long)h);
 	tap_diag("gpt-test losses %.9g %.9g %.9g (bits %08x %08x %08x)", la[0], la[1], la[2],
 		 fmath_as_uint(la[0]), fmath_as_uint(la[1]), fmath_as_uint(la[2]));

@@ -25,7 +25,7 @@ static void test_gradcheck(void)
 	size_t n = model_param_count(cfg), na = model_act_floats(cfg, B);
 	float *pf = malloc(n * 4), *gf = malloc(n * 4), *af = malloc(na * 4), xf[3 * 16];
 	double *pd = malloc(n * 8), *gd = malloc(n * 8), *ad = malloc(na * 8), xd[3 * 16];
-	int labels[3] = { 0, 3, 1 };
+	int labels[3] = {0, 3, 1};
 	double gmax = 0, worst = 0, fworst = 0, ld;
 	float lf;
 
@@ -49,14 +49,15 @@ static void test_gradcheck(void)
 		pd[i] = keep;
 		worst = fmax(worst, fabs((lp - lm) / (2 * FD_H) - gd[i]));
 	}
-	tap_ok(worst / gmax < 1e-6, "mlp double backward vs finite differences, %zu params: %.2g", n,
-	       worst / gmax);
+	tap_ok(worst / gmax < 1e-6, "mlp double backward vs finite differences, %zu params: %.2g",
+	       n, worst / gmax);
 	lf = ref_mlp_forward(cfg, pf, xf, labels, B, af);
 	ref_mlp_backward(cfg, pf, xf, labels, B, af, gf);
 	for (size_t i = 0; i < n; i++)
 		fworst = fmax(fworst, fabs(gf[i] - gd[i]));
 	tap_ok(fabs(lf - ld) < 1e-5 * ld && fworst / gmax < 1e-4,
-	       "mlp float agrees with double: loss %.7f vs %.7f, grads %.2g", lf, ld, fworst / gmax);
+	       "mlp float agrees with double: loss %.7f vs %.7f, grads %.2g", lf, ld,
+	       fworst / gmax);
 	free(pf), free(gf), free(af), free(pd), free(gd), free(ad);
 }
 
@@ -83,7 +84,7 @@ static void test_training(void)
 {
 	const struct model_config *cfg = model_preset_find("mlp-tiny");
 	struct ref_mlp s;
-	struct ref_adamw opt = { 1e-2f, 0.9f, 0.99f, 1e-8f, 0.0f, 1.0f };
+	struct ref_adamw opt = {1e-2f, 0.9f, 0.99f, 1e-8f, 0.0f, 1.0f};
 	unsigned char ex[32 * 17];
 	double first = 0, last = 0;
 	struct error err;
@@ -103,8 +104,8 @@ static void test_training(void)
 		if (step >= 280)
 			last += loss / 20;
 	}
-	tap_ok(last < 0.5 * first, "mlp-tiny training: mean loss %.3f (first 20 steps) -> %.3f (last 20)",
-	       first, last);
+	tap_ok(last < 0.5 * first,
+	       "mlp-tiny training: mean loss %.3f (first 20 steps) -> %.3f (last 20)", first, last);
 	ref_mlp_release(&s);
 }
 

@@ -20,8 +20,8 @@
 #include "kernels/ref/ops.h"
 #include "tests/tap.h"
 
-#define FD_H 1e-5
-#define FD_TOL 1e-7
+#define FD_H    1e-5
+#define FD_TOL  1e-7
 #define F32_TOL 2e-5
 
 static uint64_t rng = 88172645463325252ull;
@@ -150,9 +150,9 @@ static void test_matmul(void)
 	ref_matmul_fwd(fy, fx, fw, fb, MM_M, MM_N, MM_K);
 	ref_matmul_bwd(fdx, fdw, fdb, fr, fx, fw, MM_M, MM_N, MM_K);
 	tap_ok(rel_diff_fd(fy, c.y, MM_M * MM_N, 1e-3) < F32_TOL &&
-		       rel_diff_fd(fdx, dx, MM_M * MM_K, 1e-3) < F32_TOL &&
-		       rel_diff_fd(fdw, dw, MM_N * MM_K, 1e-3) < F32_TOL &&
-		       rel_diff_fd(fdb, db, MM_N, 1e-3) < F32_TOL,
+		   rel_diff_fd(fdx, dx, MM_M * MM_K, 1e-3) < F32_TOL &&
+		   rel_diff_fd(fdw, dw, MM_N * MM_K, 1e-3) < F32_TOL &&
+		   rel_diff_fd(fdb, db, MM_N, 1e-3) < F32_TOL,
 	       "matmul float path agrees with double");
 	/* the documented order: bias first, then k ascending, one fma each */
 	{
@@ -186,7 +186,8 @@ static void test_layernorm(void)
 	float *fx, *fw, *fb, *fr, fy[LN_M * LN_C], fm[LN_M], fs[LN_M], fdx[LN_M * LN_C];
 	float fdw[LN_C], fdb[LN_C], fst[2 * LN_M];
 
-	fill(c.x, LN_M * LN_C, 2), fill(c.w, LN_C, 1), fill(c.b, LN_C, 1), fill(c.r, LN_M * LN_C, 1);
+	fill(c.x, LN_M * LN_C, 2), fill(c.w, LN_C, 1), fill(c.b, LN_C, 1),
+	    fill(c.r, LN_M * LN_C, 1);
 	roundf_all(c.x, LN_M * LN_C), roundf_all(c.w, LN_C), roundf_all(c.b, LN_C);
 	roundf_all(c.r, LN_M * LN_C);
 	ln_loss(&c);
@@ -205,9 +206,9 @@ static void test_layernorm(void)
 	for (int i = 0; i < LN_M * LN_C; i++)
 		dx[i] += 1.0;
 	tap_ok(rel_diff_fd(fy, c.y, LN_M * LN_C, 1e-3) < F32_TOL &&
-		       rel_diff_fd(fdx, dx, LN_M * LN_C, 1e-3) < F32_TOL &&
-		       rel_diff_fd(fdw, dw, LN_C, 1e-3) < F32_TOL &&
-		       rel_diff_fd(fdb, db, LN_C, 1e-3) < F32_TOL,
+		   rel_diff_fd(fdx, dx, LN_M * LN_C, 1e-3) < F32_TOL &&
+		   rel_diff_fd(fdw, dw, LN_C, 1e-3) < F32_TOL &&
+		   rel_diff_fd(fdb, db, LN_C, 1e-3) < F32_TOL,
 	       "layernorm float path (with accumulate) agrees with double");
 	free(fx), free(fw), free(fb), free(fr);
 }
@@ -224,11 +225,12 @@ static void attn_fwd_d(struct at *c, double scale)
 	for (int b = 0; b < AT_B; b++)
 		for (int h = 0; h < AT_NH; h++)
 			for (int t = 0; t < AT_T; t++)
-				elemd_attn_softmax(c->qkv, c->att, AT_T, AT_C, AT_NH, scale, b, h, t);
+				elemd_attn_softmax(c->qkv, c->att, AT_T, AT_C, AT_NH, scale, b, h,
+						   t);
 	for (int bt = 0; bt < AT_B * AT_T; bt++)
 		for (int k = 0; k < AT_C; k++)
-			c->y[bt * AT_C + k] =
-				elemd_attn_out(c->qkv, c->att, AT_T, AT_C, AT_NH, bt / AT_T, bt % AT_T, k);
+			c->y[bt * AT_C + k] = elemd_attn_out(c->qkv, c->att, AT_T, AT_C, AT_NH,
+							     bt / AT_T, bt % AT_T, k);
 }
 
 static double at_loss(void *p)
@@ -240,7 +242,11 @@ static double at_loss(void *p)
 
 static void test_attention(void)
 {
-	enum { NQ = AT_B * AT_T * 3 * AT_C, NA = AT_B * AT_NH * AT_T * AT_T, NY = AT_B * AT_T * AT_C };
+	enum {
+		NQ = AT_B * AT_T * 3 * AT_C,
+		NA = AT_B * AT_NH * AT_T * AT_T,
+		NY = AT_B * AT_T * AT_C
+	};
 	static struct at c;
 	static double dpre[NA], dqkv[NQ];
 	float *fq, *fr, fatt[NA], fy[NY], fdpre[NA], fdq[NQ];
@@ -257,8 +263,8 @@ static void test_attention(void)
 						   1.0 / sqrt(3.0), b, h, t);
 	for (int bt = 0; bt < AT_B * AT_T; bt++)
 		for (int k = 0; k < 3 * AT_C; k++)
-			dqkv[bt * 3 * AT_C + k] = elemd_attn_bwd_dqkv(dpre, c.att, c.r, c.qkv, AT_T, AT_C,
-								      AT_NH, bt / AT_T, bt % AT_T, k);
+			dqkv[bt * 3 * AT_C + k] = elemd_attn_bwd_dqkv(
+			    dpre, c.att, c.r, c.qkv, AT_T, AT_C, AT_NH, bt / AT_T, bt % AT_T, k);
 	check_grad("attention dqkv", at_loss, &c, c.qkv, NQ, dqkv);
 	for (int i = 0; i < NA; i++) {
 		int t = (i / AT_T) % AT_T, j = i % AT_T;
@@ -276,17 +282,20 @@ static void test_attention(void)
 			}
 	for (int bt = 0; bt < AT_B * AT_T; bt++)
 		for (int k = 0; k < AT_C; k++)
-			fy[bt * AT_C + k] = elem_attn_out(fq, fatt, AT_T, AT_C, AT_NH, bt / AT_T, bt % AT_T, k);
+			fy[bt * AT_C + k] =
+			    elem_attn_out(fq, fatt, AT_T, AT_C, AT_NH, bt / AT_T, bt % AT_T, k);
 	for (int b = 0; b < AT_B; b++)
 		for (int h = 0; h < AT_NH; h++)
 			for (int t = 0; t < AT_T; t++)
-				elem_attn_bwd_row(fr, fq, fatt, fdpre, AT_T, AT_C, AT_NH, fscale, b, h, t);
+				elem_attn_bwd_row(fr, fq, fatt, fdpre, AT_T, AT_C, AT_NH, fscale, b,
+						  h, t);
 	for (int bt = 0; bt < AT_B * AT_T; bt++)
 		for (int k = 0; k < 3 * AT_C; k++)
-			fdq[bt * 3 * AT_C + k] = elem_attn_bwd_dqkv(fdpre, fatt, fr, fq, AT_T, AT_C, AT_NH,
-								    bt / AT_T, bt % AT_T, k);
-	tap_ok(rel_diff_fd(fy, c.y, NY, 1e-3) < F32_TOL && rel_diff_fd(fatt, c.att, NA, 1e-3) < F32_TOL &&
-		       rel_diff_fd(fdq, dqkv, NQ, 1e-3) < F32_TOL,
+			fdq[bt * 3 * AT_C + k] = elem_attn_bwd_dqkv(fdpre, fatt, fr, fq, AT_T, AT_C,
+								    AT_NH, bt / AT_T, bt % AT_T, k);
+	tap_ok(rel_diff_fd(fy, c.y, NY, 1e-3) < F32_TOL &&
+		   rel_diff_fd(fatt, c.att, NA, 1e-3) < F32_TOL &&
+		   rel_diff_fd(fdq, dqkv, NQ, 1e-3) < F32_TOL,
 	       "attention float path agrees with double");
 	free(fq), free(fr);
 }
@@ -318,7 +327,8 @@ static void test_gelu(void)
 	fx = to_f(c.x, GE_N), fr = to_f(c.r, GE_N);
 	ref_gelu_fwd(fy, fx, GE_N);
 	ref_gelu_bwd(fdx, fx, fr, GE_N);
-	tap_ok(rel_diff_fd(fy, c.y, GE_N, 1e-3) < F32_TOL && rel_diff_fd(fdx, dx, GE_N, 1e-3) < F32_TOL,
+	tap_ok(rel_diff_fd(fy, c.y, GE_N, 1e-3) < F32_TOL &&
+		   rel_diff_fd(fdx, dx, GE_N, 1e-3) < F32_TOL,
 	       "gelu float path agrees with double");
 	for (int i = 0; i < GE_N; i++) { /* the tanh form, as PyTorch writes it */
 		double x = c.x[i];
@@ -365,7 +375,8 @@ static void test_ce(void)
 	fl = to_f(c.l, CE_M * CE_V);
 	floss = ref_ce_fwd(fst, flosses, fl, c.tg, CE_M, CE_V);
 	ref_ce_bwd(fdl, fl, c.tg, fst, CE_M, CE_V);
-	tap_ok(fabs(floss - loss) < 1e-5 * loss && rel_diff_fd(fdl, dl, CE_M * CE_V, 1e-3) < F32_TOL,
+	tap_ok(fabs(floss - loss) < 1e-5 * loss &&
+		   rel_diff_fd(fdl, dl, CE_M * CE_V, 1e-3) < F32_TOL,
 	       "cross-entropy float path agrees with double");
 	free(fl);
 }
@@ -377,9 +388,9 @@ static void test_optimizer(void)
 	float *g = malloc(N * sizeof(float));
 	double want = 0;
 	float norm, chunks = 0.0f;
-	struct ref_adamw opt = { 1e-2f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f };
+	struct ref_adamw opt = {1e-2f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f};
 	struct ref_adamw_step s;
-	float p[1] = { 0.5f }, gr[1] = { 0.25f }, m[1] = { 0.0f }, v[1] = { 0.0f };
+	float p[1] = {0.5f}, gr[1] = {0.25f}, m[1] = {0.0f}, v[1] = {0.0f};
 	double dm, dv, dp;
 
 	for (int i = 0; i < N; i++) {
@@ -394,7 +405,7 @@ static void test_optimizer(void)
 	tap_ok(fmath_as_uint(norm) == fmath_as_uint(fmath_sqrt(chunks)),
 	       "grad norm = sqrt of in-order chunk sums (bitwise)");
 	tap_ok(elem_clip_scale(2.0f, 1.0f) == 0.5f && elem_clip_scale(0.5f, 1.0f) == 1.0f &&
-		       elem_clip_scale(5.0f, 0.0f) == 1.0f,
+		   elem_clip_scale(5.0f, 0.0f) == 1.0f,
 	       "clip scale: clips above max, not below, off when max <= 0");
 
 	ref_adamw_prepare(&opt, 1, &s);
@@ -408,7 +419,7 @@ static void test_optimizer(void)
 	tap_ok(fabs(m[0] - dm) < 1e-7 && fabs(v[0] - dv) < 1e-8 && fabs(p[0] - dp) < 1e-6,
 	       "adamw step matches the formula (p %.7f vs %.7f)", p[0], dp);
 	{
-		float a[3] = { 1.0f, 2.0f, 3.0f }, b[3] = { 0.5f, 2.0f, 4.0f }, d[3];
+		float a[3] = {1.0f, 2.0f, 3.0f}, b[3] = {0.5f, 2.0f, 4.0f}, d[3];
 		ref_delta(d, a, b, 3);
 		tap_ok(d[0] == 0.5f && d[1] == 0.0f && d[2] == -1.0f, "delta = start - end");
 	}

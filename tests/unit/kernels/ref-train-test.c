@@ -18,11 +18,16 @@
 int main(void)
 {
 	static const struct model_config cfg = {
-		.kind = MODEL_GPT, .name = "gpt-train-test", .n_layer = 2, .n_embd = 32, .n_head = 2,
-		.n_ctx = 16, .vocab = MODEL_VOCAB,
+	    .kind = MODEL_GPT,
+	    .name = "gpt-train-test",
+	    .n_layer = 2,
+	    .n_embd = 32,
+	    .n_head = 2,
+	    .n_ctx = 16,
+	    .vocab = MODEL_VOCAB,
 	};
 	static const char phrase[] = "the quick brown fox jumps over the lazy dog. ";
-	struct ref_adamw opt = { 1e-2f, 0.9f, 0.95f, 1e-8f, 0.01f, 1.0f };
+	struct ref_adamw opt = {1e-2f, 0.9f, 0.95f, 1e-8f, 0.01f, 1.0f};
 	struct ref_gpt g;
 	struct error err;
 	size_t len = 1 << 14;
