@@ -4,6 +4,13 @@
 # reference, by BLAKE2b-256 of the final parameters). Prints TAP; skips
 # when this machine has no usable OpenCL device.
 client=${top_builddir:-.}/agora-client
+# Under --enable-sanitizers, leaks inside the OpenCL driver (PoCL, LLVM)
+# are not ours: suppress those, keep reporting the rest.
+supp=$(mktemp) || exit 1
+trap 'rm -f "$supp"' EXIT
+printf 'leak:libpocl\nleak:libLLVM\nleak:libOpenCL\nleak:libclang\n' > "$supp"
+LSAN_OPTIONS="suppressions=$supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+export LSAN_OPTIONS
 out=$("$client" devices 2>&1)
 rc=$?
 if [ $rc -ne 0 ]; then

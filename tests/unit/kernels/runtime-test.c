@@ -13,6 +13,7 @@
 
 #include "kernels/runtime.h"
 #include "tests/tap.h"
+#include "tests/unit/kernels/cl-util.h" /* the LeakSanitizer suppressions */
 
 static struct runtime_device_info fake(unsigned platform, const char *name, int gpu,
 				       int pci_bus)
