@@ -27,12 +27,22 @@ int fileio_error(struct error *err, int errnum, const char *what, const char *pa
 	if (msg[0] >= 'A' && msg[0] <= 'Z' && !(msg[1] >= 'A' && msg[1] <= 'Z'))
 		msg[0] = (char)(msg[0] - 'A' + 'a');
 	switch (errnum) {
-	case ENOENT: code = ERROR_NOT_FOUND; break;
+	case ENOENT:
+		code = ERROR_NOT_FOUND;
+		break;
 	case EACCES:
-	case EPERM: code = ERROR_PERM; break;
-	case ENOMEM: code = ERROR_NOMEM; break;
-	case EEXIST: code = ERROR_STATE; break;
-	default: code = ERROR_IO; break;
+	case EPERM:
+		code = ERROR_PERM;
+		break;
+	case ENOMEM:
+		code = ERROR_NOMEM;
+		break;
+	case EEXIST:
+		code = ERROR_STATE;
+		break;
+	default:
+		code = ERROR_IO;
+		break;
 	}
 	return error_set(err, code, "cannot %s '%s': %s", what, path, msg);
 }
@@ -52,8 +62,9 @@ int fileio_read_fd(int fd, const char *name, size_t cap, unsigned char **out, si
 	if (S_ISDIR(st.st_mode))
 		return error_set(err, ERROR_IO, "cannot read '%s': is a directory", name);
 	if (S_ISREG(st.st_mode) && (uintmax_t)st.st_size > cap)
-		return error_set(err, ERROR_TOO_BIG, "file '%s' is too large (%jd bytes, limit %zu)",
-				 name, (intmax_t)st.st_size, cap);
+		return error_set(err, ERROR_TOO_BIG,
+				 "file '%s' is too large (%jd bytes, limit %zu)", name,
+				 (intmax_t)st.st_size, cap);
 	assert(cap < SIZE_MAX / 2);
 	for (;;) {
 		ssize_t n;
@@ -61,14 +72,16 @@ int fileio_read_fd(int fd, const char *name, size_t cap, unsigned char **out, si
 		if (used == size) {
 			/* Read at most cap + 1 bytes: one more than allowed tells a
 			 * file that grew past the cap from one that fits exactly. */
-			size_t want = size ? size + FILEIO_CHUNK
-					   : S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : FILEIO_CHUNK;
+			size_t want = size                  ? size + FILEIO_CHUNK
+				      : S_ISREG(st.st_mode) ? (size_t)st.st_size + 1
+							    : FILEIO_CHUNK;
 
 			if (want > cap + 1)
 				want = cap + 1;
 			grown = realloc(buf, want + 1);
 			if (!grown) {
-				rc = error_set(err, ERROR_NOMEM, "cannot read '%s': out of memory", name);
+				rc = error_set(err, ERROR_NOMEM, "cannot read '%s': out of memory",
+					       name);
 				goto out;
 			}
 			buf = grown;
@@ -85,8 +98,8 @@ int fileio_read_fd(int fd, const char *name, size_t cap, unsigned char **out, si
 			break;
 		used += (size_t)n;
 		if (used > cap) {
-			rc = error_set(err, ERROR_TOO_BIG, "file '%s' is too large (limit %zu bytes)",
-				       name, cap);
+			rc = error_set(err, ERROR_TOO_BIG,
+				       "file '%s' is too large (limit %zu bytes)", name, cap);
 			goto out;
 		}
 	}
@@ -211,8 +224,8 @@ int fileio_tmp_commit(struct fileio_tmp *tmp, unsigned flags, struct error *err)
 		/* link() fails with EEXIST instead of replacing: atomic no-clobber. */
 		if (link(tmp->tmp_path, tmp->path) != 0) {
 			if (errno == EEXIST)
-				rc = error_set(err, ERROR_STATE, "'%s' already exists, not overwriting",
-					       tmp->path);
+				rc = error_set(err, ERROR_STATE,
+					       "'%s' already exists, not overwriting", tmp->path);
 			else
 				rc = fileio_error(err, errno, "create", tmp->path);
 			goto fail;
@@ -228,8 +241,8 @@ fail:
 	return rc;
 }
 
-int fileio_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-			unsigned flags, struct error *err)
+int fileio_write_atomic(const char *path, const void *data, size_t len, mode_t mode, unsigned flags,
+			struct error *err)
 {
 	struct fileio_tmp tmp;
 	int rc;

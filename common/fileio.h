@@ -47,8 +47,8 @@ int fileio_read_fd(int fd, const char *name, size_t cap, unsigned char **out, si
 
 /* A file being written under a temporary name. */
 struct fileio_tmp {
-	int fd;				    /* write here; -1 when not open */
-	char path[FILEIO_PATH_MAX];	    /* the final name */
+	int fd;                              /* write here; -1 when not open */
+	char path[FILEIO_PATH_MAX];          /* the final name */
 	char tmp_path[FILEIO_PATH_MAX + 32]; /* the temporary name */
 };
 
@@ -57,14 +57,14 @@ struct fileio_tmp {
  * success the caller writes to tmp->fd and must call exactly one of
  * fileio_tmp_commit() or fileio_tmp_abort(). */
 int fileio_tmp_open(struct fileio_tmp *tmp, const char *path, mode_t mode, struct error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* fsyncs and closes the temporary file, moves it to its final name and
  * fsyncs the directory. With FILEIO_NO_REPLACE an existing target is left
  * alone and the call fails with ERROR_STATE. On any failure the temporary
  * file is removed. */
 int fileio_tmp_commit(struct fileio_tmp *tmp, unsigned flags, struct error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Closes and removes the temporary file; safe to call on a closed tmp. */
 void fileio_tmp_abort(struct fileio_tmp *tmp);
@@ -74,7 +74,7 @@ void fileio_tmp_abort(struct fileio_tmp *tmp);
 int fileio_write_full(int fd, const void *data, size_t len);
 
 /* Writes data to path atomically (temporary file, fsync, rename). */
-int fileio_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-			unsigned flags, struct error *err) __attribute__((warn_unused_result));
+int fileio_write_atomic(const char *path, const void *data, size_t len, mode_t mode, unsigned flags,
+			struct error *err) __attribute__((warn_unused_result));
 
 #endif

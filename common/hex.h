@@ -20,6 +20,6 @@ void hex_encode(char *out, const void *data, size_t len);
  * bytes. Returns 0, or ERROR_FORMAT when hex_len != 2 * out_len or a
  * character is not one of [0-9a-f]. out is unspecified on failure. */
 int hex_decode(void *out, size_t out_len, const char *hex, size_t hex_len)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 #endif

@@ -12,11 +12,11 @@
 #include "common/log.h"
 
 static const struct admin_command admin_commands[] = {
-	{"keygen", "--out DIR [--name NAME]",
-	 "create an Ed25519 key pair DIR/NAME.pub and DIR/NAME.key (default name 'admin')",
-	 admin_keygen},
-	{"wu", "sign|verify|show ...",
-	 "sign, verify and inspect work-unit descriptors ('agora-admin wu --help')", admin_wu},
+    {"keygen", "--out DIR [--name NAME]",
+     "create an Ed25519 key pair DIR/NAME.pub and DIR/NAME.key (default name 'admin')",
+     admin_keygen},
+    {"wu", "sign|verify|show ...",
+     "sign, verify and inspect work-unit descriptors ('agora-admin wu --help')", admin_wu},
 };
 
 #define ADMIN_N_COMMANDS (sizeof(admin_commands) / sizeof(admin_commands[0]))
@@ -28,8 +28,8 @@ static void admin_usage(FILE *out)
 	fprintf(out, "usage: agora-admin COMMAND [ARGS...]\n\n"
 		     "Agora's project administration tool.\n\ncommands:\n");
 	for (i = 0; i < ADMIN_N_COMMANDS; i++)
-		fprintf(out, "  %-8s %-28s %s\n", admin_commands[i].name, admin_commands[i].synopsis,
-			admin_commands[i].summary);
+		fprintf(out, "  %-8s %-28s %s\n", admin_commands[i].name,
+			admin_commands[i].synopsis, admin_commands[i].summary);
 	fprintf(out, "  %-8s %-28s %s\n", "help", "", "show this list");
 	fprintf(out, "\nExit status: 0 ok, 1 the operation failed, 2 usage error.\n");
 }
@@ -47,8 +47,8 @@ int admin_parse_args(int argc, char **argv, const struct admin_option *opts, con
 
 		if (only_pos || arg[0] != '-' || strcmp(arg, "-") == 0) {
 			if (*n_pos >= max_pos) {
-				fprintf(stderr, "agora-admin %s: unexpected argument '%s'\n%s", argv[0],
-					arg, usage);
+				fprintf(stderr, "agora-admin %s: unexpected argument '%s'\n%s",
+					argv[0], arg, usage);
 				return ADMIN_EXIT_USAGE;
 			}
 			pos[(*n_pos)++] = arg;
@@ -65,10 +65,12 @@ int admin_parse_args(int argc, char **argv, const struct admin_option *opts, con
 		eq = strchr(arg, '=');
 		nlen = eq ? (size_t)(eq - arg) - 2 : strlen(arg) - 2;
 		for (o = opts; o && o->name; o++)
-			if (arg[1] == '-' && strlen(o->name) == nlen && memcmp(arg + 2, o->name, nlen) == 0)
+			if (arg[1] == '-' && strlen(o->name) == nlen &&
+			    memcmp(arg + 2, o->name, nlen) == 0)
 				break;
 		if (!o || !o->name) {
-			fprintf(stderr, "agora-admin %s: unknown option '%s'\n%s", argv[0], arg, usage);
+			fprintf(stderr, "agora-admin %s: unknown option '%s'\n%s", argv[0], arg,
+				usage);
 			return ADMIN_EXIT_USAGE;
 		}
 		if (!o->takes_value) {

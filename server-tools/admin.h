@@ -16,12 +16,12 @@
 #ifndef AGORA_SERVER_TOOLS_ADMIN_H
 #define AGORA_SERVER_TOOLS_ADMIN_H
 
-#define ADMIN_EXIT_OK 0
-#define ADMIN_EXIT_FAIL 1
+#define ADMIN_EXIT_OK    0
+#define ADMIN_EXIT_FAIL  1
 #define ADMIN_EXIT_USAGE 2
 
 struct admin_command {
-	const char *name;    /* "wu" */
+	const char *name;     /* "wu" */
 	const char *synopsis; /* "sign|verify|show ..." */
 	const char *summary;  /* one line for --help */
 	int (*run)(int argc, char **argv);

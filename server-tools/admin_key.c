@@ -18,9 +18,9 @@
 #include "workunits/key.h"
 
 static const char admin_keygen_usage[] =
-	"usage: agora-admin keygen --out DIR [--name NAME]\n"
-	"  writes DIR/NAME.pub and DIR/NAME.key (mode 0600); NAME defaults to 'admin'.\n"
-	"  Existing files are never overwritten.\n";
+    "usage: agora-admin keygen --out DIR [--name NAME]\n"
+    "  writes DIR/NAME.pub and DIR/NAME.key (mode 0600); NAME defaults to 'admin'.\n"
+    "  Existing files are never overwritten.\n";
 
 int admin_keygen(int argc, char **argv)
 {
@@ -38,7 +38,8 @@ int admin_keygen(int argc, char **argv)
 	if (rc != ADMIN_EXIT_OK)
 		return rc < 0 ? ADMIN_EXIT_OK : rc;
 	if (!dir) {
-		fprintf(stderr, "agora-admin keygen: --out DIR is required\n%s", admin_keygen_usage);
+		fprintf(stderr, "agora-admin keygen: --out DIR is required\n%s",
+			admin_keygen_usage);
 		return ADMIN_EXIT_USAGE;
 	}
 	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {

@@ -25,15 +25,15 @@
 #include "workunits/unit.h"
 
 static const char admin_wu_usage[] =
-	"usage: agora-admin wu sign --key SECRET UNIT.json [--out FILE]\n"
-	"       agora-admin wu verify --pub PUBLIC FILE\n"
-	"       agora-admin wu show FILE [--pub PUBLIC]\n";
+    "usage: agora-admin wu sign --key SECRET UNIT.json [--out FILE]\n"
+    "       agora-admin wu verify --pub PUBLIC FILE\n"
+    "       agora-admin wu show FILE [--pub PUBLIC]\n";
 
 static int admin_wu_sign(int argc, char **argv)
 {
 	const char *key_path = NULL, *out_path = NULL, *pos[1];
 	const struct admin_option opts[] = {
-		{"key", 1, &key_path}, {"out", 1, &out_path}, {NULL, 0, NULL}};
+	    {"key", 1, &key_path}, {"out", 1, &out_path}, {NULL, 0, NULL}};
 	unsigned char *json = NULL, *env = NULL;
 	size_t json_len, env_len;
 	char id_hex[HASH_HEX_LEN + 1];
@@ -171,8 +171,8 @@ static void admin_wu_print(const struct unit *u, const struct hash *id,
 		printf("signature   verified with '%s' (key %s)\n", pub_path, fp);
 	else
 		printf("signature   UNVERIFIED: claims key %s (pass --pub to check)\n", fp);
-	printf("job         %s\nround       %" PRIu64 "\nunit index  %" PRIu64 "\n", u->job, u->round,
-	       u->index);
+	printf("job         %s\nround       %" PRIu64 "\nunit index  %" PRIu64 "\n", u->job,
+	       u->round, u->index);
 	hash_to_hex(&u->model, hex);
 	printf("model       %s\npreset      %s\n", hex, u->preset);
 	printf("data        %zu range%s\n", u->n_data, u->n_data == 1 ? "" : "s");
@@ -218,9 +218,9 @@ static int admin_wu_show(int argc, char **argv)
 int admin_wu(int argc, char **argv)
 {
 	static const struct admin_command sub[] = {
-		{"sign", "", "", admin_wu_sign},
-		{"verify", "", "", admin_wu_verify},
-		{"show", "", "", admin_wu_show},
+	    {"sign", "", "", admin_wu_sign},
+	    {"verify", "", "", admin_wu_verify},
+	    {"show", "", "", admin_wu_show},
 	};
 	size_t i;
 

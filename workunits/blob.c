@@ -128,7 +128,8 @@ static int blob_encode_body(const struct blob_header *h, const struct blob_sourc
 		total += (uint64_t)n;
 		if (total > h->raw_size)
 			return error_set(err, ERROR_FORMAT,
-					 "blob content is longer than %" PRIu64 " bytes", h->raw_size);
+					 "blob content is longer than %" PRIu64 " bytes",
+					 h->raw_size);
 		hash_update(&st, in, (size_t)n);
 		if (!zs) {
 			rc = sink->write(sink->ctx, in, (size_t)n);
@@ -148,7 +149,8 @@ static int blob_encode_body(const struct blob_header *h, const struct blob_sourc
 				 h->raw_size);
 	hash_final(&st, &got);
 	if (!hash_equal(&got, &h->hash))
-		return error_set(err, ERROR_HASH, "blob content changed while encoding (hash differs)");
+		return error_set(err, ERROR_HASH,
+				 "blob content changed while encoding (hash differs)");
 	if (!zs)
 		return 0;
 	zs->next_in = NULL;
@@ -345,13 +347,13 @@ struct blob_decoder {
 	int have_want;
 	struct blob_sink sink;
 	enum blob_state state;
-	int failed;	      /* the sticky error code, or 0 */
+	int failed; /* the sticky error code, or 0 */
 	char failed_msg[ERROR_MSG_MAX];
 	unsigned char hdr_buf[BLOB_HEADER_BYTES];
 	size_t hdr_len;
 	struct blob_header hdr;
-	uint64_t raw_done;    /* raw bytes produced */
-	uint64_t body_in;     /* body (compressed) bytes consumed */
+	uint64_t raw_done; /* raw bytes produced */
+	uint64_t body_in;  /* body (compressed) bytes consumed */
 	struct hash_state st;
 	z_stream zs;
 	int zinit;
@@ -392,7 +394,7 @@ const struct blob_header *blob_decoder_header(const struct blob_decoder *d)
 
 /* Records a failure: the decoder stays dead and repeats it. */
 static int blob_fail(struct blob_decoder *d, struct error *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static int blob_fail(struct blob_decoder *d, struct error *err, int code, const char *fmt, ...)
 {
@@ -419,7 +421,8 @@ static int blob_start_body(struct blob_decoder *d, struct error *err)
 				 "blob declares %" PRIu64 " raw bytes, limit %" PRIu64,
 				 d->hdr.raw_size, d->caps.max_raw_size);
 	if (d->have_want && !hash_equal(&d->want, &d->hdr.hash))
-		return blob_fail(d, err, ERROR_HASH, "blob is not the one asked for (header hash differs)");
+		return blob_fail(d, err, ERROR_HASH,
+				 "blob is not the one asked for (header hash differs)");
 	if (d->hdr.codec == BLOB_CODEC_ZLIB) {
 		zrc = inflateInit(&d->zs);
 		if (zrc != Z_OK)
@@ -473,7 +476,8 @@ static int blob_feed_zlib(struct blob_decoder *d, const unsigned char *p, size_t
 		if (zrc == Z_MEM_ERROR)
 			return blob_fail(d, err, ERROR_NOMEM, "cannot inflate blob: out of memory");
 		if (zrc == Z_STREAM_ERROR)
-			return blob_fail(d, err, ERROR_STATE, "cannot inflate blob: zlib state error");
+			return blob_fail(d, err, ERROR_STATE,
+					 "cannot inflate blob: zlib state error");
 		rc = blob_emit(d, d->out, sizeof(d->out) - d->zs.avail_out, err);
 		if (rc < 0)
 			return rc;
@@ -515,13 +519,14 @@ int blob_decoder_feed(struct blob_decoder *d, const void *data, size_t len, stru
 	if (len == 0)
 		return 0;
 	if (d->state == BLOB_STATE_END)
-		return blob_fail(d, err, ERROR_FORMAT, "trailing bytes after the blob's zlib stream");
+		return blob_fail(d, err, ERROR_FORMAT,
+				 "trailing bytes after the blob's zlib stream");
 	if (d->hdr.codec == BLOB_CODEC_STORED) {
 		if (len > d->hdr.raw_size - d->raw_done)
-			return blob_fail(d, err, ERROR_FORMAT,
-					 "stored blob is longer than its declared raw size (%" PRIu64
-					 " bytes)",
-					 d->hdr.raw_size);
+			return blob_fail(
+			    d, err, ERROR_FORMAT,
+			    "stored blob is longer than its declared raw size (%" PRIu64 " bytes)",
+			    d->hdr.raw_size);
 		d->body_in += len;
 		return blob_emit(d, p, len, err);
 	}
@@ -558,9 +563,9 @@ int blob_decoder_finish(struct blob_decoder *d, struct blob_header *out_hdr, str
 	if (d->raw_done != d->hdr.raw_size)
 		return blob_fail(d, err, ERROR_FORMAT,
 				 d->hdr.codec == BLOB_CODEC_ZLIB
-					 ? "blob content is shorter than declared (%" PRIu64
-					   " of %" PRIu64 " raw bytes)"
-					 : "truncated blob: %" PRIu64 " of %" PRIu64 " raw bytes",
+				     ? "blob content is shorter than declared (%" PRIu64
+				       " of %" PRIu64 " raw bytes)"
+				     : "truncated blob: %" PRIu64 " of %" PRIu64 " raw bytes",
 				 d->raw_done, d->hdr.raw_size);
 	hash_final(&d->st, &got);
 	if (!hash_equal(&got, &d->hdr.hash))
@@ -574,8 +579,8 @@ int blob_decoder_finish(struct blob_decoder *d, struct blob_header *out_hdr, str
 	return 0;
 }
 
-int blob_decode_fd(int in_fd, int out_fd, const struct blob_caps *caps,
-		   struct blob_header *out_hdr, struct error *err)
+int blob_decode_fd(int in_fd, int out_fd, const struct blob_caps *caps, struct blob_header *out_hdr,
+		   struct error *err)
 {
 	struct blob_fd_ctx out = {out_fd}, in = {in_fd};
 	struct blob_sink sink = {blob_fd_write, &out};
@@ -609,9 +614,8 @@ out:
 	return rc;
 }
 
-int blob_decode_mem(const void *buf, size_t len, const struct blob_caps *caps,
-		    unsigned char **out, size_t *out_len, struct blob_header *out_hdr,
-		    struct error *err)
+int blob_decode_mem(const void *buf, size_t len, const struct blob_caps *caps, unsigned char **out,
+		    size_t *out_len, struct blob_header *out_hdr, struct error *err)
 {
 	struct blob_mem_sink msink = {NULL, 0, 0, 0};
 	struct blob_sink sink = {blob_mem_write, &msink};
@@ -627,8 +631,9 @@ int blob_decode_mem(const void *buf, size_t len, const struct blob_caps *caps,
 		return rc;
 	body = len - BLOB_HEADER_BYTES;
 	if (h.raw_size > caps->max_raw_size || h.raw_size > SIZE_MAX - 1)
-		return error_set(err, ERROR_TOO_BIG, "blob declares %" PRIu64 " raw bytes, limit %" PRIu64,
-				 h.raw_size, caps->max_raw_size);
+		return error_set(err, ERROR_TOO_BIG,
+				 "blob declares %" PRIu64 " raw bytes, limit %" PRIu64, h.raw_size,
+				 caps->max_raw_size);
 	if (caps->max_ratio && h.raw_size > (uint64_t)caps->max_ratio * body + BLOB_RATIO_SLACK)
 		return error_set(err, ERROR_TOO_BIG,
 				 "blob declares %" PRIu64 " raw bytes from %" PRIu64

@@ -40,14 +40,14 @@
 #include "common/error.h"
 #include "workunits/hash.h"
 
-#define BLOB_MAGIC "AGBL"
-#define BLOB_VERSION 1
+#define BLOB_MAGIC        "AGBL"
+#define BLOB_VERSION      1
 #define BLOB_HEADER_BYTES 48
 /* Raw bytes a blob may produce beyond max_ratio * compressed bytes. */
 #define BLOB_RATIO_SLACK (64u * 1024)
 /* Defaults for callers without better knowledge: 4 GiB, and a ratio just
  * above zlib's best (about 1032:1), so that only the size cap bites. */
-#define BLOB_DEFAULT_MAX_RAW (UINT64_C(4) << 30)
+#define BLOB_DEFAULT_MAX_RAW   (UINT64_C(4) << 30)
 #define BLOB_DEFAULT_MAX_RATIO 1100u
 
 enum blob_codec {
@@ -56,16 +56,16 @@ enum blob_codec {
 };
 
 struct blob_header {
-	unsigned version;   /* BLOB_VERSION */
-	unsigned codec;	    /* enum blob_codec */
-	uint64_t raw_size;  /* bytes of raw content */
-	struct hash hash;   /* BLAKE2b-256 of the raw content: the address */
+	unsigned version;  /* BLOB_VERSION */
+	unsigned codec;    /* enum blob_codec */
+	uint64_t raw_size; /* bytes of raw content */
+	struct hash hash;  /* BLAKE2b-256 of the raw content: the address */
 };
 
 /* Decoder caps. */
 struct blob_caps {
-	uint64_t max_raw_size;	 /* larger declared sizes: ERROR_TOO_BIG */
-	uint32_t max_ratio;	 /* raw / compressed bytes; 0 means no ratio cap */
+	uint64_t max_raw_size;   /* larger declared sizes: ERROR_TOO_BIG */
+	uint32_t max_ratio;      /* raw / compressed bytes; 0 means no ratio cap */
 	const struct hash *want; /* when not NULL, the header's hash must be this
 				    (ERROR_HASH, before any inflating) */
 };
@@ -91,7 +91,7 @@ void blob_header_encode(const struct blob_header *h, unsigned char out[BLOB_HEAD
  * ERROR_FORMAT (short, bad magic, unknown codec, reserved bytes set),
  * ERROR_VERSION. Applies no caps. */
 int blob_peek_header(struct blob_header *h, const void *buf, size_t len, struct error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * Encodes raw content whose size and hash the caller already knows
@@ -103,7 +103,7 @@ int blob_peek_header(struct blob_header *h, const void *buf, size_t len, struct 
  */
 int blob_encode(const struct blob_header *h, const struct blob_source *src,
 		const struct blob_sink *sink, int level, struct error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Encodes the rest of in_fd (a regular file: it is read twice, once to
  * hash it and once to compress it) to out_fd, which may be a pipe or a
@@ -115,7 +115,7 @@ int blob_encode_fd(int in_fd, int out_fd, enum blob_codec codec, struct blob_hea
  * frees it). Fills *out_hdr when not NULL. */
 int blob_encode_mem(const void *raw, size_t len, enum blob_codec codec, unsigned char **out,
 		    size_t *out_len, struct blob_header *out_hdr, struct error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* A push decoder, for bytes arriving in pieces (e.g. from libcurl). */
 struct blob_decoder;
@@ -127,13 +127,13 @@ struct blob_decoder *blob_decoder_new(const struct blob_caps *caps, const struct
 /* Feeds the next len bytes of the blob. After an error the decoder is
  * dead and every later call returns the same code. */
 int blob_decoder_feed(struct blob_decoder *d, const void *data, size_t len, struct error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Says the blob has ended: checks completeness and the hash. Returns 0
  * only when the content is complete and verified; fills *out_hdr (may be
  * NULL). */
 int blob_decoder_finish(struct blob_decoder *d, struct blob_header *out_hdr, struct error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* The parsed header once the first 48 bytes have been fed, else NULL. */
 const struct blob_header *blob_decoder_header(const struct blob_decoder *d);
@@ -142,9 +142,8 @@ const struct blob_header *blob_decoder_header(const struct blob_decoder *d);
 void blob_decoder_free(struct blob_decoder *d);
 
 /* Decodes a whole blob from in_fd (read to EOF) into out_fd. */
-int blob_decode_fd(int in_fd, int out_fd, const struct blob_caps *caps,
-		   struct blob_header *out_hdr, struct error *err)
-	__attribute__((warn_unused_result));
+int blob_decode_fd(int in_fd, int out_fd, const struct blob_caps *caps, struct blob_header *out_hdr,
+		   struct error *err) __attribute__((warn_unused_result));
 
 /*
  * Decodes a blob held in memory into a malloc'd buffer of its raw size
@@ -153,8 +152,8 @@ int blob_decode_fd(int in_fd, int out_fd, const struct blob_caps *caps,
  * the buffer is allocated: a header declaring more than
  * max_ratio * (len - 48) + BLOB_RATIO_SLACK bytes is ERROR_TOO_BIG at once.
  */
-int blob_decode_mem(const void *buf, size_t len, const struct blob_caps *caps,
-		    unsigned char **out, size_t *out_len, struct blob_header *out_hdr,
-		    struct error *err) __attribute__((warn_unused_result));
+int blob_decode_mem(const void *buf, size_t len, const struct blob_caps *caps, unsigned char **out,
+		    size_t *out_len, struct blob_header *out_hdr, struct error *err)
+    __attribute__((warn_unused_result));
 
 #endif

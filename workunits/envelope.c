@@ -33,8 +33,8 @@ static void envelope_domain(char out[ENVELOPE_DOMAIN_MAX], const char *type)
 	snprintf(out, ENVELOPE_DOMAIN_MAX, "agora-%s-v1", type);
 }
 
-int envelope_seal(const struct key_secret *sk, const char *type, const void *payload,
-		  size_t len, unsigned char **out, size_t *out_len, struct error *err)
+int envelope_seal(const struct key_secret *sk, const char *type, const void *payload, size_t len,
+		  unsigned char **out, size_t *out_len, struct error *err)
 {
 	char domain[ENVELOPE_DOMAIN_MAX], signer[KEY_PUBLIC_HEX_LEN + 1];
 	char sig_hex[KEY_SIG_HEX_LEN + 1], header[ENVELOPE_HEADER_MAX];
@@ -47,8 +47,9 @@ int envelope_seal(const struct key_secret *sk, const char *type, const void *pay
 	if (!envelope_type_ok(type, strnlen(type, ENVELOPE_TYPE_MAX + 1)))
 		return error_set(err, ERROR_INVALID, "bad envelope type '%.40s'", type);
 	if (len > ENVELOPE_PAYLOAD_MAX)
-		return error_set(err, ERROR_TOO_BIG, "envelope payload of %zu bytes over the %u limit",
-				 len, ENVELOPE_PAYLOAD_MAX);
+		return error_set(err, ERROR_TOO_BIG,
+				 "envelope payload of %zu bytes over the %u limit", len,
+				 ENVELOPE_PAYLOAD_MAX);
 	envelope_domain(domain, type);
 	rc = key_sign(sk, domain, payload, len, sig);
 	if (rc < 0)
@@ -85,10 +86,12 @@ static int envelope_line(struct envelope_cursor *c, const char *key, const char 
 	const char *nl;
 
 	if (c->left < klen + 1 || memcmp(c->p, key, klen) != 0 || c->p[klen] != ' ')
-		return error_set(err, ERROR_FORMAT, "malformed envelope: expected the '%s' line", key);
+		return error_set(err, ERROR_FORMAT, "malformed envelope: expected the '%s' line",
+				 key);
 	nl = memchr(c->p + klen + 1, '\n', c->left - klen - 1);
 	if (!nl)
-		return error_set(err, ERROR_FORMAT, "truncated envelope: '%s' line has no end", key);
+		return error_set(err, ERROR_FORMAT, "truncated envelope: '%s' line has no end",
+				 key);
 	*value = c->p + klen + 1;
 	*value_len = (size_t)(nl - *value);
 	c->left -= (size_t)(nl + 1 - c->p);
@@ -109,8 +112,9 @@ static int envelope_length(const char *s, size_t len, size_t *out, struct error 
 		v = v * 10 + (size_t)(s[i] - '0');
 	}
 	if (v > ENVELOPE_PAYLOAD_MAX)
-		return error_set(err, ERROR_TOO_BIG, "envelope payload of %zu bytes over the %u limit",
-				 v, ENVELOPE_PAYLOAD_MAX);
+		return error_set(err, ERROR_TOO_BIG,
+				 "envelope payload of %zu bytes over the %u limit", v,
+				 ENVELOPE_PAYLOAD_MAX);
 	*out = v;
 	return 0;
 bad:
@@ -174,9 +178,8 @@ int envelope_peek(struct envelope_info *info, const void *buf, size_t len, struc
 	return 0;
 }
 
-int envelope_open(const void *buf, size_t len, const char *type,
-		  const struct key_public *expected, const unsigned char **payload,
-		  size_t *payload_len, struct error *err)
+int envelope_open(const void *buf, size_t len, const char *type, const struct key_public *expected,
+		  const unsigned char **payload, size_t *payload_len, struct error *err)
 {
 	char domain[ENVELOPE_DOMAIN_MAX];
 	char got_fp[KEY_FINGERPRINT_LEN + 1], want_fp[KEY_FINGERPRINT_LEN + 1];

@@ -36,11 +36,11 @@
 #define ENVELOPE_PAYLOAD_MAX (1u << 20)
 /* Longest header (magic, type, signer, signature, length lines). */
 #define ENVELOPE_HEADER_MAX 320
-#define ENVELOPE_MAX (ENVELOPE_HEADER_MAX + ENVELOPE_PAYLOAD_MAX)
+#define ENVELOPE_MAX        (ENVELOPE_HEADER_MAX + ENVELOPE_PAYLOAD_MAX)
 
 /* Envelope types used by Agora. */
 #define ENVELOPE_TYPE_WORKUNIT "workunit"
-#define ENVELOPE_TYPE_RESULT "result"
+#define ENVELOPE_TYPE_RESULT   "result"
 
 /* What an envelope says about itself. Not verified by envelope_peek(). */
 struct envelope_info {
@@ -54,14 +54,14 @@ struct envelope_info {
 /* Seals len bytes of payload as type, signed with sk. *out is malloc'd
  * (the caller frees it). ERROR_INVALID for a bad type, ERROR_TOO_BIG for a
  * payload over ENVELOPE_PAYLOAD_MAX. */
-int envelope_seal(const struct key_secret *sk, const char *type, const void *payload,
-		  size_t len, unsigned char **out, size_t *out_len, struct error *err)
-	__attribute__((warn_unused_result));
+int envelope_seal(const struct key_secret *sk, const char *type, const void *payload, size_t len,
+		  unsigned char **out, size_t *out_len, struct error *err)
+    __attribute__((warn_unused_result));
 
 /* Parses an envelope WITHOUT verifying it (to learn its type and signer,
  * e.g. to look the signer up). Never trust info->payload from this alone. */
 int envelope_peek(struct envelope_info *info, const void *buf, size_t len, struct error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * Opens an envelope: parses it, checks that it has the given type
@@ -70,8 +70,8 @@ int envelope_peek(struct envelope_info *info, const void *buf, size_t len, struc
  * (pointing into buf: valid while buf is). Format errors are ERROR_FORMAT,
  * ERROR_VERSION or ERROR_TOO_BIG. On failure *payload is NULL.
  */
-int envelope_open(const void *buf, size_t len, const char *type,
-		  const struct key_public *expected, const unsigned char **payload,
-		  size_t *payload_len, struct error *err) __attribute__((warn_unused_result));
+int envelope_open(const void *buf, size_t len, const char *type, const struct key_public *expected,
+		  const unsigned char **payload, size_t *payload_len, struct error *err)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -27,14 +27,21 @@ static const char *field_path(char out[FIELD_PATH_MAX], const char *prefix, cons
 const char *field_type_name(const json_t *v)
 {
 	switch (json_typeof(v)) {
-	case JSON_OBJECT: return "object";
-	case JSON_ARRAY: return "array";
-	case JSON_STRING: return "string";
-	case JSON_INTEGER: return "integer";
-	case JSON_REAL: return "real";
+	case JSON_OBJECT:
+		return "object";
+	case JSON_ARRAY:
+		return "array";
+	case JSON_STRING:
+		return "string";
+	case JSON_INTEGER:
+		return "integer";
+	case JSON_REAL:
+		return "real";
 	case JSON_TRUE:
-	case JSON_FALSE: return "boolean";
-	case JSON_NULL: return "null";
+	case JSON_FALSE:
+		return "boolean";
+	case JSON_NULL:
+		return "null";
 	}
 	return "unknown";
 }
@@ -46,8 +53,8 @@ int field_load(json_t **root, const void *buf, size_t len, size_t cap, const cha
 
 	*root = NULL;
 	if (len > cap)
-		return error_set(err, ERROR_TOO_BIG, "%s of %zu bytes over the %zu-byte limit", what,
-				 len, cap);
+		return error_set(err, ERROR_TOO_BIG, "%s of %zu bytes over the %zu-byte limit",
+				 what, len, cap);
 	*root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!*root) {
 		if (json_error_code(&jerr) == json_error_duplicate_key)
@@ -97,15 +104,15 @@ int field_version(const json_t *root, int want, const char *what, struct error *
 	return 0;
 }
 
-int field_only(const json_t *obj, const char *prefix, const char *const *allowed,
-	       struct error *err)
+int field_only(const json_t *obj, const char *prefix, const char *const *allowed, struct error *err)
 {
 	char path[FIELD_PATH_MAX];
 	const char *key;
 	json_t *v;
 	size_t i;
 
-	json_object_foreach((json_t *)obj, key, v) {
+	json_object_foreach((json_t *)obj, key, v)
+	{
 		for (i = 0; allowed[i]; i++)
 			if (strcmp(key, allowed[i]) == 0)
 				break;
@@ -144,8 +151,8 @@ int field_array(const json_t *obj, const char *prefix, const char *name, json_t 
 	return field_typed(obj, prefix, name, JSON_ARRAY, "array", out, err);
 }
 
-int field_uint(const json_t *obj, const char *prefix, const char *name, uint64_t min,
-	       uint64_t max, uint64_t *out, struct error *err)
+int field_uint(const json_t *obj, const char *prefix, const char *name, uint64_t min, uint64_t max,
+	       uint64_t *out, struct error *err)
 {
 	char path[FIELD_PATH_MAX];
 	json_int_t v;
@@ -165,8 +172,8 @@ int field_uint(const json_t *obj, const char *prefix, const char *name, uint64_t
 	return 0;
 }
 
-int field_number(const json_t *obj, const char *prefix, const char *name, double min,
-		 int min_open, double max, double *out, struct error *err)
+int field_number(const json_t *obj, const char *prefix, const char *name, double min, int min_open,
+		 double max, double *out, struct error *err)
 {
 	char path[FIELD_PATH_MAX];
 	json_t *j;

@@ -38,12 +38,12 @@ int field_load(json_t **root, const void *buf, size_t len, size_t cap, const cha
 /* Checks the top-level "version" is the integer want: ERROR_MISSING,
  * ERROR_TYPE, or ERROR_VERSION ("unsupported unit version 2"). */
 int field_version(const json_t *root, int want, const char *what, struct error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Fails with ERROR_FORMAT ("unknown field 'hyper.colour'") when obj has a
  * key not in the NULL-terminated list allowed. */
-int field_only(const json_t *obj, const char *prefix, const char *const *allowed,
-	       struct error *err) __attribute__((warn_unused_result));
+int field_only(const json_t *obj, const char *prefix, const char *const *allowed, struct error *err)
+    __attribute__((warn_unused_result));
 
 /* The member, or ERROR_MISSING. */
 int field_get(const json_t *obj, const char *prefix, const char *name, json_t **out,
@@ -56,13 +56,12 @@ int field_array(const json_t *obj, const char *prefix, const char *name, json_t 
 		struct error *err) __attribute__((warn_unused_result));
 
 /* An integer in [min, max] (max <= FIELD_INT_MAX). */
-int field_uint(const json_t *obj, const char *prefix, const char *name, uint64_t min,
-	       uint64_t max, uint64_t *out, struct error *err) __attribute__((warn_unused_result));
+int field_uint(const json_t *obj, const char *prefix, const char *name, uint64_t min, uint64_t max,
+	       uint64_t *out, struct error *err) __attribute__((warn_unused_result));
 
 /* A finite number in [min, max], or (min, max] when min_open. */
-int field_number(const json_t *obj, const char *prefix, const char *name, double min,
-		 int min_open, double max, double *out, struct error *err)
-	__attribute__((warn_unused_result));
+int field_number(const json_t *obj, const char *prefix, const char *name, double min, int min_open,
+		 double max, double *out, struct error *err) __attribute__((warn_unused_result));
 
 /* A string of 1..cap-1 bytes, each accepted by ok(c); copied into out
  * (cap bytes, NUL-terminated). */

@@ -24,7 +24,7 @@ _Static_assert(sizeof(crypto_generichash_state) <= sizeof(struct hash_state),
 _Static_assert(alignof(crypto_generichash_state) <= alignof(struct hash_state),
 	       "struct hash_state under-aligned for crypto_generichash_state");
 _Static_assert(crypto_generichash_BYTES_MIN <= HASH_BYTES &&
-		       crypto_generichash_BYTES_MAX >= HASH_BYTES,
+		   crypto_generichash_BYTES_MAX >= HASH_BYTES,
 	       "BLAKE2b cannot produce HASH_BYTES");
 
 /* libsodium wants sodium_init() before use; it is idempotent and

@@ -14,7 +14,7 @@
 
 #include "common/error.h"
 
-#define HASH_BYTES 32
+#define HASH_BYTES   32
 #define HASH_HEX_LEN 64
 
 struct hash {
@@ -41,12 +41,12 @@ void hash_to_hex(const struct hash *h, char out[HASH_HEX_LEN + 1]);
 /* Parses exactly 64 lowercase hex digits (a NUL-terminated string);
  * anything else is ERROR_FORMAT. */
 int hash_from_hex(struct hash *h, const char *hex, struct error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Hashes the contents of the file at path in constant memory (reads in
  * 64 KiB chunks). ERROR_IO / ERROR_NOT_FOUND / ERROR_PERM naming the file. */
 int hash_file(struct hash *out, const char *path, struct error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* 1 when a and b are the same hash, else 0. Not constant time: hashes
  * are public values. */

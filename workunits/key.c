@@ -21,8 +21,8 @@
 #include "workunits/hash.h"
 
 /* A key file is a header line and a hex line: 200 bytes is plenty. */
-#define KEY_FILE_MAX 4096
-#define KEY_NAME_MAX 64
+#define KEY_FILE_MAX      4096
+#define KEY_NAME_MAX      64
 #define KEY_HEADER_PREFIX "agora-ed25519-"
 
 _Static_assert(crypto_sign_PUBLICKEYBYTES == KEY_PUBLIC_BYTES, "public key size");
@@ -188,9 +188,10 @@ static int key_parse_file(const char *path, const unsigned char *buf, size_t len
 	if (hexlen > 0 && hex[hexlen - 1] == '\n')
 		hexlen--;
 	if (hexlen != 2 * nbytes || hex_decode(out, nbytes, hex, hexlen) < 0)
-		return error_set(err, ERROR_FORMAT,
-				 "'%s': expected one line of %zu lowercase hex digits after the header",
-				 path, 2 * nbytes);
+		return error_set(
+		    err, ERROR_FORMAT,
+		    "'%s': expected one line of %zu lowercase hex digits after the header", path,
+		    2 * nbytes);
 	return 0;
 }
 
@@ -203,8 +204,8 @@ int key_load_public(struct key_public *pk, const char *path, struct error *err)
 	rc = fileio_read_all(path, KEY_FILE_MAX, &buf, &len, err);
 	if (rc < 0)
 		return rc;
-	rc = key_parse_file(path, buf, len, KEY_PUBLIC_HEADER, KEY_SECRET_HEADER, "public", "secret",
-			    pk->bytes, KEY_PUBLIC_BYTES, err);
+	rc = key_parse_file(path, buf, len, KEY_PUBLIC_HEADER, KEY_SECRET_HEADER, "public",
+			    "secret", pk->bytes, KEY_PUBLIC_BYTES, err);
 	/* A secret key given where a public one was wanted: do not keep it. */
 	sodium_memzero(buf, len);
 	free(buf);
@@ -234,15 +235,15 @@ int key_load_secret(struct key_secret *sk, const char *path, struct error *err)
 	rc = fileio_read_fd(fd, path, KEY_FILE_MAX, &buf, &len, err);
 	if (rc < 0)
 		goto out;
-	rc = key_parse_file(path, buf, len, KEY_SECRET_HEADER, KEY_PUBLIC_HEADER, "secret", "public",
-			    sk->bytes, KEY_SECRET_BYTES, err);
+	rc = key_parse_file(path, buf, len, KEY_SECRET_HEADER, KEY_PUBLIC_HEADER, "secret",
+			    "public", sk->bytes, KEY_SECRET_BYTES, err);
 	/* Not a secret key at all: say so, whatever its mode. */
 	if (rc == ERROR_TYPE || rc == ERROR_VERSION)
 		goto out;
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
 		rc = error_set(err, ERROR_PERM,
-			       "refusing secret key '%s': %s by group or others (chmod 600 it)", path,
-			       st.st_mode & (S_IRGRP | S_IROTH) ? "readable" : "accessible");
+			       "refusing secret key '%s': %s by group or others (chmod 600 it)",
+			       path, st.st_mode & (S_IRGRP | S_IROTH) ? "readable" : "accessible");
 		goto out;
 	}
 	if (rc < 0)
@@ -251,7 +252,8 @@ int key_load_secret(struct key_secret *sk, const char *path, struct error *err)
 	crypto_sign_seed_keypair(seed_pk, seed_sk, sk->bytes);
 	if (sodium_memcmp(seed_sk, sk->bytes, KEY_SECRET_BYTES) != 0)
 		rc = error_set(err, ERROR_FORMAT,
-			       "'%s': corrupt secret key (public half does not match the seed)", path);
+			       "'%s': corrupt secret key (public half does not match the seed)",
+			       path);
 out:
 	sodium_memzero(seed_sk, sizeof(seed_sk));
 	if (buf) {

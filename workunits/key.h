@@ -26,11 +26,11 @@
 
 #include "common/error.h"
 
-#define KEY_PUBLIC_BYTES 32
-#define KEY_SECRET_BYTES 64
-#define KEY_SIG_BYTES 64
+#define KEY_PUBLIC_BYTES   32
+#define KEY_SECRET_BYTES   64
+#define KEY_SIG_BYTES      64
 #define KEY_PUBLIC_HEX_LEN 64
-#define KEY_SIG_HEX_LEN 128
+#define KEY_SIG_HEX_LEN    128
 /* 16 bytes as 8 groups of 4 hex digits joined by ':' */
 #define KEY_FINGERPRINT_LEN 39
 /* Longest domain string key_sign()/key_verify() accept. */
@@ -66,7 +66,7 @@ void key_from_seed(struct key_public *pk, struct key_secret *sk,
  * (ERROR_INVALID otherwise). */
 int key_write_pair(const char *dir, const char *name, const struct key_public *pk,
 		   const struct key_secret *sk, struct error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Load a key file. ERROR_TYPE when the file is the other kind of key
  * ("'x.pub' is a public key, not a secret key") or not a key file;
@@ -75,9 +75,9 @@ int key_write_pair(const char *dir, const char *name, const struct key_public *p
  * file is accessible to group or others, and ERROR_FORMAT when the public
  * half does not match the seed. */
 int key_load_public(struct key_public *pk, const char *path, struct error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 int key_load_secret(struct key_secret *sk, const char *path, struct error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Extracts the public key from a secret key. */
 void key_public_of(struct key_public *pk, const struct key_secret *sk);
@@ -85,7 +85,7 @@ void key_public_of(struct key_public *pk, const struct key_secret *sk);
 /* 64 lowercase hex digits and a NUL; the parser accepts exactly that. */
 void key_public_to_hex(const struct key_public *pk, char out[KEY_PUBLIC_HEX_LEN + 1]);
 int key_public_from_hex(struct key_public *pk, const char *hex, struct error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* A short form for people to compare: the first 16 bytes of the
  * BLAKE2b-256 of the key, as "abcd:ef01:...:89ab" (39 chars and a NUL). */

@@ -16,7 +16,7 @@
 #include "workunits/field.h"
 #include "workunits/unit.h"
 
-static const char *const result_keys[] = {"version", "unit_id", "host",	  "output",
+static const char *const result_keys[] = {"version",     "unit_id", "host",    "output",
 					  "output_size", "metrics", "compute", NULL};
 static const char *const result_metrics_keys[] = {"loss_first", "loss_last", NULL};
 static const char *const result_compute_keys[] = {"device", "seconds", "steps", NULL};
@@ -115,9 +115,9 @@ static json_t *result_build(const struct result *r)
 	     field_set(metrics, "loss_last", json_real(r->metrics.loss_last)) == 0 &&
 	     field_set(root, "compute", json_incref(compute)) == 0 &&
 	     field_set(compute, "device",
-		       json_stringn_nocheck(r->compute.device,
-					    strnlen(r->compute.device,
-						    sizeof(r->compute.device)))) == 0 &&
+		       json_stringn_nocheck(
+			   r->compute.device,
+			   strnlen(r->compute.device, sizeof(r->compute.device)))) == 0 &&
 	     field_set(compute, "seconds", json_real(r->compute.seconds)) == 0 &&
 	     field_set(compute, "steps", json_integer(r->compute.steps)) == 0;
 	json_decref(metrics);

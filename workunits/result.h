@@ -26,11 +26,11 @@
 #include "workunits/hash.h"
 #include "workunits/key.h"
 
-#define RESULT_VERSION 1
-#define RESULT_JSON_MAX (16u * 1024) /* larger descriptors: ERROR_TOO_BIG */
-#define RESULT_DEVICE_MAX 64	     /* device name: 1..64 printable ASCII */
-#define RESULT_LOSS_MAX 1e6	     /* losses: [0, 1e6] */
-#define RESULT_SECONDS_MAX 1e9	     /* compute seconds: [0, 1e9] */
+#define RESULT_VERSION     1
+#define RESULT_JSON_MAX    (16u * 1024) /* larger descriptors: ERROR_TOO_BIG */
+#define RESULT_DEVICE_MAX  64           /* device name: 1..64 printable ASCII */
+#define RESULT_LOSS_MAX    1e6          /* losses: [0, 1e6] */
+#define RESULT_SECONDS_MAX 1e9          /* compute seconds: [0, 1e9] */
 
 struct result_metrics {
 	double loss_first; /* training loss at the first inner step */
@@ -39,16 +39,16 @@ struct result_metrics {
 
 struct result_compute {
 	char device[RESULT_DEVICE_MAX + 1]; /* e.g. "pocl cpu" */
-	double seconds;			   /* wall time of the H steps */
-	uint32_t steps;			   /* steps run, 1..UNIT_STEPS_MAX */
+	double seconds;                     /* wall time of the H steps */
+	uint32_t steps;                     /* steps run, 1..UNIT_STEPS_MAX */
 };
 
 struct result {
-	int version;		  /* RESULT_VERSION */
-	struct hash unit_id;	  /* the unit answered */
-	struct key_public host;	  /* the host's key: also the signer */
-	struct hash output;	  /* hash of Δ's raw content (its blob address) */
-	uint64_t output_size;	  /* Δ's raw size in bytes, <= 2^53 - 1 */
+	int version;            /* RESULT_VERSION */
+	struct hash unit_id;    /* the unit answered */
+	struct key_public host; /* the host's key: also the signer */
+	struct hash output;     /* hash of Δ's raw content (its blob address) */
+	uint64_t output_size;   /* Δ's raw size in bytes, <= 2^53 - 1 */
 	struct result_metrics metrics;
 	struct result_compute compute;
 };
@@ -61,11 +61,11 @@ int result_check(const struct result *r, struct error *err) __attribute__((warn_
 
 /* Canonical JSON; *out malloc'd and NUL-terminated (not counted). */
 int result_to_json(const struct result *r, char **out, size_t *len, struct error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Strict parse, with the same error rules as unit_parse(). */
 int result_parse(struct result *r, const void *json, size_t len, struct error *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Seals r in a "result" envelope signed by sk; sk's public key must be
  * r->host (ERROR_INVALID otherwise). *env is malloc'd. */

@@ -18,12 +18,12 @@
 #include "workunits/envelope.h"
 #include "workunits/field.h"
 
-static const char *const unit_keys[] = {"version", "job",   "round", "unit",   "model",
-					"preset",  "data",  "hyper", "steps",  "seed",
+static const char *const unit_keys[] = {"version",    "job",      "round", "unit",  "model",
+					"preset",     "data",     "hyper", "steps", "seed",
 					"kernel_abi", "deadline", "flops", NULL};
 static const char *const unit_data_keys[] = {"shard", "offset", "length", NULL};
-static const char *const unit_hyper_keys[] = {"lr",	 "beta1", "beta2", "eps", "weight_decay",
-					      "clip",	 "batch", "context", NULL};
+static const char *const unit_hyper_keys[] = {"lr",   "beta1", "beta2",   "eps", "weight_decay",
+					      "clip", "batch", "context", NULL};
 
 void unit_init(struct unit *u)
 {
@@ -45,7 +45,8 @@ static int unit_parse_data(struct unit *u, const json_t *root, struct error *err
 		return error_set(err, ERROR_RANGE, "field 'data': %zu entries, allowed 1..%d",
 				 json_array_size(arr), UNIT_DATA_MAX);
 	u->n_data = json_array_size(arr);
-	json_array_foreach(arr, i, item) {
+	json_array_foreach(arr, i, item)
+	{
 		struct unit_data *d = &u->data[i];
 
 		snprintf(prefix, sizeof(prefix), "data[%zu]", i);
@@ -54,8 +55,10 @@ static int unit_parse_data(struct unit *u, const json_t *root, struct error *err
 					 prefix, field_type_name(item));
 		if ((rc = field_only(item, prefix, unit_data_keys, err)) < 0 ||
 		    (rc = field_hash(item, prefix, "shard", &d->shard, err)) < 0 ||
-		    (rc = field_uint(item, prefix, "offset", 0, FIELD_INT_MAX, &d->offset, err)) < 0 ||
-		    (rc = field_uint(item, prefix, "length", 1, FIELD_INT_MAX, &d->length, err)) < 0)
+		    (rc = field_uint(item, prefix, "offset", 0, FIELD_INT_MAX, &d->offset, err)) <
+			0 ||
+		    (rc = field_uint(item, prefix, "length", 1, FIELD_INT_MAX, &d->length, err)) <
+			0)
 			return rc;
 	}
 	return 0;

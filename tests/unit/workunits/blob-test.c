@@ -30,7 +30,8 @@ static unsigned char *make_data(size_t len, int compressible)
 
 	for (i = 0; i < len; i++) {
 		x = x * 1103515245u + 12345u;
-		p[i] = compressible ? (unsigned char)"agora blob "[i % 11] : (unsigned char)(x >> 16);
+		p[i] =
+		    compressible ? (unsigned char)"agora blob "[i % 11] : (unsigned char)(x >> 16);
 	}
 	return p;
 }
@@ -73,8 +74,8 @@ static void test_round_trips(void)
 			ok = ok && blob_len >= BLOB_HEADER_BYTES && memcmp(blob, "AGBL", 4) == 0 &&
 			     blob[4] == 1 && blob[5] == codec && hash_equal(&h.hash, &want) &&
 			     h.raw_size == sizes[i];
-			ok = ok && blob_decode_mem(blob, blob_len, &caps_default, &back, &back_len, &h2,
-						   &err) == 0;
+			ok = ok && blob_decode_mem(blob, blob_len, &caps_default, &back, &back_len,
+						   &h2, &err) == 0;
 			ok = ok && back_len == sizes[i] && memcmp(back, raw, sizes[i]) == 0 &&
 			     hash_equal(&h2.hash, &want);
 			tap_ok(ok, "round trip, %zu bytes, codec %u", sizes[i], codec);
@@ -94,8 +95,9 @@ static void test_round_trips(void)
 				if (rc == 0)
 					rc = blob_decoder_finish(d, NULL, &err);
 				tap_ok(rc == 0 && counted.total == sizes[i] &&
-					       memcmp(counted.keep, raw, sizes[i]) == 0,
-				       "byte-at-a-time decode, %zu bytes, codec %u", sizes[i], codec);
+					   memcmp(counted.keep, raw, sizes[i]) == 0,
+				       "byte-at-a-time decode, %zu bytes, codec %u", sizes[i],
+				       codec);
 				blob_decoder_free(d);
 			}
 			free(raw);
@@ -344,7 +346,6 @@ static void test_fds(void)
 	free(raw);
 	free(back);
 }
-
 
 /* A source that yields different bytes than the header promises. */
 static long liar_read(void *ctx, void *buf, size_t cap)

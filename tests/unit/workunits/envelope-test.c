@@ -24,7 +24,8 @@ static void test_round_trips(void)
 	struct envelope_info info;
 	struct error err;
 
-	TAP_IS(envelope_seal(&sk, "workunit", "", 0, &env, &env_len, &err), 0, "seal empty payload");
+	TAP_IS(envelope_seal(&sk, "workunit", "", 0, &env, &env_len, &err), 0,
+	       "seal empty payload");
 	TAP_IS(envelope_open(env, env_len, "workunit", &pk, &payload, &payload_len, &err), 0,
 	       "open empty payload");
 	TAP_IS(payload_len, 0, "empty payload length");
@@ -38,7 +39,7 @@ static void test_round_trips(void)
 	TAP_IS(envelope_open(env, env_len, "manifest", &pk, &payload, &payload_len, &err), 0,
 	       "open binary payload");
 	tap_ok(payload_len == sizeof(binary) && memcmp(payload, binary, sizeof(binary)) == 0 &&
-		       payload == env + env_len - sizeof(binary),
+		   payload == env + env_len - sizeof(binary),
 	       "payload bytes are exact and point into the envelope");
 	free(env);
 
@@ -111,7 +112,8 @@ static void test_rejections(void)
 
 		memcpy(text, env, head);
 		memcpy(text + head, "length 07\n{\"a\":1}", 18);
-		expect(text, head + 18, "workunit", &pk, ERROR_FORMAT, "length with a leading zero");
+		expect(text, head + 18, "workunit", &pk, ERROR_FORMAT,
+		       "length with a leading zero");
 		memcpy(text + head, "length 99999999\n{\"a\":1}", 24);
 		expect(text, head + 24, "workunit", &pk, ERROR_TOO_BIG, "length over the cap");
 	}
@@ -134,7 +136,8 @@ static void test_rejections(void)
 			env[i] = save;
 		}
 	}
-	tap_ok(rejected == tried, "all %u single-byte changes of %zu bytes rejected", tried, env_len);
+	tap_ok(rejected == tried, "all %u single-byte changes of %zu bytes rejected", tried,
+	       env_len);
 	free(env);
 }
 

@@ -61,7 +61,7 @@ static void test_files(void)
 	if (f)
 		fclose(f);
 	tap_ok(strncmp(buf, KEY_PUBLIC_HEADER "\n", strlen(KEY_PUBLIC_HEADER) + 1) == 0 &&
-		       n == strlen(KEY_PUBLIC_HEADER) + 1 + 64 + 1,
+		   n == strlen(KEY_PUBLIC_HEADER) + 1 + 64 + 1,
 	       "public key file is the header line and one hex line");
 
 	error_clear(&err);
@@ -71,10 +71,12 @@ static void test_files(void)
 
 	error_clear(&err);
 	TAP_IS(key_load_secret(&sk2, pub, &err), ERROR_TYPE, "public file loaded as secret");
-	tap_ok(strstr(err.msg, "is a public key, not a secret key") != NULL, "message: %s", err.msg);
+	tap_ok(strstr(err.msg, "is a public key, not a secret key") != NULL, "message: %s",
+	       err.msg);
 	error_clear(&err);
 	TAP_IS(key_load_public(&pk2, sec, &err), ERROR_TYPE, "secret file loaded as public");
-	tap_ok(strstr(err.msg, "is a secret key, not a public key") != NULL, "message: %s", err.msg);
+	tap_ok(strstr(err.msg, "is a secret key, not a public key") != NULL, "message: %s",
+	       err.msg);
 
 	chmod(sec, 0640);
 	error_clear(&err);

@@ -44,12 +44,13 @@ static void test_parse(void)
 
 	TAP_IS(result_parse(&r, valid, valid_len, &err), 0, "fixture parses");
 	tap_ok(r.output_size == 4194304 && r.metrics.loss_first == 4.17 &&
-		       r.metrics.loss_last == 3.92 && strcmp(r.compute.device, "pocl cpu (AMD Ryzen 7)") == 0 &&
-		       r.compute.seconds == 12.5 && r.compute.steps == 100,
+		   r.metrics.loss_last == 3.92 &&
+		   strcmp(r.compute.device, "pocl cpu (AMD Ryzen 7)") == 0 &&
+		   r.compute.seconds == 12.5 && r.compute.steps == 100,
 	       "fields");
 	TAP_IS(result_to_json(&r, &json, &len, &err), 0, "encode");
 	tap_ok(strncmp(json, "{\"version\":1,\"unit_id\":\"bddd", 28) == 0 &&
-		       !strstr(json, "\": ") && !strchr(json, '\n'),
+		   !strstr(json, "\": ") && !strchr(json, '\n'),
 	       "canonical: fixed key order, compact: %s", json);
 	TAP_IS(result_parse(&r2, json, len, &err), 0, "canonical form parses");
 	tap_ok(memcmp(&r, &r2, sizeof(r)) == 0, "round trip");
@@ -61,26 +62,26 @@ static const struct {
 	int code;
 	const char *msg;
 } bad_cases[] = {
-	{"\"version\": 1", "\"version\": 3", ERROR_VERSION, "unsupported result version 3"},
-	{"\"output_size\": 4194304", "\"output_size\": \"big\"", ERROR_TYPE,
-	 "field 'output_size': expected integer, got string"},
-	{"\"output_size\": 4194304,", "", ERROR_MISSING, "missing field 'output_size'"},
-	{"\"host\": \"03a1", "\"host\": \"zza1", ERROR_FORMAT, "field 'host'"},
-	{"\"host\": \"03a1", "\"host\": \"03a", ERROR_FORMAT, "field 'host'"},
-	{"\"unit_id\": \"bddd", "\"unit_id\": \"Bddd", ERROR_FORMAT, "field 'unit_id'"},
-	{"\"loss_first\": 4.17", "\"loss_first\": -1", ERROR_RANGE, "field 'metrics.loss_first'"},
-	{"\"loss_last\": 3.92", "\"loss_last\": 3.92, \"x\": 0", ERROR_FORMAT,
-	 "unknown field 'metrics.x'"},
-	{"\"device\": \"pocl cpu (AMD Ryzen 7)\"", "\"device\": \"tab\\there\"", ERROR_FORMAT,
-	 "field 'compute.device'"},
-	{"\"device\": \"pocl cpu (AMD Ryzen 7)\"",
-	 "\"device\": \"0123456789012345678901234567890123456789012345678901234567890123456789\"",
-	 ERROR_RANGE, "field 'compute.device'"},
-	{"\"steps\": 100", "\"steps\": 0", ERROR_RANGE, "field 'compute.steps'"},
-	{"\"seconds\": 12.5", "\"seconds\": 12.5, \"seconds\": 1", ERROR_DUPLICATE, "duplicate"},
-	{"\"compute\": {", "\"compute\": [{", ERROR_FORMAT, "not valid JSON"},
-	{"\"metrics\": {\"loss_first\": 4.17, \"loss_last\": 3.92}", "\"metrics\": 1", ERROR_TYPE,
-	 "field 'metrics': expected object"},
+    {"\"version\": 1", "\"version\": 3", ERROR_VERSION, "unsupported result version 3"},
+    {"\"output_size\": 4194304", "\"output_size\": \"big\"", ERROR_TYPE,
+     "field 'output_size': expected integer, got string"},
+    {"\"output_size\": 4194304,", "", ERROR_MISSING, "missing field 'output_size'"},
+    {"\"host\": \"03a1", "\"host\": \"zza1", ERROR_FORMAT, "field 'host'"},
+    {"\"host\": \"03a1", "\"host\": \"03a", ERROR_FORMAT, "field 'host'"},
+    {"\"unit_id\": \"bddd", "\"unit_id\": \"Bddd", ERROR_FORMAT, "field 'unit_id'"},
+    {"\"loss_first\": 4.17", "\"loss_first\": -1", ERROR_RANGE, "field 'metrics.loss_first'"},
+    {"\"loss_last\": 3.92", "\"loss_last\": 3.92, \"x\": 0", ERROR_FORMAT,
+     "unknown field 'metrics.x'"},
+    {"\"device\": \"pocl cpu (AMD Ryzen 7)\"", "\"device\": \"tab\\there\"", ERROR_FORMAT,
+     "field 'compute.device'"},
+    {"\"device\": \"pocl cpu (AMD Ryzen 7)\"",
+     "\"device\": \"0123456789012345678901234567890123456789012345678901234567890123456789\"",
+     ERROR_RANGE, "field 'compute.device'"},
+    {"\"steps\": 100", "\"steps\": 0", ERROR_RANGE, "field 'compute.steps'"},
+    {"\"seconds\": 12.5", "\"seconds\": 12.5, \"seconds\": 1", ERROR_DUPLICATE, "duplicate"},
+    {"\"compute\": {", "\"compute\": [{", ERROR_FORMAT, "not valid JSON"},
+    {"\"metrics\": {\"loss_first\": 4.17, \"loss_last\": 3.92}", "\"metrics\": 1", ERROR_TYPE,
+     "field 'metrics': expected object"},
 };
 
 static void test_bad(void)
@@ -154,7 +155,8 @@ static void test_signed(void)
 
 		r.host = other;
 		if (result_to_json(&r, &json, &len, &err) == 0 &&
-		    envelope_seal(&host_sk, ENVELOPE_TYPE_RESULT, json, len, &env, &env_len, &err) == 0) {
+		    envelope_seal(&host_sk, ENVELOPE_TYPE_RESULT, json, len, &env, &env_len,
+				  &err) == 0) {
 			error_clear(&err);
 			TAP_IS(result_open(&r2, env, env_len, &host, &err), ERROR_SIGNATURE,
 			       "host field must be the signer");

@@ -17,10 +17,10 @@
 #include "workunits/result.h"
 #include "workunits/unit.h"
 
-#define FIXTURE "tests/fixtures/workunits/unit-valid.json"
+#define FIXTURE   "tests/fixtures/workunits/unit-valid.json"
 #define CANONICAL "tests/fixtures/workunits/unit-canonical.json"
-#define SIGNED "tests/fixtures/workunits/unit-signed.env"
-#define UNIT_ID "566b53d87fb28c2b9b1dcf0daa3b7a273411d49b4bfd42c8b276c33038efd0e0"
+#define SIGNED    "tests/fixtures/workunits/unit-signed.env"
+#define UNIT_ID   "566b53d87fb28c2b9b1dcf0daa3b7a273411d49b4bfd42c8b276c33038efd0e0"
 
 static char *valid;
 static size_t valid_len;
@@ -50,20 +50,21 @@ static void test_parse_fixture(void)
 
 	TAP_IS(unit_parse(&u, valid, valid_len, &err), 0, "fixture parses");
 	hash_to_hex(&u.model, hex);
-	tap_ok(strcmp(u.job, "tiny-shakespeare") == 0 && u.round == 3 && u.index == 17 &&
-		       strcmp(hex, "5fc62270dfde2944cf6dd24f2062520d4cfce31e25a29dcde72d269c8aa9bbfb") ==
-			       0 &&
-		       strcmp(u.preset, "gpt-tiny") == 0,
-	       "job, round, unit, model, preset");
+	tap_ok(
+	    strcmp(u.job, "tiny-shakespeare") == 0 && u.round == 3 && u.index == 17 &&
+		strcmp(hex, "5fc62270dfde2944cf6dd24f2062520d4cfce31e25a29dcde72d269c8aa9bbfb") ==
+		    0 &&
+		strcmp(u.preset, "gpt-tiny") == 0,
+	    "job, round, unit, model, preset");
 	tap_ok(u.n_data == 2 && u.data[1].offset == 131072 && u.data[1].length == 4096 &&
-		       u.data[0].length == 65536,
+		   u.data[0].length == 65536,
 	       "data ranges");
 	tap_ok(u.hyper.lr == 0.001 && u.hyper.beta1 == 0.9 && u.hyper.beta2 == 0.95 &&
-		       u.hyper.eps == 1e-8 && u.hyper.weight_decay == 0.1 && u.hyper.clip == 1 &&
-		       u.hyper.batch == 8 && u.hyper.context == 256,
+		   u.hyper.eps == 1e-8 && u.hyper.weight_decay == 0.1 && u.hyper.clip == 1 &&
+		   u.hyper.batch == 8 && u.hyper.context == 256,
 	       "hyper-parameters");
 	tap_ok(u.steps == 100 && u.seed == UINT64_MAX && u.kernel_abi == 1 &&
-		       u.deadline == 1800000000 && u.flops == 123456789,
+		   u.deadline == 1800000000 && u.flops == 123456789,
 	       "steps, seed (2^64 - 1, as a string), kernel_abi, deadline, flops");
 }
 
@@ -75,7 +76,8 @@ static void test_canonical(void)
 	struct unit u, u2;
 	struct error err;
 
-	if (unit_parse(&u, valid, valid_len, &err) != 0 || unit_to_json(&u, &json, &len, &err) != 0) {
+	if (unit_parse(&u, valid, valid_len, &err) != 0 ||
+	    unit_to_json(&u, &json, &len, &err) != 0) {
 		tap_ok(0, "encode: %s", err.msg);
 		return;
 	}
@@ -92,8 +94,7 @@ static void test_canonical(void)
 
 	/* Keys in another order, other spacing: same canonical bytes. */
 	shuffled = malloc(valid_len + 64);
-	snprintf(shuffled, valid_len + 64,
-		 "{\"flops\":123456789,%s", strstr(valid, "\"version\""));
+	snprintf(shuffled, valid_len + 64, "{\"flops\":123456789,%s", strstr(valid, "\"version\""));
 	{
 		char *dup = strstr(shuffled, ",\n  \"flops\": 123456789");
 
@@ -102,8 +103,8 @@ static void test_canonical(void)
 				strlen(dup + strlen(",\n  \"flops\": 123456789")) + 1);
 	}
 	tap_ok(unit_parse(&u2, shuffled, strlen(shuffled), &err) == 0 &&
-		       unit_to_json(&u2, &json2, &len2, &err) == 0 && len == len2 &&
-		       memcmp(json, json2, len) == 0,
+		   unit_to_json(&u2, &json2, &len2, &err) == 0 && len == len2 &&
+		   memcmp(json, json2, len) == 0,
 	       "reordered input gives the same canonical bytes");
 	free(shuffled);
 	free(json2);
@@ -129,53 +130,52 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
-	{"\"version\": 1", "\"version\": 2", ERROR_VERSION, "unsupported unit version 2"},
-	{"\"version\": 1", "\"version\": \"1\"", ERROR_TYPE, "field 'version'"},
-	{"\"version\": 1,", "", ERROR_MISSING, "missing field 'version'"},
-	{"\"round\": 3", "\"round\": \"3\"", ERROR_TYPE, "field 'round': expected integer, got string"},
-	{"\"round\": 3", "\"round\": 3.0", ERROR_TYPE, "field 'round': expected integer, got real"},
-	{"\"round\": 3", "\"round\": -1", ERROR_RANGE, "field 'round'"},
-	{"\"round\": 3,", "", ERROR_MISSING, "missing field 'round'"},
-	{"\"unit\": 17", "\"unit\": 1000000001", ERROR_RANGE, "field 'unit'"},
-	{"\"job\": \"tiny-shakespeare\"", "\"job\": \"Tiny\"", ERROR_FORMAT, "field 'job'"},
-	{"\"job\": \"tiny-shakespeare\"", "\"job\": \"\"", ERROR_RANGE, "field 'job'"},
-	{"\"job\": \"tiny-shakespeare\"", "\"job\": 7", ERROR_TYPE, "field 'job'"},
-	{"\"model\": \"5fc6", "\"model\": \"5FC6", ERROR_FORMAT, "field 'model'"},
-	{"\"preset\": \"gpt-tiny\"", "\"preset\": \"gpt tiny\"", ERROR_FORMAT, "field 'preset'"},
-	{"\"steps\": 100", "\"steps\": 0", ERROR_RANGE, "field 'steps'"},
-	{"\"steps\": 100", "\"steps\": 1000001", ERROR_RANGE, "field 'steps'"},
-	{"\"seed\": \"18446744073709551615\"", "\"seed\": 5", ERROR_TYPE, "field 'seed'"},
-	{"\"seed\": \"18446744073709551615\"", "\"seed\": \"18446744073709551616\"", ERROR_RANGE,
-	 "field 'seed'"},
-	{"\"seed\": \"18446744073709551615\"", "\"seed\": \"0123\"", ERROR_FORMAT, "field 'seed'"},
-	{"\"seed\": \"18446744073709551615\"", "\"seed\": \"-1\"", ERROR_FORMAT, "field 'seed'"},
-	{"\"kernel_abi\": 1", "\"kernel_abi\": 0", ERROR_RANGE, "field 'kernel_abi'"},
-	{"\"deadline\": 1800000000", "\"deadline\": 9007199254740992", ERROR_RANGE,
-	 "field 'deadline'"},
-	{"\"flops\": 123456789", "\"flops\": -1", ERROR_RANGE, "field 'flops'"},
-	{"\"flops\": 123456789", "\"flops\": null", ERROR_TYPE, "field 'flops'"},
-	{"\"lr\": 0.001", "\"lr\": 0", ERROR_RANGE, "field 'hyper.lr'"},
-	{"\"lr\": 0.001", "\"lr\": \"fast\"", ERROR_TYPE, "field 'hyper.lr': expected number, got string"},
-	{"\"lr\": 0.001,", "", ERROR_MISSING, "missing field 'hyper.lr'"},
-	{"\"beta1\": 0.9", "\"beta1\": 1.0", ERROR_RANGE, "field 'hyper.beta1'"},
-	{"\"beta2\": 0.95", "\"beta2\": 1e400", ERROR_FORMAT, "not valid JSON"},
-	{"\"eps\": 1e-8", "\"eps\": 0", ERROR_RANGE, "field 'hyper.eps'"},
-	{"\"batch\": 8", "\"batch\": 0", ERROR_RANGE, "field 'hyper.batch'"},
-	{"\"context\": 256", "\"context\": 256, \"colour\": 1", ERROR_FORMAT,
-	 "unknown field 'hyper.colour'"},
-	{"\"hyper\": {", "\"hyper\": [{", ERROR_FORMAT, "not valid JSON"},
-	{"\"version\": 1,", "\"version\": 1, \"extra\": true,", ERROR_FORMAT, "unknown field 'extra'"},
-	{"\"version\": 1,", "\"version\": 1, \"version\": 1,", ERROR_DUPLICATE, "duplicate"},
-	{"\"offset\": 0,", "\"offset\": 0, \"offset\": 0,", ERROR_DUPLICATE, "duplicate"},
-	{"\"offset\": 131072", "\"offset\": \"131072\"", ERROR_TYPE, "field 'data[1].offset'"},
-	{"\"length\": 4096", "\"length\": 0", ERROR_RANGE, "field 'data[1].length'"},
-	{"\"length\": 4096}", "\"length\": 4096, \"x\": 1}", ERROR_FORMAT,
-	 "unknown field 'data[1].x'"},
-	{"\"shard\": \"bddd", "\"shard\": \"xddd", ERROR_FORMAT, "field 'data[1].shard'"},
-	{"\"data\": [", "\"data\": [7, ", ERROR_TYPE, "field 'data[0]'"},
-	{"\"data\": [", "\"data\": {\"a\": [", ERROR_FORMAT, "not valid JSON"},
-	{"\n}", "\n} x", ERROR_FORMAT, "not valid JSON"},
-	{"{", "[{", ERROR_FORMAT, "not valid JSON"},
+    {"\"version\": 1", "\"version\": 2", ERROR_VERSION, "unsupported unit version 2"},
+    {"\"version\": 1", "\"version\": \"1\"", ERROR_TYPE, "field 'version'"},
+    {"\"version\": 1,", "", ERROR_MISSING, "missing field 'version'"},
+    {"\"round\": 3", "\"round\": \"3\"", ERROR_TYPE, "field 'round': expected integer, got string"},
+    {"\"round\": 3", "\"round\": 3.0", ERROR_TYPE, "field 'round': expected integer, got real"},
+    {"\"round\": 3", "\"round\": -1", ERROR_RANGE, "field 'round'"},
+    {"\"round\": 3,", "", ERROR_MISSING, "missing field 'round'"},
+    {"\"unit\": 17", "\"unit\": 1000000001", ERROR_RANGE, "field 'unit'"},
+    {"\"job\": \"tiny-shakespeare\"", "\"job\": \"Tiny\"", ERROR_FORMAT, "field 'job'"},
+    {"\"job\": \"tiny-shakespeare\"", "\"job\": \"\"", ERROR_RANGE, "field 'job'"},
+    {"\"job\": \"tiny-shakespeare\"", "\"job\": 7", ERROR_TYPE, "field 'job'"},
+    {"\"model\": \"5fc6", "\"model\": \"5FC6", ERROR_FORMAT, "field 'model'"},
+    {"\"preset\": \"gpt-tiny\"", "\"preset\": \"gpt tiny\"", ERROR_FORMAT, "field 'preset'"},
+    {"\"steps\": 100", "\"steps\": 0", ERROR_RANGE, "field 'steps'"},
+    {"\"steps\": 100", "\"steps\": 1000001", ERROR_RANGE, "field 'steps'"},
+    {"\"seed\": \"18446744073709551615\"", "\"seed\": 5", ERROR_TYPE, "field 'seed'"},
+    {"\"seed\": \"18446744073709551615\"", "\"seed\": \"18446744073709551616\"", ERROR_RANGE,
+     "field 'seed'"},
+    {"\"seed\": \"18446744073709551615\"", "\"seed\": \"0123\"", ERROR_FORMAT, "field 'seed'"},
+    {"\"seed\": \"18446744073709551615\"", "\"seed\": \"-1\"", ERROR_FORMAT, "field 'seed'"},
+    {"\"kernel_abi\": 1", "\"kernel_abi\": 0", ERROR_RANGE, "field 'kernel_abi'"},
+    {"\"deadline\": 1800000000", "\"deadline\": 9007199254740992", ERROR_RANGE, "field 'deadline'"},
+    {"\"flops\": 123456789", "\"flops\": -1", ERROR_RANGE, "field 'flops'"},
+    {"\"flops\": 123456789", "\"flops\": null", ERROR_TYPE, "field 'flops'"},
+    {"\"lr\": 0.001", "\"lr\": 0", ERROR_RANGE, "field 'hyper.lr'"},
+    {"\"lr\": 0.001", "\"lr\": \"fast\"", ERROR_TYPE,
+     "field 'hyper.lr': expected number, got string"},
+    {"\"lr\": 0.001,", "", ERROR_MISSING, "missing field 'hyper.lr'"},
+    {"\"beta1\": 0.9", "\"beta1\": 1.0", ERROR_RANGE, "field 'hyper.beta1'"},
+    {"\"beta2\": 0.95", "\"beta2\": 1e400", ERROR_FORMAT, "not valid JSON"},
+    {"\"eps\": 1e-8", "\"eps\": 0", ERROR_RANGE, "field 'hyper.eps'"},
+    {"\"batch\": 8", "\"batch\": 0", ERROR_RANGE, "field 'hyper.batch'"},
+    {"\"context\": 256", "\"context\": 256, \"colour\": 1", ERROR_FORMAT,
+     "unknown field 'hyper.colour'"},
+    {"\"hyper\": {", "\"hyper\": [{", ERROR_FORMAT, "not valid JSON"},
+    {"\"version\": 1,", "\"version\": 1, \"extra\": true,", ERROR_FORMAT, "unknown field 'extra'"},
+    {"\"version\": 1,", "\"version\": 1, \"version\": 1,", ERROR_DUPLICATE, "duplicate"},
+    {"\"offset\": 0,", "\"offset\": 0, \"offset\": 0,", ERROR_DUPLICATE, "duplicate"},
+    {"\"offset\": 131072", "\"offset\": \"131072\"", ERROR_TYPE, "field 'data[1].offset'"},
+    {"\"length\": 4096", "\"length\": 0", ERROR_RANGE, "field 'data[1].length'"},
+    {"\"length\": 4096}", "\"length\": 4096, \"x\": 1}", ERROR_FORMAT, "unknown field 'data[1].x'"},
+    {"\"shard\": \"bddd", "\"shard\": \"xddd", ERROR_FORMAT, "field 'data[1].shard'"},
+    {"\"data\": [", "\"data\": [7, ", ERROR_TYPE, "field 'data[0]'"},
+    {"\"data\": [", "\"data\": {\"a\": [", ERROR_FORMAT, "not valid JSON"},
+    {"\n}", "\n} x", ERROR_FORMAT, "not valid JSON"},
+    {"{", "[{", ERROR_FORMAT, "not valid JSON"},
 };
 
 static void test_bad_fields(void)
@@ -198,7 +198,8 @@ static void test_bad_fields(void)
 		rc = unit_parse(&u, json, len, &err);
 		if (!tap_ok(rc == c->code && strstr(err.msg, c->msg) != NULL, "bad case %zu: %s", i,
 			    err.msg))
-			tap_diag("got %d (%s), want %d with '%s'", rc, error_name(rc), c->code, c->msg);
+			tap_diag("got %d (%s), want %d with '%s'", rc, error_name(rc), c->code,
+				 c->msg);
 		free(json);
 	}
 }
