@@ -253,8 +253,6 @@ static int api_authenticate(struct api *a, struct http_request *req, struct db_h
 		return rc;
 	if (host->banned)
 		return api_refuse(req, 403, "banned", "host %" PRId64 " is banned", host->id);
-	if (db_host_touch(a->db, host->id, api_now()) < 0)
-		log_warn("cannot record that host %" PRId64 " was seen", host->id);
 	return 0;
 }
 

@@ -641,26 +641,57 @@ int64_t db_host_count(struct db *db)
 	return db_count(db, DB_HOST_COUNT);
 }
 
+/* With the lock held: inserts the nonce; ERROR_DUPLICATE when present. */
+static int db_nonce_insert(struct db *db, const unsigned char nonce[DB_NONCE_BYTES], int64_t host,
+			   int64_t now)
+{
+	sqlite3_stmt *st = db_stmt(db, DB_NONCE_INSERT);
+	int rc;
+
+	if (!st)
+		return ERROR_DB;
+	sqlite3_bind_blob(st, 1, nonce, DB_NONCE_BYTES, SQLITE_STATIC);
+	if (host > 0)
+		sqlite3_bind_int64(st, 2, host);
+	else
+		sqlite3_bind_null(st, 2);
+	sqlite3_bind_int64(st, 3, now);
+	rc = db_step_done(db, st);
+	/* INSERT OR IGNORE: no change means the nonce was there. */
+	if (rc == 0 && sqlite3_changes(db->sql) == 0)
+		rc = ERROR_DUPLICATE;
+	return rc;
+}
+
 int db_nonce_use(struct db *db, const unsigned char nonce[DB_NONCE_BYTES], int64_t host,
 		 int64_t now)
 {
 	sqlite3_stmt *st;
-	int rc = ERROR_DB;
+	int rc;
 
 	db_lock(db);
-	st = db_stmt(db, DB_NONCE_INSERT);
-	if (st) {
-		sqlite3_bind_blob(st, 1, nonce, DB_NONCE_BYTES, SQLITE_STATIC);
-		if (host > 0)
-			sqlite3_bind_int64(st, 2, host);
-		else
-			sqlite3_bind_null(st, 2);
-		sqlite3_bind_int64(st, 3, now);
-		rc = db_step_done(db, st);
-		/* INSERT OR IGNORE: no change means the nonce was there. */
-		if (rc == 0 && sqlite3_changes(db->sql) == 0)
-			rc = ERROR_DUPLICATE;
+	if (host <= 0) {
+		rc = db_nonce_insert(db, nonce, 0, now);
+		goto out;
 	}
+	/* One transaction, one commit (one WAL fsync) per request. */
+	rc = db_begin(db);
+	if (rc == 0)
+		rc = db_nonce_insert(db, nonce, host, now);
+	if (rc == 0) {
+		st = db_stmt(db, DB_HOST_TOUCH);
+		rc = st ? 0 : ERROR_DB;
+		if (st) {
+			sqlite3_bind_int64(st, 1, host);
+			sqlite3_bind_int64(st, 2, now);
+			rc = db_step_done(db, st);
+		}
+	}
+	if (rc == 0)
+		rc = db_commit(db);
+	else
+		db_rollback(db);
+out:
 	db_unlock(db);
 	return rc;
 }

@@ -103,7 +103,9 @@ int64_t db_host_count(struct db *db);
 
 /* Records a request nonce, first use wins: returns 0 the first time and
  * ERROR_DUPLICATE when the nonce was seen before (a replay). host is the
- * sender's id, or 0 for a request from a host not yet registered. */
+ * sender's id, or 0 for a request from a host not yet registered; for a
+ * registered host the same transaction (one commit) also records that it
+ * was seen at `now`, as db_host_touch() does. */
 int db_nonce_use(struct db *db, const unsigned char nonce[DB_NONCE_BYTES], int64_t host,
 		 int64_t now);
 /* Deletes nonces recorded before `before`; returns how many (>= 0). */
