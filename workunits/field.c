@@ -291,25 +291,152 @@ int field_set(json_t *obj, const char *name, json_t *value)
 	return json_object_set_new(obj, name, value) == 0 ? 0 : ERROR_NOMEM;
 }
 
+/* A growing output buffer for the canonical writer. */
+struct field_out {
+	char *buf;
+	size_t len, size;
+	int failed;
+};
+
+static void field_put(struct field_out *o, const char *data, size_t len)
+{
+	if (o->failed)
+		return;
+	if (len >= o->size - o->len) {
+		size_t want = o->size ? o->size : 256;
+		char *grown;
+
+		while (len >= want - o->len)
+			want *= 2;
+		grown = realloc(o->buf, want);
+		if (!grown) {
+			o->failed = 1;
+			return;
+		}
+		o->buf = grown;
+		o->size = want;
+	}
+	memcpy(o->buf + o->len, data, len);
+	o->len += len;
+	o->buf[o->len] = '\0';
+}
+
+static void field_put_str(struct field_out *o, const char *s)
+{
+	field_put(o, s, strlen(s));
+}
+
+/* A string with the minimal escapes: \" \\ and \u00XX for controls. */
+static void field_put_string(struct field_out *o, const char *s, size_t len)
+{
+	size_t i, run = 0;
+	char esc[8];
+
+	field_put(o, "\"", 1);
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		field_put(o, s + run, i - run);
+		if (c == '"' || c == '\\')
+			snprintf(esc, sizeof(esc), "\\%c", c);
+		else
+			snprintf(esc, sizeof(esc), "\\u%04x", c);
+		field_put_str(o, esc);
+		run = i + 1;
+	}
+	field_put(o, s + run, len - run);
+	field_put(o, "\"", 1);
+}
+
+/* The shortest decimal that reads back as exactly v (at most 17
+ * significant digits), always with a '.' or an exponent so that it stays
+ * a real: 0.9, 1e-08, 123456789.0, -0.0. */
+static void field_put_real(struct field_out *o, double v)
+{
+	char buf[40], *comma;
+	int prec;
+
+	for (prec = 1; prec <= 17; prec++) {
+		snprintf(buf, sizeof(buf), "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			break;
+	}
+	/* A locale with a decimal comma must not leak into JSON. */
+	if ((comma = strchr(buf, ',')))
+		*comma = '.';
+	if (!strpbrk(buf, ".e") && strlen(buf) + 3 <= sizeof(buf))
+		memcpy(buf + strlen(buf), ".0", 3);
+	field_put_str(o, buf);
+}
+
+static void field_put_value(struct field_out *o, const json_t *v)
+{
+	char num[32];
+	const char *key;
+	json_t *item;
+	size_t i;
+	int first = 1;
+
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		field_put(o, "{", 1);
+		json_object_foreach((json_t *)v, key, item)
+		{
+			if (!first)
+				field_put(o, ",", 1);
+			first = 0;
+			field_put_string(o, key, strlen(key));
+			field_put(o, ":", 1);
+			field_put_value(o, item);
+		}
+		field_put(o, "}", 1);
+		break;
+	case JSON_ARRAY:
+		field_put(o, "[", 1);
+		json_array_foreach(v, i, item)
+		{
+			if (i > 0)
+				field_put(o, ",", 1);
+			field_put_value(o, item);
+		}
+		field_put(o, "]", 1);
+		break;
+	case JSON_STRING:
+		field_put_string(o, json_string_value(v), json_string_length(v));
+		break;
+	case JSON_INTEGER:
+		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		field_put_str(o, num);
+		break;
+	case JSON_REAL:
+		field_put_real(o, json_real_value(v));
+		break;
+	case JSON_TRUE:
+		field_put_str(o, "true");
+		break;
+	case JSON_FALSE:
+		field_put_str(o, "false");
+		break;
+	case JSON_NULL:
+		field_put_str(o, "null");
+		break;
+	}
+}
+
 int field_dump(const json_t *root, char **out, size_t *len)
 {
-	const size_t flags = JSON_COMPACT | JSON_ENSURE_ASCII;
-	size_t need;
+	struct field_out o = {NULL, 0, 0, 0};
 
 	*out = NULL;
 	*len = 0;
-	need = json_dumpb(root, NULL, 0, flags);
-	if (need == 0)
-		return ERROR_NOMEM;
-	*out = malloc(need + 1);
-	if (!*out)
-		return ERROR_NOMEM;
-	if (json_dumpb(root, *out, need, flags) != need) {
-		free(*out);
-		*out = NULL;
+	field_put_value(&o, root);
+	if (o.failed || !o.buf) {
+		free(o.buf);
 		return ERROR_NOMEM;
 	}
-	(*out)[need] = '\0';
-	*len = need;
+	*out = o.buf;
+	*len = o.len;
 	return 0;
 }

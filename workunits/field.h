@@ -88,9 +88,15 @@ const char *field_type_name(const json_t *v);
  * (also when value is NULL, so calls can nest json_integer() etc.). */
 int field_set(json_t *obj, const char *name, json_t *value);
 
-/* Serialises root compactly in its insertion order: the canonical form.
- * Returns a malloc'd NUL-terminated string and its length, or
- * ERROR_NOMEM. */
+/*
+ * Serialises root in Agora's canonical form: members in insertion order,
+ * no whitespace, integers in plain decimal, reals as the shortest decimal
+ * that reads back to the same double (at most 17 significant digits,
+ * printf %g style, always with a '.' or an exponent: 0.9, 1e-08, 1.0),
+ * strings with only the escapes JSON requires (\" \\ \u00XX). Equal
+ * trees give equal bytes. Returns a malloc'd NUL-terminated string and its
+ * length, or ERROR_NOMEM. Cost: one pass, recursion as deep as the tree.
+ */
 int field_dump(const json_t *root, char **out, size_t *len);
 
 #endif

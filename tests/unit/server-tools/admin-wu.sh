@@ -88,7 +88,7 @@ ok $? "invalid unit refused: $(cat "$tmp/err")"
 
 "$admin" wu verify --pub "$srcdir/tests/fixtures/workunits/fixture-signer.pub" \
 	"$srcdir/tests/fixtures/workunits/unit-signed.env" >"$tmp/verify.out" 2>&1 &&
-	grep -q "^ok: unit 566b53d87fb28c2b9b1dcf0daa3b7a273411d49b4bfd42c8b276c33038efd0e0$" "$tmp/verify.out"
+	grep -q "^ok: unit 264278974acdf32aa56100751beaabd93835b77027dc80d4ebaed188f62ca53c$" "$tmp/verify.out"
 ok $? "wu verify accepts the committed python-signed fixture with its id"
 
 "$admin" wu show "$tmp/unit.env" >"$tmp/show.out" 2>&1

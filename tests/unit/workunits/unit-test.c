@@ -20,7 +20,7 @@
 #define FIXTURE   "tests/fixtures/workunits/unit-valid.json"
 #define CANONICAL "tests/fixtures/workunits/unit-canonical.json"
 #define SIGNED    "tests/fixtures/workunits/unit-signed.env"
-#define UNIT_ID   "566b53d87fb28c2b9b1dcf0daa3b7a273411d49b4bfd42c8b276c33038efd0e0"
+#define UNIT_ID   "264278974acdf32aa56100751beaabd93835b77027dc80d4ebaed188f62ca53c"
 
 static char *valid;
 static size_t valid_len;
