@@ -33,7 +33,7 @@ static const char sched_sql_pick[] =
     " WHERE r.state = 'unsent' AND u.state = 'active' AND j.state = 'running'"
     " AND NOT EXISTS (SELECT 1 FROM replicas o WHERE o.unit = r.unit"
     "  AND (o.host = ?1 OR o.account = ?2))"
-    " ORDER BY r.id LIMIT 1";
+    " ORDER BY r.unit, r.id LIMIT 1";
 static const char sched_sql_send[] =
     "UPDATE replicas SET state = 'in_progress', host = ?2, account = ?3, sent = ?4,"
     " deadline = ?5 WHERE id = ?1 AND state = 'unsent'";
