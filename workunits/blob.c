@@ -362,8 +362,10 @@ struct blob_decoder {
 
 struct blob_decoder *blob_decoder_new(const struct blob_caps *caps, const struct blob_sink *sink)
 {
-	struct blob_decoder *d = calloc(1, sizeof(*d));
+	struct blob_decoder *d;
 
+	assert(caps && sink && sink->write);
+	d = calloc(1, sizeof(*d));
 	if (!d)
 		return NULL;
 	d->caps = *caps;

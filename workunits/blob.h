@@ -30,6 +30,9 @@
  * must treat what it receives as unverified until blob_decoder_finish()
  * (or blob_decode_fd()) returns 0, e.g. write to a temporary file and
  * rename it only then.
+ *
+ * Thread safety: all functions are reentrant; a blob_decoder belongs to
+ * one thread at a time.
  */
 #ifndef AGORA_WORKUNITS_BLOB_H
 #define AGORA_WORKUNITS_BLOB_H

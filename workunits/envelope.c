@@ -5,6 +5,7 @@
 
 #include "workunits/envelope.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,6 +187,7 @@ int envelope_open(const void *buf, size_t len, const char *type, const struct ke
 	struct envelope_info info;
 	int rc;
 
+	assert(type && expected && payload && payload_len);
 	*payload = NULL;
 	*payload_len = 0;
 	rc = envelope_peek(&info, buf, len, err);

@@ -20,6 +20,10 @@
  * strict (one spelling of every header: lowercase hex, canonical decimal,
  * nothing after the payload), so any change to any byte of a sealed
  * envelope is rejected: tests check every single-byte change.
+ *
+ * All functions are reentrant (no shared state); none keeps a pointer to
+ * its arguments after returning, except that payload pointers point into
+ * the caller's buffer.
  */
 #ifndef AGORA_WORKUNITS_ENVELOPE_H
 #define AGORA_WORKUNITS_ENVELOPE_H

@@ -24,6 +24,7 @@
  *
  * struct unit is a plain value with fixed-size fields (the data array is
  * capped at UNIT_DATA_MAX entries): copy it freely, no release needed.
+ * All functions are reentrant.
  */
 #ifndef AGORA_WORKUNITS_UNIT_H
 #define AGORA_WORKUNITS_UNIT_H
