@@ -335,6 +335,15 @@ int blob_encode_mem(const void *raw, size_t len, enum blob_codec codec, unsigned
 
 /* ------------------------------------------------------------ decode */
 
+/* Raw bytes allowed from `in` compressed bytes: ratio * in + slack,
+ * saturating instead of wrapping around. */
+static uint64_t blob_ratio_limit(uint32_t ratio, uint64_t in)
+{
+	if (in > (UINT64_MAX - BLOB_RATIO_SLACK) / ratio)
+		return UINT64_MAX;
+	return (uint64_t)ratio * in + BLOB_RATIO_SLACK;
+}
+
 enum blob_state {
 	BLOB_STATE_HEADER,
 	BLOB_STATE_BODY,
@@ -447,7 +456,7 @@ static int blob_emit(struct blob_decoder *d, const unsigned char *p, size_t n, s
 				 d->hdr.raw_size);
 	d->raw_done += n;
 	if (d->caps.max_ratio &&
-	    d->raw_done > (uint64_t)d->caps.max_ratio * d->body_in + BLOB_RATIO_SLACK)
+	    d->raw_done > blob_ratio_limit(d->caps.max_ratio, d->body_in))
 		return blob_fail(d, err, ERROR_TOO_BIG,
 				 "blob expands more than %u:1 (%" PRIu64 " bytes from %" PRIu64 ")",
 				 d->caps.max_ratio, d->raw_done, d->body_in);
@@ -636,7 +645,7 @@ int blob_decode_mem(const void *buf, size_t len, const struct blob_caps *caps, u
 		return error_set(err, ERROR_TOO_BIG,
 				 "blob declares %" PRIu64 " raw bytes, limit %" PRIu64, h.raw_size,
 				 caps->max_raw_size);
-	if (caps->max_ratio && h.raw_size > (uint64_t)caps->max_ratio * body + BLOB_RATIO_SLACK)
+	if (caps->max_ratio && h.raw_size > blob_ratio_limit(caps->max_ratio, body))
 		return error_set(err, ERROR_TOO_BIG,
 				 "blob declares %" PRIu64 " raw bytes from %" PRIu64
 				 " compressed: more than %u:1",
