@@ -32,6 +32,8 @@
 #include "workunits/key.h"
 #include "workunits/result.h"
 
+/* Routes in /api/v1/stats (all of ours fit, plus "unrouted"). */
+#define API_STATS_MAX 16
 /* Seconds between two nonce prunes. */
 #define API_PRUNE_EVERY_S 60
 
@@ -795,10 +797,40 @@ static void api_upload_done(struct http_request *req, void *ctx)
 			  json_pack("{s:I, s:s}", "result_id", (json_int_t)rid, "output", out));
 }
 
+/* ---- GET /api/v1/stats ---- */
+
+/* Public counters for the dashboard: per endpoint requests, errors and
+ * mean latency since start, and the size of the work queue. */
+static void api_stats(struct http_request *req, void *ctx)
+{
+	struct api *a = ctx;
+	struct http_route_stats st[API_STATS_MAX];
+	size_t i, n = a->http ? http_server_stats(a->http, st, API_STATS_MAX) : 0;
+	json_t *eps = json_array(), *o;
+
+	for (i = 0; eps && i < n; i++) {
+		o = json_pack(
+		    "{s:s, s:I, s:I, s:I, s:f}", "name", st[i].name, "requests",
+		    (json_int_t)st[i].requests, "client_errors", (json_int_t)st[i].client_errors,
+		    "server_errors", (json_int_t)st[i].server_errors, "mean_ms",
+		    st[i].requests ? (double)st[i].latency_ns / 1e6 / (double)st[i].requests : 0.0);
+		json_array_append_new(eps, o);
+	}
+	http_respond_json(req, 200,
+			  json_pack("{s:o, s:I, s:I, s:{s:I, s:I, s:I}, s:I}", "endpoints", eps,
+				    "hosts", (json_int_t)db_host_count(a->db), "blobs",
+				    (json_int_t)db_blob_count(a->db), "replicas", "unsent",
+				    (json_int_t)sched_replica_count(a->db, "unsent"), "in_progress",
+				    (json_int_t)sched_replica_count(a->db, "in_progress"), "over",
+				    (json_int_t)sched_replica_count(a->db, "over"), "server_time",
+				    (json_int_t)api_now()));
+}
+
 /* ---- the table ---- */
 
 static const struct http_route api_route_table[] = {
     {"GET", API_PREFIX "/project", 0, 0, api_project, NULL, "project"},
+    {"GET", API_PREFIX "/stats", 0, 0, api_stats, NULL, "stats"},
     {"POST", API_PREFIX "/hosts", 0, SERVER_CONTROL_BODY_MAX, api_hosts_post, NULL, "hosts"},
     {"POST", API_PREFIX "/heartbeat", 0, SERVER_CONTROL_BODY_MAX, api_heartbeat, NULL, "heartbeat"},
     {"GET", API_PREFIX "/blobs/", HTTP_ROUTE_PREFIX, 0, api_blob_get, NULL, "blobs"},

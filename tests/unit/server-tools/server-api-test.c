@@ -397,6 +397,29 @@ static void test_blobs(void)
 	free(file);
 }
 
+static void test_stats(void)
+{
+	struct fetch f;
+	json_t *j, *ep;
+	size_t i;
+	int found = 0;
+
+	fetch_url("GET", url("/api/v1/stats"), NULL, 0, NULL, &f);
+	TAP_IS(f.status, 200, "GET /api/v1/stats");
+	j = json_loadb(f.body, f.len, 0, NULL);
+	TAP_IS(json_integer_value(json_object_get(j, "hosts")), 1, "stats: one host");
+	json_array_foreach(json_object_get(j, "endpoints"), i, ep)
+	{
+		const char *name = json_string_value(json_object_get(ep, "name"));
+		if (name && strcmp(name, "hosts") == 0)
+			found = json_integer_value(json_object_get(ep, "requests")) >= 10 &&
+				json_integer_value(json_object_get(ep, "client_errors")) >= 10;
+	}
+	TAP_OK(found, "stats: registration requests and refusals counted");
+	json_decref(j);
+	fetch_release(&f);
+}
+
 static void test_restart(const struct key_public *pk)
 {
 	struct server *second = NULL;
@@ -442,6 +465,7 @@ int main(void)
 	id = test_registration(&pk, &sk, &sk2);
 	test_heartbeat(id, &pk, &sk, &sk2);
 	test_blobs();
+	test_stats();
 	test_restart(&pk);
 
 	server_free(srv);
