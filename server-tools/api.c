@@ -398,60 +398,6 @@ static void api_heartbeat(struct http_request *req, void *ctx)
 
 /* ---- GET /api/v1/blobs/<hash> ---- */
 
-/* Parses a single "bytes=first-last" / "first-" / "-suffix" range for a
- * file of size bytes. Returns 1 with [*off, *off + *len) for a usable
- * range, 0 to ignore the header (malformed or several ranges: the whole
- * file is sent, as RFC 9110 allows), -1 when unsatisfiable. */
-static int api_range(const char *h, uint64_t size, uint64_t *off, uint64_t *len)
-{
-	unsigned long long a = 0, b = 0;
-	const char *p, *dash;
-	char *end;
-	int has_a, has_b;
-
-	if (strncmp(h, "bytes=", 6) != 0 || strchr(h, ','))
-		return 0;
-	p = h + 6;
-	dash = strchr(p, '-');
-	if (!dash)
-		return 0;
-	has_a = dash > p;
-	has_b = dash[1] != '\0';
-	errno = 0;
-	if (has_a) {
-		if (*p < '0' || *p > '9')
-			return 0;
-		a = strtoull(p, &end, 10);
-		if (end != dash || errno)
-			return 0;
-	}
-	if (has_b) {
-		if (dash[1] < '0' || dash[1] > '9')
-			return 0;
-		b = strtoull(dash + 1, &end, 10);
-		if (*end || errno)
-			return 0;
-	}
-	if (!has_a && !has_b)
-		return 0;
-	if (!has_a) { /* the last b bytes */
-		if (b == 0 || size == 0)
-			return -1;
-		*len = b < size ? b : size;
-		*off = size - *len;
-		return 1;
-	}
-	if (has_b && b < a)
-		return 0;
-	if (a >= size)
-		return -1;
-	if (!has_b || b >= size)
-		b = size - 1;
-	*off = a;
-	*len = b - a + 1;
-	return 1;
-}
-
 /* 1 when an If-None-Match / If-Range value names this entity tag. */
 static int api_etag_matches(const char *h, const char *etag)
 {
@@ -493,7 +439,7 @@ static void api_blob_get(struct http_request *req, void *ctx)
 	range = http_request_header(req, "Range");
 	if_range = http_request_header(req, "If-Range");
 	if (range && (!if_range || strcmp(if_range, etag) == 0))
-		r = api_range(range, size, &off, &len);
+		r = http_range_parse(range, size, &off, &len);
 	if (r < 0) {
 		close(fd);
 		snprintf(value, sizeof(value), "bytes */%llu", (unsigned long long)size);

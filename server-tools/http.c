@@ -202,6 +202,58 @@ void http_request_add_header(struct http_request *req, const char *name, const c
 	snprintf(h->value, sizeof(h->value), "%s", value);
 }
 
+/* ---- ranges ---- */
+
+int http_range_parse(const char *h, uint64_t size, uint64_t *off, uint64_t *len)
+{
+	unsigned long long a = 0, b = 0;
+	const char *p, *dash;
+	char *end;
+	int has_a, has_b;
+
+	if (strncmp(h, "bytes=", 6) != 0 || strchr(h, ','))
+		return 0;
+	p = h + 6;
+	dash = strchr(p, '-');
+	if (!dash)
+		return 0;
+	has_a = dash > p;
+	has_b = dash[1] != '\0';
+	errno = 0;
+	if (has_a) {
+		if (*p < '0' || *p > '9')
+			return 0;
+		a = strtoull(p, &end, 10);
+		if (end != dash || errno)
+			return 0;
+	}
+	if (has_b) {
+		if (dash[1] < '0' || dash[1] > '9')
+			return 0;
+		b = strtoull(dash + 1, &end, 10);
+		if (*end || errno)
+			return 0;
+	}
+	if (!has_a && !has_b)
+		return 0;
+	if (!has_a) { /* the last b bytes */
+		if (b == 0 || size == 0)
+			return -1;
+		*len = b < size ? b : size;
+		*off = size - *len;
+		return 1;
+	}
+	if (has_b && b < a)
+		return 0;
+	if (a >= size)
+		return -1;
+	if (!has_b || b >= size)
+		b = size - 1;
+	*off = a;
+	*len = b - a + 1;
+	return 1;
+}
+
 /* ---- answers ---- */
 
 /* Stores resp as the request's answer (adding the extra headers); it is

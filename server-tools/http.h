@@ -86,6 +86,14 @@ struct http_route_stats {
 int http_listen_parse(const char *text, struct sockaddr_storage *addr, socklen_t *len,
 		      struct error *err) __attribute__((warn_unused_result));
 
+/* Parses one Range header value, "bytes=first-last" / "bytes=first-" /
+ * "bytes=-suffix", for an entity of size bytes. Returns 1 with the range
+ * [*off, *off + *len) (never empty, never past size), 0 when the header
+ * is to be ignored (malformed, or several ranges: the whole entity is
+ * sent, as RFC 9110 allows), or -1 when unsatisfiable (416). */
+int http_range_parse(const char *value, uint64_t size, uint64_t *off, uint64_t *len)
+    __attribute__((warn_unused_result));
+
 /* Starts serving. routes (and the strings they point to) and ctx must
  * outlive the server; the PEM texts are copied. On success *out owns the
  * running server; stop it with http_server_free(). */

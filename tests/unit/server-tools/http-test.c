@@ -123,6 +123,34 @@ static void test_listen_parse(void)
 	TAP_OK(http_listen_parse("[::1:80", &a, &len, &err) < 0, "unclosed bracket");
 }
 
+static void test_range_parse(void)
+{
+	uint64_t off = 0, len = 0;
+
+	TAP_IS(http_range_parse("bytes=10-19", 100, &off, &len), 1, "range a-b");
+	TAP_OK(off == 10 && len == 10, "range a-b: 10 bytes at 10");
+	TAP_IS(http_range_parse("bytes=90-", 100, &off, &len), 1, "range a-");
+	TAP_OK(off == 90 && len == 10, "range a-: to the end");
+	TAP_IS(http_range_parse("bytes=-5", 100, &off, &len), 1, "suffix range");
+	TAP_OK(off == 95 && len == 5, "suffix: the last 5");
+	TAP_IS(http_range_parse("bytes=-500", 100, &off, &len), 1, "suffix longer than entity");
+	TAP_OK(off == 0 && len == 100, "suffix: the whole entity");
+	TAP_IS(http_range_parse("bytes=50-500", 100, &off, &len), 1, "end past the entity");
+	TAP_OK(off == 50 && len == 50, "end clipped");
+	TAP_IS(http_range_parse("bytes=100-", 100, &off, &len), -1, "start at the end: 416");
+	TAP_IS(http_range_parse("bytes=-0", 100, &off, &len), -1, "empty suffix: 416");
+	TAP_IS(http_range_parse("bytes=0-", 0, &off, &len), -1, "empty entity: 416");
+	TAP_IS(http_range_parse("bytes=5-4", 100, &off, &len), 0, "reversed: ignored");
+	TAP_IS(http_range_parse("bytes=0-1,5-6", 100, &off, &len), 0, "several: ignored");
+	TAP_IS(http_range_parse("bytes=-", 100, &off, &len), 0, "no numbers: ignored");
+	TAP_IS(http_range_parse("items=0-1", 100, &off, &len), 0, "other unit: ignored");
+	TAP_IS(http_range_parse("bytes= 0-1", 100, &off, &len), 0, "space: ignored");
+	TAP_IS(http_range_parse("bytes=+0-1", 100, &off, &len), 0, "sign: ignored");
+	TAP_IS(http_range_parse("bytes=0-1x", 100, &off, &len), 0, "junk: ignored");
+	TAP_IS(http_range_parse("bytes=99999999999999999999-", 100, &off, &len), 0,
+	       "overflow: ignored");
+}
+
 int main(void)
 {
 	struct http_config cfg = {.listen = "127.0.0.1:0", .threads = 2};
@@ -136,6 +164,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	test_listen_parse();
+	test_range_parse();
 
 	if (http_server_new(&srv, &cfg, routes, sizeof(routes) / sizeof(routes[0]), NULL, &err) < 0)
 		tap_skip_all("cannot start a server: %s", err.msg);
