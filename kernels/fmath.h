@@ -212,15 +212,14 @@ FMATH_FN float fmath_sqrt(float x)
 	return FMATH_FMA(e, r * 0.5f, s);
 }
 
-/* e^x. n = round(x*log2(e)) by the 1.5*2^23 trick (fma(x, log2e, 1.5*2^23)
- * - 1.5*2^23), r = x - n*ln2 in two fma steps (Cody-Waite), e^r by a
- * degree-7 Taylor polynomial in Horner form with fma, then scaled by
- * 2^(n/2) (exact) and 2^(n-n/2) (rounds once, so denormal results round
- * once). x > 88.7228394 ->
+/* e^x. n = round(x*log2(e)) by the 1.5*2^23 trick, r = x - n*ln2 in two
+ * fma steps (Cody-Waite), e^r by a degree-7 Taylor polynomial in Horner
+ * form with fma, then scaled by 2^(n/2) (exact) and 2^(n-n/2) (rounds
+ * once, so denormal results round once). x > 88.7228394 ->
  * +inf, x < -103.972084 -> 0, NaN -> NaN. */
 FMATH_FN float fmath_exp(float x)
 {
-	float big, n, r, p;
+	float t, big, n, r, p;
 	int ni, n1;
 
 	if (x != x)
@@ -229,7 +228,8 @@ FMATH_FN float fmath_exp(float x)
 		return fmath_inf();
 	if (x < -103.972084f)
 		return 0.0f;
-	big = FMATH_FMA(x, 1.44269502f, 12582912.0f);
+	t = x * 1.44269502f;
+	big = t + 12582912.0f;
 	n = big - 12582912.0f;
 	r = FMATH_FMA(-n, 0.693145752f, x);
 	r = FMATH_FMA(-n, 1.42860677e-6f, r);
@@ -243,9 +243,10 @@ FMATH_FN float fmath_exp(float x)
 	p = FMATH_FMA(p, r, 1.0f);
 	ni = (int)n;
 	n1 = ni / 2;
-	/* the last scaling is an fma with +0 (same value as the product) so
-	 * that a caller's `sum + exp(x)` holds no product a compiler could
-	 * fuse (it would round differently when the result is denormal) */
+	/* the last scaling is an fma with +0, the same value as the product
+	 * (the result is positive), so that a caller's `sum + exp(x)` holds no
+	 * product a compiler could fuse (it would round differently when the
+	 * result is denormal) */
 	return FMATH_FMA(p * fmath_pow2i(n1), fmath_pow2i(ni - n1), 0.0f);
 }
 

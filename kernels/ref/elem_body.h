@@ -74,8 +74,8 @@ FMATH_FN EL_T EL_(matmul_db)(const EL_G EL_T *dy, int M, int N, int n)
 /* ---- LayerNorm -------------------------------------------------------- */
 
 /* Row statistics of x (rows of C): mean = (sum_i x_i, in order) * inv_c;
- * v = sum_i fma(d,d,.) with d = x_i - mean, in order;
- * rstd = rsqrt(fma(v, inv_c, eps)). inv_c = 1/C rounded by the host. */
+ * var = (sum_i fma(d,d,.) with d = x_i - mean, in order) * inv_c;
+ * rstd = rsqrt(var + eps). inv_c = 1/C rounded to EL_T by the host. */
 FMATH_FN void EL_(layernorm_stats)(const EL_G EL_T *x, EL_G EL_T *mean, EL_G EL_T *rstd, int C,
 				   EL_T inv_c, EL_T eps, int row)
 {
@@ -90,7 +90,7 @@ FMATH_FN void EL_(layernorm_stats)(const EL_G EL_T *x, EL_G EL_T *mean, EL_G EL_
 		v = EL_FMA(d, d, v);
 	}
 	mean[row] = mu;
-	rstd[row] = EL_RSQRT(EL_FMA(v, inv_c, eps));
+	rstd[row] = EL_RSQRT(v * inv_c + eps);
 }
 
 /* y = fma((x - mean) * rstd, w_i, b_i). */
@@ -103,8 +103,8 @@ FMATH_FN EL_T EL_(layernorm_fwd)(const EL_G EL_T *x, const EL_G EL_T *mean, cons
 }
 
 /* Backward row statistics: with n_i = (x_i - mean)*rstd and dn_i = dy_i*w_i,
- * stats[2row] = (sum_i fma(dy_i, w_i, .)) * inv_c and
- * stats[2row+1] = (sum_i fma(dn_i, n_i, .)) * inv_c, both in order, from 0. */
+ * stats[2row] = (sum_i dn_i) * inv_c and
+ * stats[2row+1] = (sum_i fma(dn_i, n_i, .)) * inv_c, both in order. */
 FMATH_FN void EL_(layernorm_bwd_stats)(const EL_G EL_T *dy, const EL_G EL_T *x,
 				       const EL_G EL_T *mean, const EL_G EL_T *rstd,
 				       const EL_G EL_T *w, EL_G EL_T *stats, int C, EL_T inv_c,
@@ -115,21 +115,22 @@ FMATH_FN void EL_(layernorm_bwd_stats)(const EL_G EL_T *dy, const EL_G EL_T *x,
 	for (int i = 0; i < C; i++) {
 		n = (x[row * C + i] - mean[row]) * rstd[row];
 		dn = dy[row * C + i] * w[i];
-		s1 = EL_FMA(dy[row * C + i], w[i], s1);
+		s1 = s1 + dn;
 		s2 = EL_FMA(dn, n, s2);
 	}
 	stats[2 * row] = s1 * inv_c;
 	stats[2 * row + 1] = s2 * inv_c;
 }
 
-/* dx_i = fma(-n_i, stats1, fma(dy_i, w_i, -stats0)) * rstd: the LayerNorm
- * input gradient, before it is added to the residual gradient. */
+/* dx_i = fma(-n_i, stats1, dn_i - stats0) * rstd: the LayerNorm input
+ * gradient, before it is added to the residual gradient. */
 FMATH_FN EL_T EL_(layernorm_bwd_dx)(const EL_G EL_T *dy, const EL_G EL_T *x, const EL_G EL_T *mean,
 				    const EL_G EL_T *rstd, const EL_G EL_T *w,
 				    const EL_G EL_T *stats, int C, int row, int i)
 {
 	EL_T n = (x[row * C + i] - mean[row]) * rstd[row];
-	EL_T t = EL_FMA(dy[row * C + i], w[i], -stats[2 * row]);
+	EL_T dn = dy[row * C + i] * w[i];
+	EL_T t = dn - stats[2 * row];
 
 	t = EL_FMA(-n, stats[2 * row + 1], t);
 	return t * rstd[row];
@@ -158,11 +159,11 @@ FMATH_FN EL_T EL_(layernorm_bwd_db)(const EL_G EL_T *dy, int M, int C, int i)
 /* qkv is (B,T,3C): q at channel c, k at C+c, v at 2C+c; head h owns
  * channels h*hs .. h*hs+hs-1. att and dpre are (B,NH,T,T), row (b,h,t). */
 
-/* Softmax row (b,h,t): dot_j = sum_d fma(q_d, k_jd, .), d in order, from
- * 0, for j = 0..t; mx = running max in j order of s_j = dot_j * scale
- * (s_0 first, then `s_j > mx ? s_j : mx`); e_j = exp(fma(dot_j, scale,
- * -mx)); sum = e_0 + e_1 + ... in order; att_j = e_j * recip(sum); entries
- * j > t are written as 0. scale = 1/sqrt(hs) rounded by the host. */
+/* Softmax row (b,h,t): s_j = (sum_d fma(q_d, k_jd, .), d in order, from 0)
+ * * scale for j = 0..t; mx = running max in j order (s_0 first, then
+ * `s_j > mx ? s_j : mx`); e_j = exp(s_j - mx); sum = e_0 + e_1 + ... in
+ * order; att_j = e_j * recip(sum); entries j > t are written as 0.
+ * scale = 1/sqrt(hs) rounded to EL_T by the host. */
 FMATH_FN void EL_(attn_softmax)(const EL_G EL_T *qkv, EL_G EL_T *att, int T, int C, int NH,
 				EL_T scale, int b, int h, int t)
 {
@@ -178,11 +179,11 @@ FMATH_FN void EL_(attn_softmax)(const EL_G EL_T *qkv, EL_G EL_T *att, int T, int
 		for (int d = 0; d < hs; d++)
 			dot = EL_FMA(q[d], k[d], dot);
 		s = dot * scale;
-		row[j] = dot;
+		row[j] = s;
 		mx = (j == 0 || s > mx) ? s : mx;
 	}
 	for (int j = 0; j <= t; j++) {
-		EL_T e = EL_EXP(EL_FMA(row[j], scale, -mx));
+		EL_T e = EL_EXP(row[j] - mx);
 		row[j] = e;
 		sum = sum + e;
 	}
@@ -357,16 +358,15 @@ FMATH_FN void EL_(ce_row)(const EL_G EL_T *logits, const EL_G int *targets, EL_G
 	losses[row] = EL_LOG(sum) - (l[targets[row]] - mx);
 }
 
-/* dlogits[row,v] = p * inv_n with e = exp(l_v - mx) and p = e * stats1,
- * or p = fma(e, stats1, -1) for v == target; inv_n = 1/(B*T) rounded by
- * the host (the loss is a mean). */
+/* dlogits[row,v] = (exp(l_v - mx) * stats1 - [v == target]) * inv_n,
+ * inv_n = 1/(B*T) rounded to EL_T by the host (the loss is a mean). */
 FMATH_FN EL_T EL_(ce_dlogits)(const EL_G EL_T *logits, const EL_G int *targets,
 			      const EL_G EL_T *stats, int V, EL_T inv_n, int row, int v)
 {
-	EL_T e = EL_EXP(logits[row * V + v] - stats[2 * row]);
-	EL_T p = v == targets[row] ? EL_FMA(e, stats[2 * row + 1], (EL_T)-1.0f)
-				   : e * stats[2 * row + 1];
+	EL_T p = EL_EXP(logits[row * V + v] - stats[2 * row]) * stats[2 * row + 1];
 
+	if (v == targets[row])
+		p = p - (EL_T)1.0f;
 	return p * inv_n;
 }
 
