@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/log.h"
 #include "kernels/ref/elem.h"
 #include "kernels/ref/gpt.h"
 
@@ -47,13 +48,15 @@ enum {
 	K_CLIP_SCALE,
 	K_ADAMW,
 	K_DELTA,
-	K_ATTN_KVT,
-	K_ATTN_SCORES,
-	K_ATTN_SOFTMAX_FIN,
+	K_ATTN_VT,
 	K_ATTN_OUT_V,
 	K_ATTN_BWD_DA,
 	K_ATTN_BWD_FIN,
 	K_ATTN_BWD_DQKV_V,
+	K_MATMUL_DB_V,
+	K_LN_BWD_DWDB_V,
+	K_GELU_FWD_V,
+	K_GELU_BWD_V,
 	K_COUNT,
 	K_GEMM = K_COUNT, /* profile slot of the GEMMs */
 	K_SLOTS
@@ -65,9 +68,10 @@ static const char *const kernel_names[K_COUNT] = {
 	"ce_row",	"loss_mean",	       "ce_dlogits",	   "matmul_db",
 	"layernorm_bwd_stats", "layernorm_bwd_dx", "layernorm_bwd_dwdb", "attn_bwd_row",
 	"attn_bwd_dqkv", "wpe_grad",	       "wte_embed_add",	   "sumsq_chunks",
-	"clip_scale",	"adamw",	       "delta",		   "attn_kvt",
-	"attn_scores",	"attn_softmax_fin",    "attn_out_v",	   "attn_bwd_da",
-	"attn_bwd_fin",	"attn_bwd_dqkv_v",
+	"clip_scale",	"adamw",	       "delta",		   "attn_vt",
+	"attn_out_v",	"attn_bwd_da",
+	"attn_bwd_fin",	"attn_bwd_dqkv_v",     "matmul_db_v",	   "layernorm_bwd_dwdb_v",
+	"gelu_fwd_v",	"gelu_bwd_v",
 };
 
 /* A run of tensors with the same weight-decay flag: one AdamW launch. */
@@ -87,10 +91,12 @@ struct engine {
 	cl_mem params, grads, m, v, acts;
 	cl_mem tokens, targets, order, start, x;
 	cl_mem chunks, scalars;
-	/* Vectorised attention (head size a multiple of 16): K and V copied
-	 * as [b][h][d][j], j padded to Tp. kvt is NULL otherwise. */
+	/* Vectorised attention (head size a multiple of 16): V copied as
+	 * [b][h][d][j], j padded to Tp. vt is NULL otherwise. */
 	int attn_vec, Tp;
-	cl_mem kvt;
+	cl_mem vt;
+	/* Vectorised GELU: on unless its self-check (engine_new) fails. */
+	int vec_gelu;
 	int *h_tokens, *h_targets, *h_order, *h_start; /* host copies of a batch */
 	float h_scalars[4];
 	struct adamw_run *runs;
@@ -222,6 +228,35 @@ static void matmul_fwd(struct engine *e, size_t y, size_t x, size_t w, int has_b
 	   has_b ? e->params : NULL, b, has_b ? GEMM_INIT_BIAS : 0);
 }
 
+/* db (N) = column sums of dy (M,N): the reference's matmul_db. */
+static void matmul_db(struct engine *e, size_t db, size_t dy, int M, int N)
+{
+	if (e->opts.per_element)
+		launch(e, K_MATMUL_DB, (size_t)N, "mimiii", e->grads, (int)db, e->acts, (int)dy, M,
+		       N);
+	else
+		launch(e, K_MATMUL_DB_V, ((size_t)N + 15) / 16, "mimiii", e->grads, (int)db,
+		       e->acts, (int)dy, M, N);
+}
+
+/* GELU forward and backward on n elements of acts. */
+static void gelu_fwd(struct engine *e, size_t y, size_t x, int n)
+{
+	if (!e->vec_gelu)
+		launch(e, K_GELU_FWD, (size_t)n, "mimii", e->acts, (int)y, e->acts, (int)x, n);
+	else
+		launch(e, K_GELU_FWD_V, ((size_t)n + 15) / 16, "mimii", e->acts, (int)y, e->acts,
+		       (int)x, n);
+}
+
+static void gelu_bwd(struct engine *e, size_t dx, size_t x, size_t dy, int n)
+{
+	int which = e->vec_gelu ? K_GELU_BWD_V : K_GELU_BWD;
+	size_t items = e->vec_gelu ? ((size_t)n + 15) / 16 : (size_t)n;
+
+	launch(e, which, items, "mimimii", e->acts, (int)dx, e->acts, (int)x, e->acts, (int)dy, n);
+}
+
 /* ref matmul_bwd: dx (acts, may be skipped with dx == SIZE_MAX), dw and db
  * into the gradient buffer. dy and x are in acts, w in params. */
 static void matmul_bwd(struct engine *e, size_t dx, size_t dw, size_t db, size_t dy, size_t x,
@@ -231,7 +266,7 @@ static void matmul_bwd(struct engine *e, size_t dx, size_t dw, size_t db, size_t
 		mm(e, M, K, N, e->acts, dy, N, 1, e->params, w, K, 1, e->acts, dx, K, NULL, 0, 0);
 	/* dw[n,k] = sum_m dy[m,n] x[m,k] */
 	mm(e, N, K, M, e->acts, dy, 1, N, e->acts, x, K, 1, e->grads, dw, K, NULL, 0, 0);
-	launch(e, K_MATMUL_DB, (size_t)N, "mimiii", e->grads, (int)db, e->acts, (int)dy, M, N);
+	matmul_db(e, db, dy, M, N);
 }
 
 static void layernorm_fwd(struct engine *e, size_t y, size_t mean, size_t rstd, size_t x,
@@ -258,8 +293,10 @@ static void layernorm_bwd(struct engine *e, size_t dx, size_t dw, size_t db, siz
 	launch(e, K_LN_BWD_DX, (size_t)M * C, "mimimimimimimiiii", e->acts, (int)dx, e->acts,
 	       (int)dy, e->acts, (int)x, e->acts, (int)mean, e->acts, (int)rstd, e->params,
 	       (int)w, e->acts, (int)stats, C, accumulate, M * C);
-	launch(e, K_LN_BWD_DWDB, (size_t)C, "miimimimimiii", e->grads, (int)dw, (int)db, e->acts,
-	       (int)dy, e->acts, (int)x, e->acts, (int)mean, e->acts, (int)rstd, M, C);
+	launch(e, e->opts.per_element ? K_LN_BWD_DWDB : K_LN_BWD_DWDB_V,
+	       e->opts.per_element ? (size_t)C : ((size_t)C + 15) / 16, "miimimimimiii", e->grads,
+	       (int)dw, (int)db, e->acts, (int)dy, e->acts, (int)x, e->acts, (int)mean, e->acts,
+	       (int)rstd, M, C);
 }
 
 /* ref ce_fwd + ce_bwd's forward half: stats, losses, scalars[0] = loss. */
@@ -290,7 +327,7 @@ static float attn_scale(const struct model_config *cfg)
 static void attn_forward(struct engine *e, size_t qkv, size_t att, size_t atty)
 {
 	const struct model_config *cfg = e->cfg;
-	int C = cfg->n_embd, T = cfg->n_ctx, NH = cfg->n_head, BT = e->BT, Tp = e->Tp;
+	int C = cfg->n_embd, T = cfg->n_ctx, NH = cfg->n_head, BT = e->BT;
 	int rows = e->B * NH * T;
 	float scale = attn_scale(cfg);
 
@@ -301,11 +338,8 @@ static void attn_forward(struct engine *e, size_t qkv, size_t att, size_t atty)
 		       (int)qkv, e->acts, (int)att, T, C, NH, BT * C);
 		return;
 	}
-	launch(e, K_ATTN_KVT, (size_t)e->B * C * Tp, "mmiiiii", e->kvt, e->acts, (int)qkv, T, Tp, C,
-	       e->B * C * Tp);
-	launch(e, K_ATTN_SCORES, (size_t)rows * (Tp / 16), "mimimiiiifi", e->acts, (int)att,
-	       e->acts, (int)qkv, e->kvt, T, Tp, C, NH, (double)scale, rows * (Tp / 16));
-	launch(e, K_ATTN_SOFTMAX_FIN, (size_t)rows, "miii", e->acts, (int)att, T, rows);
+	launch(e, K_ATTN_SOFTMAX, (size_t)rows, "mimiiiifi", e->acts, (int)qkv, e->acts, (int)att,
+	       T, C, NH, (double)scale, rows);
 	launch(e, K_ATTN_OUT_V, (size_t)BT * C / 16, "mimimiiiii", e->acts, (int)atty, e->acts,
 	       (int)qkv, e->acts, (int)att, T, C, NH, BT * C / 16);
 }
@@ -329,11 +363,10 @@ static void attn_backward(struct engine *e, size_t qkv, size_t att, size_t d_att
 		       e->acts, (int)qkv, T, C, NH, BT * 3 * C);
 		return;
 	}
-	/* kvt holds the last forward layer's K and V: copy this layer's */
-	launch(e, K_ATTN_KVT, (size_t)e->B * C * Tp, "mmiiiii", e->kvt, e->acts, (int)qkv, T, Tp, C,
+	launch(e, K_ATTN_VT, (size_t)e->B * C * Tp, "mmiiiii", e->vt, e->acts, (int)qkv, T, Tp, C,
 	       e->B * C * Tp);
-	launch(e, K_ATTN_BWD_DA, (size_t)rows * (Tp / 16), "mimimiiiiii", e->acts, (int)d_pre,
-	       e->acts, (int)d_atty, e->kvt, e->B, T, Tp, C, NH, rows * (Tp / 16));
+	launch(e, K_ATTN_BWD_DA, (size_t)rows * (Tp / 16), "mimimiiiii", e->acts, (int)d_pre,
+	       e->acts, (int)d_atty, e->vt, T, Tp, C, NH, rows * (Tp / 16));
 	launch(e, K_ATTN_BWD_FIN, (size_t)rows, "mimiifi", e->acts, (int)d_pre, e->acts, (int)att,
 	       T, (double)scale, rows);
 	launch(e, K_ATTN_BWD_DQKV_V, (size_t)BT * 3 * C / 16, "mimimimimiiiii", e->acts,
@@ -368,8 +401,7 @@ static void gpt_forward(struct engine *e)
 		layernorm_fwd(e, a + al.ln2, a + al.ln2_mean, a + al.ln2_rstd, a + al.res2,
 			      p + lay.ln2w, p + lay.ln2b, BT, C);
 		matmul_fwd(e, a + al.fch, a + al.ln2, p + lay.fcw, 1, p + lay.fcb, BT, 4 * C, C);
-		launch(e, K_GELU_FWD, (size_t)BT * 4 * C, "mimii", e->acts, (int)(a + al.fchg),
-		       e->acts, (int)(a + al.fch), BT * 4 * C);
+		gelu_fwd(e, a + al.fchg, a + al.fch, BT * 4 * C);
 		matmul_fwd(e, al.tmp, a + al.fchg, p + lay.fcprojw, 1, p + lay.fcprojb, BT, C,
 			   4 * C);
 		launch(e, K_RESIDUAL, (size_t)BT * C, "mimimii", e->acts, (int)(a + al.res3),
@@ -393,8 +425,7 @@ static void gpt_block_backward(struct engine *e, const struct gpt_layout *lay,
 	/* MLP half */
 	matmul_bwd(e, al->d_fchg, p + lay->fcprojw, p + lay->fcprojb, al->d_res, a + al->fchg,
 		   p + lay->fcprojw, BT, C, 4 * C);
-	launch(e, K_GELU_BWD, (size_t)BT * 4 * C, "mimimii", e->acts, (int)al->d_fch, e->acts,
-	       (int)(a + al->fch), e->acts, (int)al->d_fchg, BT * 4 * C);
+	gelu_bwd(e, al->d_fch, a + al->fch, al->d_fchg, BT * 4 * C);
 	matmul_bwd(e, al->d_ln, p + lay->fcw, p + lay->fcb, al->d_fch, a + al->ln2, p + lay->fcw,
 		   BT, 4 * C, C);
 	layernorm_bwd(e, al->d_res, p + lay->ln2w, p + lay->ln2b, al->ln_stats, al->d_ln,
@@ -457,8 +488,7 @@ static void mlp_forward(struct engine *e)
 		mm(e, B, N, K, in, in_off, K, 1, e->params, lay.w[i], 1, K, e->acts, al.pre[i], N,
 		   e->params, lay.b[i], GEMM_INIT_BIAS);
 		if (i < last) {
-			launch(e, K_GELU_FWD, (size_t)B * N, "mimii", e->acts, (int)al.out[i], e->acts,
-			       (int)al.pre[i], B * N);
+			gelu_fwd(e, al.out[i], al.pre[i], B * N);
 			in = e->acts;
 			in_off = al.out[i];
 		}
@@ -489,11 +519,9 @@ static void mlp_backward(struct engine *e)
 		else
 			mm(e, N, K, B, e->acts, dy, 1, N, e->acts, al.out[i - 1], K, 1, e->grads,
 			   lay.w[i], K, NULL, 0, 0);
-		launch(e, K_MATMUL_DB, (size_t)N, "mimiii", e->grads, (int)lay.b[i], e->acts,
-		       (int)dy, B, N);
+		matmul_db(e, lay.b[i], dy, B, N);
 		if (i > 0)
-			launch(e, K_GELU_BWD, (size_t)B * K, "mimimii", e->acts, (int)al.dpre[i - 1],
-			       e->acts, (int)al.pre[i - 1], e->acts, (int)al.dout[i - 1], B * K);
+			gelu_bwd(e, al.dpre[i - 1], al.pre[i - 1], al.dout[i - 1], B * K);
 	}
 }
 
@@ -803,16 +831,86 @@ static int alloc_buffers(struct engine *e, struct error *err)
 	if (!e->h_tokens || !e->h_targets || !e->h_order || !e->h_start)
 		return error_set(err, ERROR_NOMEM, "out of memory");
 	if (e->attn_vec) {
-		e->kvt = dev_alloc(e, 2 * (size_t)e->B * (size_t)e->cfg->n_embd * (size_t)e->Tp *
-					      sizeof(float),
-				   err);
-		if (!e->kvt)
+		e->vt = dev_alloc(e, (size_t)e->B * (size_t)e->cfg->n_embd * (size_t)e->Tp *
+					     sizeof(float),
+				  err);
+		if (!e->vt)
 			return ERROR_DEVICE;
 	}
 	if (zero(e, e->params, P, err) || zero(e, e->m, P, err) || zero(e, e->v, P, err) ||
 	    zero(e, e->grads, P, err))
 		return ERROR_DEVICE;
 	return 0;
+}
+
+/*
+ * gelu_fwd_v/gelu_bwd_v restate fmath_exp and fmath_recip_core for 16
+ * lanes. Should the reference's functions change without their vector
+ * twins, this check (both kernels on 4096 fixed inputs spanning the
+ * domain, special values included) turns the vector path off, so results
+ * stay the reference's. 0, or a device error.
+ */
+/* Reads n floats from m at float offset off, blocking. */
+static int read_at(struct engine *e, cl_mem m, size_t off, float *dst, size_t n,
+		   struct error *err)
+{
+	cl_int rc = clEnqueueReadBuffer(e->rt->queue, m, CL_TRUE, off * sizeof(float),
+					n * sizeof(float), dst, 0, NULL, NULL);
+
+	return rc == CL_SUCCESS ? 0 : runtime_cl_error(err, "clEnqueueReadBuffer", rc);
+}
+
+static int gelu_selfcheck(struct engine *e, struct error *err)
+{
+	enum { N = 4096 };
+	static const float special[] = {0.0f, -0.0f, 1e-40f, -1e-40f, 1e-30f, -3.0f, 3.0f,
+					100.0f, -100.0f, 1e30f, -1e30f, 0.5f, -0.5f, 7.5f, -7.5f,
+					9.0f};
+	float *h = malloc(4 * N * sizeof(float));
+	cl_mem m = NULL;
+	uint64_t s = 0x2545f4914f6cdd1dull;
+	int ret = 0;
+
+	if (!h)
+		return error_set(err, ERROR_NOMEM, "out of memory");
+	for (int i = 0; i < N; i++) {
+		s = s * 6364136223846793005ull + 1442695040888963407ull;
+		h[i] = ((float)(s >> 40) * (1.0f / 16777216.0f) - 0.5f) * (i < N / 2 ? 16.0f : 200.0f);
+		h[N + i] = (float)(s >> 48) * (1.0f / 65536.0f) - 0.5f;
+	}
+	memcpy(h, special, sizeof(special));
+	h[100] = fmath_inf();
+	h[101] = -fmath_inf();
+	h[200] = fmath_nan(); /* that block takes the element path */
+	m = dev_alloc(e, 4 * N * sizeof(float), err);
+	if (!m || rw(e, 1, m, h, 2 * N * sizeof(float), err) != 0) {
+		ret = ERROR_DEVICE;
+		goto out;
+	}
+	e->vec_gelu = 0;
+	launch(e, K_GELU_FWD, N, "mimii", m, 2 * N, m, 0, N);
+	launch(e, K_GELU_FWD_V, N / 16, "mimii", m, 3 * N, m, 0, N);
+	ret = e->rc ? e->rc : read_at(e, m, 2 * N, h + 2 * N, 2 * N, err);
+	if (!ret && memcmp(h + 2 * N, h + 3 * N, N * sizeof(float)) == 0) {
+		launch(e, K_GELU_BWD, N, "mimimii", m, 2 * N, m, 0, m, N, N);
+		launch(e, K_GELU_BWD_V, N / 16, "mimimii", m, 3 * N, m, 0, m, N, N);
+		ret = e->rc ? e->rc : read_at(e, m, 2 * N, h + 2 * N, 2 * N, err);
+		if (!ret && memcmp(h + 2 * N, h + 3 * N, N * sizeof(float)) == 0)
+			e->vec_gelu = 1;
+	}
+	if (e->rc) {
+		*err = e->err;
+		e->rc = 0;
+	}
+	if (!ret && !e->vec_gelu)
+		log_warn("the vectorised gelu differs from the reference's on '%s': using the "
+			 "per-element kernel",
+			 e->rt->dev.info.name);
+out:
+	if (m)
+		clReleaseMemObject(m);
+	free(h);
+	return ret;
 }
 
 struct engine *engine_new(struct runtime *rt, const struct model_config *cfg, int B,
@@ -838,7 +936,7 @@ struct engine *engine_new(struct runtime *rt, const struct model_config *cfg, in
 	e->n_acts = model_act_floats(cfg, B);
 	e->nchunks = (int)((e->n_params + ELEM_NORM_CHUNK - 1) / ELEM_NORM_CHUNK);
 	if (cfg->kind == MODEL_GPT) {
-		e->attn_vec = (cfg->n_embd / cfg->n_head) % 16 == 0 && !e->opts.scalar_attention;
+		e->attn_vec = (cfg->n_embd / cfg->n_head) % 16 == 0 && !e->opts.per_element;
 		e->Tp = (cfg->n_ctx + 15) / 16 * 16;
 	}
 	if (e->n_params > INT_MAX || e->n_acts > INT_MAX) {
@@ -856,6 +954,8 @@ struct engine *engine_new(struct runtime *rt, const struct model_config *cfg, in
 	}
 	if (make_runs(e, err) != 0 || alloc_buffers(e, err) != 0)
 		goto fail;
+	if (!e->opts.per_element && gelu_selfcheck(e, err) != 0)
+		goto fail;
 	return e;
 fail:
 	engine_free(e);
@@ -872,7 +972,7 @@ void engine_free(struct engine *e)
 	all[n++] = e->params, all[n++] = e->grads, all[n++] = e->m, all[n++] = e->v;
 	all[n++] = e->acts, all[n++] = e->tokens, all[n++] = e->targets, all[n++] = e->order;
 	all[n++] = e->start, all[n++] = e->x, all[n++] = e->chunks, all[n++] = e->scalars;
-	all[n++] = e->kvt;
+	all[n++] = e->vt;
 	for (size_t i = 0; i < n; i++)
 		if (all[i])
 			clReleaseMemObject(all[i]);

@@ -38,9 +38,10 @@ struct engine_opts {
 	/* Wait after every launch and add its time to a per-kernel table
 	 * (engine_profile_print); for benchmarks only, it serialises. */
 	int profile;
-	/* Use the per-element attention kernels even where the vectorised
-	 * ones apply (head size a multiple of 16); tests compare both. */
-	int scalar_attention;
+	/* Use only the per-element kernels (one work-item per output, each
+	 * calling the reference's element function), not the 16-lane
+	 * vectorised variants; tests run both. */
+	int per_element;
 };
 
 /* Builds the programs and allocates every device buffer for cfg at batch

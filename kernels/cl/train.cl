@@ -253,9 +253,10 @@ __kernel void delta(G float *out, GC float *start, GC float *end, int n)
  * host falls back to the per-element kernels above otherwise). Each lane
  * of a float16 is one output element and runs that element's reference
  * sequence of fma()s; vector fma rounds each lane exactly as the scalar
- * one, so results are the same bits. Scores and their gradients need K
- * and V with j contiguous: attn_kvt copies them into kvt as
- * [b][h][d][j] with j padded to Tp = a multiple of 16 (zeros past T).
+ * one, so results are the same bits. The score gradients need V with j
+ * contiguous: attn_vt copies V into vt as [b][h][d][j] with j padded to
+ * Tp = a multiple of 16 (zeros past T). The softmax itself stays
+ * elem_attn_softmax: its cost is the exp, which has no vector twin here.
  */
 #define VEC_STORE_PREFIX(acc, dst, count)              \
 	do {                                           \
@@ -265,63 +266,14 @@ __kernel void delta(G float *out, GC float *start, GC float *end, int n)
 			(dst)[q_] = l_[q_];            \
 	} while (0)
 
-__kernel void attn_kvt(G float *kvt, GC float *qkv, int qo, int T, int Tp, int C, int n)
+__kernel void attn_vt(G float *vt, GC float *qkv, int qo, int T, int Tp, int C, int n)
 {
 	int i = GID;
 
 	if (i >= n)
 		return;
 	int j = i % Tp, r = i / Tp, b = r / C, c = r % C;
-	GC float *src = qkv + qo + (b * T + j) * 3 * C + C + c;
-	kvt[i] = j < T ? src[0] : 0.0f;
-	kvt[n + i] = j < T ? src[C] : 0.0f;
-}
-
-/* Scores of row (b,h,t), lanes j0..j0+15: dot(q, k_j) * scale, d in order.
- * Only j <= t is stored; attn_softmax_fin does the rest of the row. */
-__kernel void attn_scores(G float *att, int ao, GC float *qkv, int qo, GC float *kvt, int T,
-			  int Tp, int C, int NH, float scale, int n)
-{
-	int i = GID, nb = Tp / 16;
-
-	if (i >= n)
-		return;
-	int r = i / nb, j0 = (i % nb) * 16, t = r % T, h = (r / T) % NH, b = r / (NH * T);
-	int hs = C / NH;
-	if (j0 > t)
-		return;
-	GC float *q = qkv + qo + (b * T + t) * 3 * C + h * hs;
-	GC float *kt = kvt + ((b * NH + h) * hs) * Tp + j0;
-	float16 acc = (float16)(0.0f);
-	for (int d = 0; d < hs; d++)
-		acc = fma((float16)(q[d]), vload16(0, kt + d * Tp), acc);
-	acc = acc * scale;
-	VEC_STORE_PREFIX(acc, att + ao + r * T + j0, min(16, t + 1 - j0));
-}
-
-/* The rest of elem_attn_softmax on a row of scores: running max, exp,
- * ordered sum, reciprocal, scale, zeros past t. */
-__kernel void attn_softmax_fin(G float *att, int ao, int T, int rows)
-{
-	int r = GID;
-
-	if (r >= rows)
-		return;
-	int t = r % T;
-	G float *row = att + ao + r * T;
-	float mx = row[0], sum = 0.0f, inv;
-	for (int j = 1; j <= t; j++)
-		mx = row[j] > mx ? row[j] : mx;
-	for (int j = 0; j <= t; j++) {
-		float e = fmath_exp(row[j] - mx);
-		row[j] = e;
-		sum = sum + e;
-	}
-	inv = fmath_recip(sum);
-	for (int j = 0; j <= t; j++)
-		row[j] = row[j] * inv;
-	for (int j = t + 1; j < T; j++)
-		row[j] = 0.0f;
+	vt[i] = j < T ? qkv[qo + (b * T + j) * 3 * C + 2 * C + c] : 0.0f;
 }
 
 /* elem_attn_out for 16 channels of one head. */
@@ -342,8 +294,8 @@ __kernel void attn_out_v(G float *out, int oo, GC float *qkv, int qo, GC float *
 }
 
 /* First loop of elem_attn_bwd_row: da_j = dot(dout, v_j), lanes j. */
-__kernel void attn_bwd_da(G float *dpre, int dpo, GC float *dout, int doo, GC float *kvt, int B,
-			  int T, int Tp, int C, int NH, int n)
+__kernel void attn_bwd_da(G float *dpre, int dpo, GC float *dout, int doo, GC float *vtb, int T,
+			  int Tp, int C, int NH, int n)
 {
 	int i = GID, nb = Tp / 16;
 
@@ -354,7 +306,7 @@ __kernel void attn_bwd_da(G float *dpre, int dpo, GC float *dout, int doo, GC fl
 	if (j0 > t)
 		return;
 	GC float *dr = dout + doo + (b * T + t) * C + h * hs;
-	GC float *vt = kvt + B * C * Tp + ((b * NH + h) * hs) * Tp + j0;
+	GC float *vt = vtb + ((b * NH + h) * hs) * Tp + j0;
 	float16 acc = (float16)(0.0f);
 	for (int d = 0; d < hs; d++)
 		acc = fma((float16)(dr[d]), vload16(0, vt + d * Tp), acc);
@@ -410,4 +362,151 @@ __kernel void attn_bwd_dqkv_v(G float *dqkv, int dqo, GC float *dpre, int dpo, G
 				  vload16(0, dout + doo + (b * T + u) * C + c), acc);
 	}
 	vstore16(acc, 0, dqkv + dqo + bt * C3 + c3);
+}
+
+/*
+ * Column reductions, vectorised over 16 columns: each lane runs its
+ * column's reference sequence (m ascending from 0); a block that would
+ * cross the last column calls the element function per column instead.
+ */
+__kernel void matmul_db_v(G float *db, int dbo, GC float *dy, int dyo, int M, int N)
+{
+	int j0 = GID * 16;
+
+	if (j0 >= N)
+		return;
+	if (j0 + 16 > N) {
+		for (int j = j0; j < N; j++)
+			db[dbo + j] = elem_matmul_db(dy + dyo, M, N, j);
+		return;
+	}
+	float16 acc = (float16)(0.0f);
+	for (int m = 0; m < M; m++)
+		acc = acc + vload16(0, dy + dyo + m * N + j0);
+	vstore16(acc, 0, db + dbo + j0);
+}
+
+__kernel void layernorm_bwd_dwdb_v(G float *g, int dwo, int dbo, GC float *dy, int dyo,
+				   GC float *x, int xo, GC float *mean, int mo, GC float *rstd,
+				   int ro, int M, int C)
+{
+	int i0 = GID * 16;
+
+	if (i0 >= C)
+		return;
+	if (i0 + 16 > C) {
+		for (int i = i0; i < C; i++) {
+			g[dwo + i] = elem_layernorm_bwd_dw(dy + dyo, x + xo, mean + mo, rstd + ro,
+							   M, C, i);
+			g[dbo + i] = elem_layernorm_bwd_db(dy + dyo, M, C, i);
+		}
+		return;
+	}
+	float16 dw = (float16)(0.0f), db = (float16)(0.0f);
+	for (int m = 0; m < M; m++) {
+		float16 d = vload16(0, dy + dyo + m * C + i0);
+		float16 n = (vload16(0, x + xo + m * C + i0) - (float16)(mean[mo + m])) *
+			    (float16)(rstd[ro + m]);
+		dw = fma(d, n, dw);
+		db = db + d;
+	}
+	vstore16(dw, 0, g + dwo + i0);
+	vstore16(db, 0, g + dbo + i0);
+}
+
+/*
+ * GELU on 16 lanes: elem_gelu_sig's steps with fmath_exp's and
+ * fmath_recip_core's arithmetic written for float16. With no NaN input
+ * the clamped z lies in [-80, 80] and 1 + e(z) in [1, 2^117], where
+ * fmath_exp and fmath_recip take only their main paths, so these lines
+ * are those paths; a block holding a NaN, or past the end, calls the
+ * element functions lane by lane instead.
+ */
+static float16 gelu_exp16(float16 x)
+{
+	float16 t = x * 1.44269502f;
+	float16 big = t + 12582912.0f;
+	float16 n = big - 12582912.0f;
+	float16 r = fma(-n, (float16)(0.693145752f), x);
+	r = fma(-n, (float16)(1.42860677e-6f), r);
+	float16 p = (float16)(1.98412698e-4f);
+	p = fma(p, r, (float16)(1.38888889e-3f));
+	p = fma(p, r, (float16)(8.33333333e-3f));
+	p = fma(p, r, (float16)(4.16666667e-2f));
+	p = fma(p, r, (float16)(1.66666667e-1f));
+	p = fma(p, r, (float16)(0.5f));
+	p = fma(p, r, (float16)(1.0f));
+	p = fma(p, r, (float16)(1.0f));
+	int16 ni = convert_int16(n);
+	int16 n1 = ni / 2;
+	float16 s1 = as_float16((n1 + 127) << 23);
+	float16 s2 = as_float16((ni - n1 + 127) << 23);
+	return fma(p * s1, s2, (float16)(0.0f));
+}
+
+static float16 gelu_recip16(float16 x)
+{
+	float16 r = as_float16((uint16)(0x7ef311c3u) - as_uint16(x));
+	float16 e;
+
+	e = fma(-x, r, (float16)(1.0f));
+	r = fma(r, e, r);
+	e = fma(-x, r, (float16)(1.0f));
+	r = fma(r, e, r);
+	e = fma(-x, r, (float16)(1.0f));
+	r = fma(r, e, r);
+	e = fma(-x, r, (float16)(1.0f));
+	r = fma(r, e, r);
+	return r;
+}
+
+static float16 gelu_sig16(float16 x, float16 *e_out)
+{
+	float16 x2 = x * x;
+	float16 inner = fma((float16)(0.044715f) * x2, x, x);
+	float16 z = (float16)(-1.59576912f) * inner;
+
+	z = select(z, (float16)(80.0f), z > (float16)(80.0f));
+	z = select(z, (float16)(-80.0f), z < (float16)(-80.0f));
+	*e_out = gelu_exp16(z);
+	return gelu_recip16((float16)(1.0f) + *e_out);
+}
+
+__kernel void gelu_fwd_v(G float *y, int yo, GC float *x, int xo, int n)
+{
+	int i0 = GID * 16;
+
+	if (i0 >= n)
+		return;
+	if (i0 + 16 <= n) {
+		float16 xv = vload16(0, x + xo + i0), e;
+		if (!any(isnan(xv))) {
+			vstore16(xv * gelu_sig16(xv, &e), 0, y + yo + i0);
+			return;
+		}
+	}
+	for (int i = i0; i < min(i0 + 16, n); i++)
+		y[yo + i] = elem_gelu_fwd(x[xo + i]);
+}
+
+__kernel void gelu_bwd_v(G float *dx, int dxo, GC float *x, int xo, GC float *dy, int dyo, int n)
+{
+	int i0 = GID * 16;
+
+	if (i0 >= n)
+		return;
+	if (i0 + 16 <= n) {
+		float16 xv = vload16(0, x + xo + i0), e;
+		if (!any(isnan(xv))) {
+			float16 s = gelu_sig16(xv, &e);
+			float16 sp = e * s;
+			float16 t = (s * sp) * xv;
+			float16 du = (float16)(1.59576912f) *
+				     fma((float16)(0.134145f), xv * xv, (float16)(1.0f));
+			vstore16(vload16(0, dy + dyo + i0) * fma(t, du, s), 0, dx + dxo + i0);
+			return;
+		}
+	}
+	for (int i = i0; i < min(i0 + 16, n); i++)
+		dx[dxo + i] = elem_gelu_bwd(x[xo + i], dy[dyo + i]);
 }

@@ -200,13 +200,13 @@ int main(void)
 	odd.n_ctx = 5;
 	tap_ok(gpt_case(rt, &odd, 2, 2, &eo), "gpt with head size 12 (C36 NH3 T5 B2): 2 steps bitwise");
 	eo.gemm = GEMM_VARIANT_RB;
-	eo.scalar_attention = 1;
+	eo.per_element = 1;
 	tap_ok(gpt_case(rt, model_preset_find("gpt-test"), 4, 3, &eo),
-	       "gpt-test B4, register-blocked gemm, per-element attention: 3 steps bitwise");
+	       "gpt-test B4, register-blocked gemm, per-element kernels: 3 steps bitwise");
 	eo.gemm = GEMM_VARIANT_TILED;
-	eo.scalar_attention = 0;
+	eo.per_element = 0;
 	tap_ok(gpt_case(rt, model_preset_find("gpt-test"), 4, 3, &eo),
-	       "gpt-test B4, tiled gemm, vector attention: 3 steps bitwise");
+	       "gpt-test B4, tiled gemm, vectorised kernels: 3 steps bitwise");
 	tap_ok(gpt_case(rt, model_preset_find("gpt-tiny"), 2, 2, NULL),
 	       "gpt-tiny B2: 2 steps bitwise");
 	tap_ok(mlp_case(rt, model_preset_find("mlp-tiny"), 17, 4), "mlp-tiny B17: 4 steps bitwise");
