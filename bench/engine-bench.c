@@ -53,10 +53,14 @@ static void fill(float *x, size_t n, uint32_t seed)
 }
 
 /* Seconds per multiply: best of `reps` after one warm-up. */
-static double time_cl(struct gemm *g, int M, int N, int K, cl_mem a, cl_mem b, cl_mem c,
-		      int reps)
+static double time_cl(struct gemm *g, int M, int N, int K, int layout, cl_mem a, cl_mem b,
+		      cl_mem c, int reps)
 {
-	struct gemm_args ga = {M, N, K, a, 0, K, 1, b, 0, N, 1, c, 0, N, NULL, 0, 0};
+	/* layout 0: A (M,K) and B (K,N) row-major; 1: A stored (K,M) as in a
+	 * weight gradient dy^T x; 2: B stored (N,K) as in x W^T */
+	struct gemm_args ga = {M, N, K, a, 0, layout == 1 ? 1 : K, layout == 1 ? M : 1,
+			       b, 0, layout == 2 ? 1 : N, layout == 2 ? K : 1,
+			       c, 0, N, NULL, 0, 0};
 	struct error err;
 	double best = 1e30;
 
@@ -75,15 +79,17 @@ static double time_cl(struct gemm *g, int M, int N, int K, cl_mem a, cl_mem b, c
 }
 
 #ifdef HAVE_OPENBLAS
-static double time_blas(int M, int N, int K, const float *a, const float *b, float *c, int reps)
+static double time_blas(int M, int N, int K, int layout, const float *a, const float *b,
+			float *c, int reps)
 {
 	double best = 1e30;
 
 	for (int r = 0; r <= reps; r++) {
 		double t0 = now();
 
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, K, b, N,
-			    0.0f, c, N);
+		cblas_sgemm(CblasRowMajor, layout == 1 ? CblasTrans : CblasNoTrans,
+			    layout == 2 ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, a,
+			    layout == 1 ? M : K, b, layout == 2 ? K : N, 0.0f, c, N);
 		if (r > 0 && now() - t0 < best)
 			best = now() - t0;
 	}
@@ -93,15 +99,17 @@ static double time_blas(int M, int N, int K, const float *a, const float *b, flo
 
 static int bench_gemm(struct runtime *rt, int quick)
 {
-	/* gpt-small (C 256, T 256) at batch 8: M = B*T = 2048 rows. */
+	/* gpt-small (C 256, T 256) at batch 8: B*T = 2048 rows; the layouts
+	 * the engine calls (forward x.W^T, backward dy.W and dy^T.x). */
 	static const struct {
 		const char *what;
-		int M, N, K;
+		int M, N, K, layout;
 	} shapes[] = {
-		{"qkv   BT x 3C x C", 2048, 768, 256},  {"proj  BT x C x C", 2048, 256, 256},
-		{"fc    BT x 4C x C", 2048, 1024, 256}, {"fcprj BT x C x 4C", 2048, 256, 1024},
-		{"head  BT x V x C", 2048, 256, 256},	{"dW    3C x C x BT", 768, 256, 2048},
-		{"square 1024^3", 1024, 1024, 1024},
+		{"qkv   x.W^T", 2048, 768, 256, 2},	{"proj  x.W^T", 2048, 256, 256, 2},
+		{"fc    x.W^T", 2048, 1024, 256, 2},	{"fcprj x.W^T", 2048, 256, 1024, 2},
+		{"head  x.wte^T", 2048, 256, 256, 2},	{"dx fc dy.W", 2048, 256, 1024, 0},
+		{"dW fc dy^T.x", 1024, 256, 2048, 1},	{"dW qkv dy^T.x", 768, 256, 2048, 1},
+		{"square 1024^3", 1024, 1024, 1024, 0},
 	};
 	struct gemm g;
 	struct error err;
@@ -129,23 +137,24 @@ static int bench_gemm(struct runtime *rt, int quick)
 	clEnqueueWriteBuffer(rt->queue, db, CL_TRUE, 0, max * 4, b, 0, NULL, NULL);
 	printf("GEMM (%s kernel on %s)\n", g.variant == GEMM_VARIANT_TILED ? "tiled" : "register-blocked",
 	       rt->dev.info.name);
-	printf("  %-20s %14s %10s %10s %7s\n", "shape", "M x N x K", "agora", "openblas", "ratio");
+	printf("  %-16s %15s %10s %10s %7s\n", "GEMM", "M x N x K", "agora", "openblas", "ratio");
 	for (s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
 		int M = shapes[s].M, N = shapes[s].N, K = shapes[s].K;
 		double flop = 2.0 * M * N * K;
-		double tc = time_cl(&g, M, N, K, da, db, dc, reps);
+		int lay = shapes[s].layout;
+		double tc = time_cl(&g, M, N, K, lay, da, db, dc, reps);
 		char dims[32];
 
 		snprintf(dims, sizeof(dims), "%dx%dx%d", M, N, K);
 #ifdef HAVE_OPENBLAS
-		double tb = time_blas(M, N, K, a, b, c, reps);
+		double tb = time_blas(M, N, K, lay, a, b, c, reps);
 		if (s == 0)
 			printf("  (OpenBLAS core: %s, %d threads)\n", openblas_get_corename(),
 			       openblas_get_num_threads());
-		printf("  %-20s %14s %8.1f G %8.1f G %6.0f%%\n", shapes[s].what, dims,
+		printf("  %-16s %15s %8.1f G %8.1f G %6.0f%%\n", shapes[s].what, dims,
 		       flop / tc * 1e-9, flop / tb * 1e-9, 100.0 * tb / tc);
 #else
-		printf("  %-20s %14s %8.1f G %10s %7s\n", shapes[s].what, dims, flop / tc * 1e-9,
+		printf("  %-16s %15s %8.1f G %10s %7s\n", shapes[s].what, dims, flop / tc * 1e-9,
 		       "n/a", "n/a");
 #endif
 	}

@@ -22,7 +22,9 @@ int gemm_init(struct gemm *g, struct runtime *rt, enum gemm_variant variant,
 	g->tiled = g->rb ? runtime_kernel(rt, "gemm", "gemm_tiled", err) : NULL;
 	g->pack_a = g->tiled ? runtime_kernel(rt, "gemm", "gemm_pack_a", err) : NULL;
 	g->pack_b = g->pack_a ? runtime_kernel(rt, "gemm", "gemm_pack_b", err) : NULL;
-	g->transpose = g->pack_b ? runtime_kernel(rt, "gemm", "transpose", err) : NULL;
+	g->pack_a_t = g->pack_b ? runtime_kernel(rt, "gemm", "gemm_pack_a_t", err) : NULL;
+	g->pack_b_t = g->pack_a_t ? runtime_kernel(rt, "gemm", "gemm_pack_b_t", err) : NULL;
+	g->transpose = g->pack_b_t ? runtime_kernel(rt, "gemm", "transpose", err) : NULL;
 	if (!g->transpose) {
 		gemm_release(g);
 		return ERROR_DEVICE;
@@ -40,13 +42,18 @@ void gemm_release(struct gemm *g)
 		clReleaseKernel(g->pack_a);
 	if (g->pack_b)
 		clReleaseKernel(g->pack_b);
+	if (g->pack_a_t)
+		clReleaseKernel(g->pack_a_t);
+	if (g->pack_b_t)
+		clReleaseKernel(g->pack_b_t);
 	if (g->transpose)
 		clReleaseKernel(g->transpose);
 	if (g->pa)
 		clReleaseMemObject(g->pa);
 	if (g->pb)
 		clReleaseMemObject(g->pb);
-	g->rb = g->tiled = g->pack_a = g->pack_b = g->transpose = NULL;
+	g->rb = g->tiled = g->pack_a = g->pack_b = g->pack_a_t = g->pack_b_t = NULL;
+	g->transpose = NULL;
 	g->pa = g->pb = NULL;
 	g->pa_floats = g->pb_floats = 0;
 }
@@ -122,11 +129,15 @@ static int enqueue_rb(struct gemm *g, const struct gemm_args *a, struct error *e
 		ret = scratch_reserve(g, &g->pb, &g->pb_floats, np * K, err);
 	if (ret)
 		return ret;
-	k = g->pack_a;
+	/* pack with the unit-stride index fastest */
+	int a_t = a->sak != 1 && a->sam == 1, b_t = a->sbn != 1 && a->sbk == 1;
+	cl_kernel ka = a_t ? g->pack_a_t : g->pack_a, kb = b_t ? g->pack_b_t : g->pack_b;
+
+	k = ka;
 	rc |= ARG(k, 0, a->M); rc |= ARG(k, 1, a->K); rc |= ARG(k, 2, a->A);
 	rc |= ARG(k, 3, a->a_off); rc |= ARG(k, 4, a->sam); rc |= ARG(k, 5, a->sak);
 	rc |= ARG(k, 6, g->pa);
-	k = g->pack_b;
+	k = kb;
 	rc |= ARG(k, 0, a->N); rc |= ARG(k, 1, a->K); rc |= ARG(k, 2, a->B);
 	rc |= ARG(k, 3, a->b_off); rc |= ARG(k, 4, a->sbk); rc |= ARG(k, 5, a->sbn);
 	rc |= ARG(k, 6, g->pb);
@@ -138,13 +149,13 @@ static int enqueue_rb(struct gemm *g, const struct gemm_args *a, struct error *e
 	if (rc != CL_SUCCESS)
 		return runtime_cl_error(err, "clSetKernelArg", CL_INVALID_ARG_VALUE);
 	if (a->K > 0) {
-		global[0] = K;
-		global[1] = mp;
-		ret = enqueue(g, g->pack_a, global, NULL, err);
-		global[0] = np;
-		global[1] = K;
+		global[0] = a_t ? mp : K;
+		global[1] = a_t ? K : mp;
+		ret = enqueue(g, ka, global, NULL, err);
+		global[0] = b_t ? K : np;
+		global[1] = b_t ? np : K;
 		if (!ret)
-			ret = enqueue(g, g->pack_b, global, NULL, err);
+			ret = enqueue(g, kb, global, NULL, err);
 		if (ret)
 			return ret;
 	}

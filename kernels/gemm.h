@@ -47,7 +47,7 @@ struct gemm_args {
 struct gemm {
 	struct runtime *rt; /* not owned */
 	enum gemm_variant variant;
-	cl_kernel rb, tiled, pack_a, pack_b, transpose;
+	cl_kernel rb, tiled, pack_a, pack_b, pack_a_t, pack_b_t, transpose;
 	cl_mem pa, pb; /* packed panels of gemm_rb, grown on demand */
 	size_t pa_floats, pb_floats;
 	/* Local size of gemm_rb along dim 0 (1 along dim 1); 0 lets the

@@ -74,6 +74,32 @@ __kernel void gemm_pack_a(int M, int K, __global const float *A, int a_off, int 
 		r < M ? A[a_off + r * sam + k * sak] : 0.0f;
 }
 
+/* The same two packings with the other index fastest, for A stored
+ * transposed (sam == 1) and B stored transposed (sbk == 1): consecutive
+ * work-items then read consecutive floats. Ranges (ceil(M/RM)*RM, K) and
+ * (K, ceil(N/RN)*RN). */
+__kernel void gemm_pack_a_t(int M, int K, __global const float *A, int a_off, int sam, int sak,
+			    __global float *Ap)
+{
+	int r = (int)get_global_id(0), k = (int)get_global_id(1);
+
+	if (k >= K)
+		return;
+	Ap[((r / GEMM_RM) * K + k) * GEMM_RM + r % GEMM_RM] =
+		r < M ? A[a_off + r * sam + k * sak] : 0.0f;
+}
+
+__kernel void gemm_pack_b_t(int N, int K, __global const float *B, int b_off, int sbk, int sbn,
+			    __global float *Bp)
+{
+	int k = (int)get_global_id(0), n = (int)get_global_id(1);
+
+	if (k >= K)
+		return;
+	Bp[((n / GEMM_RN) * K + k) * GEMM_RN + n % GEMM_RN] =
+		n < N ? B[b_off + k * sbk + n * sbn] : 0.0f;
+}
+
 /* Packs B into panels of GEMM_RN columns: Bp[(q*K + k)*RN + c] =
  * B(k, q*RN + c), zero past column N. Range (ceil(N/RN)*RN, K). */
 __kernel void gemm_pack_b(int N, int K, __global const float *B, int b_off, int sbk, int sbn,
