@@ -194,10 +194,10 @@ static void api_prune(struct api *a, int64_t now)
 		log_warn("cannot prune request nonces");
 }
 
-/* Checks claims signed by pk and records the nonce. Answers and returns a
- * negative error on refusal. */
+/* Checks claims signed by pk and, when record, records the nonce.
+ * Answers and returns a negative error on refusal. */
 static int api_check_signed(struct api *a, struct http_request *req, const struct key_public *pk,
-			    const struct auth_claims *c, int64_t host)
+			    const struct auth_claims *c, int64_t host, int record)
 {
 	const unsigned char *body;
 	struct hash body_hash;
@@ -217,6 +217,8 @@ static int api_check_signed(struct api *a, struct http_request *req, const struc
 	if (rc < 0)
 		return api_refuse(req, 400, "bad_request", "%s", err.msg);
 	api_prune(a, now);
+	if (!record)
+		return 0;
 	rc = db_nonce_use(a->db, c->nonce, host, now);
 	if (rc == ERROR_DUPLICATE)
 		return api_refuse(req, 401, "replayed_nonce", "this nonce was used before");
@@ -225,8 +227,11 @@ static int api_check_signed(struct api *a, struct http_request *req, const struc
 	return 0;
 }
 
-/* Authenticates a request from a registered host: fills *host. */
-static int api_authenticate(struct api *a, struct http_request *req, struct db_host *host)
+/* Authenticates a request from a registered host: fills *host. The nonce
+ * is recorded here, unless nonce is not NULL: then it is copied there and
+ * the caller records it in its own transaction (one commit per request). */
+static int api_authenticate(struct api *a, struct http_request *req, struct db_host *host,
+			    unsigned char *nonce)
 {
 	struct key_public pk;
 	struct auth_claims c;
@@ -250,11 +255,13 @@ static int api_authenticate(struct api *a, struct http_request *req, struct db_h
 	if (rc < 0)
 		return api_internal(req, "look the host up");
 	memcpy(pk.bytes, host->public_key, sizeof(pk.bytes));
-	rc = api_check_signed(a, req, &pk, &c, host->id);
+	rc = api_check_signed(a, req, &pk, &c, host->id, nonce == NULL);
 	if (rc < 0)
 		return rc;
 	if (host->banned)
 		return api_refuse(req, 403, "banned", "host %" PRId64 " is banned", host->id);
+	if (nonce)
+		memcpy(nonce, c.nonce, AUTH_NONCE_BYTES);
 	return 0;
 }
 
@@ -354,7 +361,7 @@ static void api_hosts_post(struct http_request *req, void *ctx)
 		goto out;
 	}
 	/* Proof of possession: the body is signed by the key it registers. */
-	if (api_check_signed(a, req, &pk, &c, 0) < 0)
+	if (api_check_signed(a, req, &pk, &c, 0, 1) < 0)
 		goto out;
 	rc = db_host_add(a->db, pk.bytes, account, device, api_now(), &id);
 	if (rc == ERROR_DUPLICATE) {
@@ -388,7 +395,7 @@ static void api_heartbeat(struct http_request *req, void *ctx)
 	j = api_json_body(req, 1);
 	if (!j)
 		return;
-	if (api_authenticate(a, req, &host) == 0)
+	if (api_authenticate(a, req, &host, NULL) == 0)
 		http_respond_json(req, 200,
 				  json_pack("{s:I, s:I, s:i}", "host_id", (json_int_t)host.id,
 					    "server_time", (json_int_t)api_now(),
@@ -463,6 +470,7 @@ static const char *const api_work_fields[] = {"kernel_abi", NULL};
 static void api_work(struct http_request *req, void *ctx)
 {
 	struct api *a = ctx;
+	unsigned char nonce[AUTH_NONCE_BYTES];
 	struct sched_assignment as;
 	struct db_host host;
 	json_t *j, *abi, *env;
@@ -479,14 +487,18 @@ static void api_work(struct http_request *req, void *ctx)
 		http_respond_error(req, 400, "bad_field", "field 'kernel_abi' must be an integer");
 		goto out;
 	}
-	if (api_authenticate(a, req, &host) < 0)
+	if (api_authenticate(a, req, &host, nonce) < 0)
 		goto out;
 	if (abi && json_integer_value(abi) != AGORA_KERNEL_ABI) {
 		http_respond_error(req, 409, "abi_mismatch", "this coordinator needs kernel ABI %d",
 				   AGORA_KERNEL_ABI);
 		goto out;
 	}
-	rc = sched_assign(a->db, host.id, host.account, api_now(), &as);
+	rc = sched_assign(a->db, host.id, host.account, nonce, api_now(), &as);
+	if (rc == ERROR_DUPLICATE) {
+		http_respond_error(req, 401, "replayed_nonce", "this nonce was used before");
+		goto out;
+	}
 	if (rc == ERROR_NOT_FOUND) {
 		snprintf(retry, sizeof(retry), "%d", SERVER_RETRY_S);
 		http_request_add_header(req, "Retry-After", retry);

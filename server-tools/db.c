@@ -663,35 +663,36 @@ static int db_nonce_insert(struct db *db, const unsigned char nonce[DB_NONCE_BYT
 	return rc;
 }
 
+int db_nonce_record_locked(struct db *db, const unsigned char nonce[DB_NONCE_BYTES], int64_t host,
+			   int64_t now)
+{
+	sqlite3_stmt *st;
+	int rc = db_nonce_insert(db, nonce, host, now);
+
+	if (rc < 0 || host <= 0)
+		return rc;
+	st = db_stmt(db, DB_HOST_TOUCH);
+	if (!st)
+		return ERROR_DB;
+	sqlite3_bind_int64(st, 1, host);
+	sqlite3_bind_int64(st, 2, now);
+	return db_step_done(db, st);
+}
+
 int db_nonce_use(struct db *db, const unsigned char nonce[DB_NONCE_BYTES], int64_t host,
 		 int64_t now)
 {
-	sqlite3_stmt *st;
 	int rc;
 
 	db_lock(db);
-	if (host <= 0) {
-		rc = db_nonce_insert(db, nonce, 0, now);
-		goto out;
-	}
 	/* One transaction, one commit (one WAL fsync) per request. */
 	rc = db_begin(db);
 	if (rc == 0)
-		rc = db_nonce_insert(db, nonce, host, now);
-	if (rc == 0) {
-		st = db_stmt(db, DB_HOST_TOUCH);
-		rc = st ? 0 : ERROR_DB;
-		if (st) {
-			sqlite3_bind_int64(st, 1, host);
-			sqlite3_bind_int64(st, 2, now);
-			rc = db_step_done(db, st);
-		}
-	}
+		rc = db_nonce_record_locked(db, nonce, host, now);
 	if (rc == 0)
 		rc = db_commit(db);
 	else
 		db_rollback(db);
-out:
 	db_unlock(db);
 	return rc;
 }

@@ -108,6 +108,10 @@ int64_t db_host_count(struct db *db);
  * was seen at `now`, as db_host_touch() does. */
 int db_nonce_use(struct db *db, const unsigned char nonce[DB_NONCE_BYTES], int64_t host,
 		 int64_t now);
+/* The same, for callers that fold it into a transaction of their own
+ * (the lock held, a transaction open). */
+int db_nonce_record_locked(struct db *db, const unsigned char nonce[DB_NONCE_BYTES], int64_t host,
+			   int64_t now);
 /* Deletes nonces recorded before `before`; returns how many (>= 0). */
 int db_nonce_prune(struct db *db, int64_t before);
 int64_t db_nonce_count(struct db *db);

@@ -163,24 +163,19 @@ static int sched_pick_read(sqlite3_stmt *st, int64_t now, struct sched_assignmen
 	return 0;
 }
 
-int sched_assign(struct db *db, int64_t host, const char *account, int64_t now,
-		 struct sched_assignment *out)
+/* Picks and sends a replica; the lock is held, a transaction open. */
+static int sched_assign_locked(struct db *db, int64_t host, const char *account, int64_t now,
+			       struct sched_assignment *out)
 {
 	sqlite3_stmt *st;
 	int rc, step;
 
-	memset(out, 0, sizeof(*out));
-	db_lock(db);
-	rc = db_begin(db);
-	if (rc < 0)
-		goto out;
 	rc = sched_expire_locked(db, now);
 	if (rc < 0)
-		goto out;
+		return rc;
 	st = db_stmt_cached(db, sched_sql_pick);
-	rc = ERROR_DB;
 	if (!st)
-		goto out;
+		return ERROR_DB;
 	sqlite3_bind_int64(st, 1, host);
 	sqlite3_bind_text(st, 2, account, -1, SQLITE_STATIC);
 	step = sqlite3_step(st);
@@ -190,20 +185,36 @@ int sched_assign(struct db *db, int64_t host, const char *account, int64_t now,
 		rc = step == SQLITE_DONE ? ERROR_NOT_FOUND : ERROR_DB;
 	sqlite3_reset(st);
 	if (rc < 0)
-		goto out;
+		return rc;
 	st = db_stmt_cached(db, sched_sql_send);
-	rc = ERROR_DB;
 	if (!st)
-		goto out;
+		return ERROR_DB;
 	sqlite3_bind_int64(st, 1, out->replica);
 	sqlite3_bind_int64(st, 2, host);
 	sqlite3_bind_text(st, 3, account, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, now);
 	sqlite3_bind_int64(st, 5, out->deadline);
-	rc = db_step(db, st);
-	if (rc == 0)
-		rc = db_commit(db);
-out:
+	return db_step(db, st);
+}
+
+int sched_assign(struct db *db, int64_t host, const char *account, const unsigned char *nonce,
+		 int64_t now, struct sched_assignment *out)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	db_lock(db);
+	rc = db_begin(db);
+	if (rc == 0 && nonce)
+		rc = db_nonce_record_locked(db, nonce, host, now);
+	if (rc == 0) {
+		rc = sched_assign_locked(db, host, account, now, out);
+		/* No work is an answer too: keep the nonce and the expiries. */
+		if (rc == 0 || rc == ERROR_NOT_FOUND) {
+			int c = db_commit(db);
+			rc = c < 0 ? c : rc;
+		}
+	}
 	if (rc < 0) {
 		db_rollback(db);
 		sched_assignment_release(out);

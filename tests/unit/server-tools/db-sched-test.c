@@ -88,16 +88,17 @@ int main(void)
 	TAP_IS(sched_unit_add(db, &u, now, &unit), ERROR_DUPLICATE, "same unit twice refused");
 	TAP_IS(sched_replica_count(db, "unsent"), 2, "and nothing added");
 
-	TAP_IS(sched_assign(db, h1, "ann", now, &a1), 0, "host 1 gets work");
+	TAP_IS(sched_assign(db, h1, "ann", NULL, now, &a1), 0, "host 1 gets work");
 	TAP_OK(a1.envelope_len == 3 && memcmp(a1.envelope, "env", 3) == 0 &&
 		   strcmp(a1.uid, UID) == 0 && a1.deadline == now + 100,
 	       "assignment carries envelope, unit id, deadline");
-	TAP_IS(sched_assign(db, h1, "ann", now, &a), ERROR_NOT_FOUND,
+	TAP_IS(sched_assign(db, h1, "ann", NULL, now, &a), ERROR_NOT_FOUND,
 	       "never two replicas of a unit to one host");
-	TAP_IS(sched_assign(db, h2, "ann", now, &a), ERROR_NOT_FOUND,
+	TAP_IS(sched_assign(db, h2, "ann", NULL, now, &a), ERROR_NOT_FOUND,
 	       "never two replicas of a unit to one account");
-	TAP_IS(sched_assign(db, h3, "bob", now, &a2), 0, "another account gets the second");
-	TAP_IS(sched_assign(db, h4, "carol", now, &a), ERROR_NOT_FOUND, "then no work is left");
+	TAP_IS(sched_assign(db, h3, "bob", NULL, now, &a2), 0, "another account gets the second");
+	TAP_IS(sched_assign(db, h4, "carol", NULL, now, &a), ERROR_NOT_FOUND,
+	       "then no work is left");
 	TAP_IS(sched_replica_count(db, "in_progress"), 2, "two in progress");
 
 	TAP_IS(sched_result_add(db, a1.replica, h3, OUT, 10, 20, "d", 1, now, &res), ERROR_STATE,
@@ -118,17 +119,28 @@ int main(void)
 	TAP_IS(sched_replica_count(db, "unsent"), 1, "a replacement was created");
 	TAP_IS(sched_result_add(db, a2.replica, h3, OUT, 10, 20, "d", 1, now + 102, &res),
 	       ERROR_STATE, "late result refused");
-	TAP_IS(sched_assign(db, h3, "bob", now + 102, &a), ERROR_NOT_FOUND,
+	TAP_IS(sched_assign(db, h3, "bob", NULL, now + 102, &a), ERROR_NOT_FOUND,
 	       "the host that timed out does not get the unit again");
 	TAP_IS(exec_sql(db, "UPDATE jobs SET state = 'paused'"), SQLITE_OK, "pause the job");
-	TAP_IS(sched_assign(db, h4, "carol", now + 102, &a), ERROR_NOT_FOUND,
+	TAP_IS(sched_assign(db, h4, "carol", NULL, now + 102, &a), ERROR_NOT_FOUND,
 	       "a paused job hands out nothing");
 	TAP_IS(exec_sql(db, "UPDATE jobs SET state = 'running'"), SQLITE_OK, "resume");
-	TAP_IS(sched_assign(db, h4, "carol", now + 102, &a), 0, "a new host gets the replacement");
+	TAP_IS(sched_assign(db, h4, "carol", NULL, now + 102, &a), 0,
+	       "a new host gets the replacement");
 	sched_assignment_release(&a);
 	sched_assignment_release(&a1);
 	sched_assignment_release(&a2);
 	TAP_IS(sched_replica_get(db, 9999, &r), ERROR_NOT_FOUND, "unknown replica");
+	{
+		unsigned char nonce[DB_NONCE_BYTES];
+		int64_t before = db_nonce_count(db);
+		memset(nonce, 0x42, sizeof(nonce));
+		TAP_IS(sched_assign(db, h4, "carol", nonce, now + 103, &a), ERROR_NOT_FOUND,
+		       "assignment with a nonce, no work");
+		TAP_IS(db_nonce_count(db), before + 1, "the nonce is kept without work");
+		TAP_IS(sched_assign(db, h4, "carol", nonce, now + 104, &a), ERROR_DUPLICATE,
+		       "the same nonce again is a replay");
+	}
 
 	db_free(db);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);

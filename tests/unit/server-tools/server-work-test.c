@@ -39,6 +39,7 @@ struct host {
 
 static char root[256], state[300], base[64];
 static struct server *srv;
+static char last_headers[4][200]; /* the auth headers of the last send_signed() */
 
 /* Sends body signed by sk as host; extra is one more header or NULL. The
  * signature covers signed_body (normally the body itself). */
@@ -61,6 +62,7 @@ static long send_signed(const char *method, const char *path, const void *body, 
 	snprintf(lines[1], sizeof(lines[1]), "%s: %s", AUTH_HEADER_NONCE, h.nonce);
 	snprintf(lines[2], sizeof(lines[2]), "%s: %s", AUTH_HEADER_SIGNATURE, h.signature);
 	snprintf(lines[3], sizeof(lines[3]), "%s: %s", AUTH_HEADER_HOST, h.host);
+	memcpy(last_headers, lines, sizeof(last_headers));
 	list[n++] = lines[0];
 	list[n++] = lines[1];
 	list[n++] = lines[2];
@@ -296,6 +298,18 @@ int main(void)
 	rep_bob = get_work(&bob, &uid);
 	TAP_OK(rep_bob > 0 && rep_bob != rep_ann, "bob gets the other replica");
 	TAP_IS(get_work(&eve, &uid), 0, "eve finds no work left");
+	{
+		const char *body = "{\"kernel_abi\":1}";
+		const char *list[] = {last_headers[0], last_headers[1], last_headers[2],
+				      last_headers[3], NULL};
+		struct fetch_options ro = {.headers = list};
+		char u[128];
+		snprintf(u, sizeof(u), "%s/api/v1/work", base);
+		fetch_url("POST", u, body, strlen(body), &ro, &f);
+		TAP_IS(f.status, 401, "a replayed work request is refused");
+		TAP_OK(error_is(&f, "replayed_nonce"), "replay: error code");
+		fetch_release(&f);
+	}
 	{
 		const char *body = "{\"kernel_abi\":2}";
 		send_signed("POST", "/api/v1/work", body, strlen(body), body, strlen(body), eve.id,
