@@ -350,6 +350,13 @@ static void test_blobs(void)
 	       "ETag is the quoted hash");
 	fetch_release(&f);
 
+	fetch_url("HEAD", url(path), NULL, 0, NULL, &f);
+	TAP_IS(f.status, 200, "HEAD on a blob");
+	TAP_OK(f.len == 0 && fetch_header(&f, "Content-Length", buf, sizeof(buf)) &&
+		       strtoull(buf, NULL, 10) == flen,
+	       "HEAD: no body, Content-Length of the blob");
+	fetch_release(&f);
+
 	snprintf(buf, sizeof(buf), "If-None-Match: %s", etag);
 	list[0] = buf;
 	fetch_url("GET", url(path), NULL, 0, &opt, &f);

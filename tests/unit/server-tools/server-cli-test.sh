@@ -45,6 +45,14 @@ grep -q "created" "$tmp/log"; [ $? -ne 0 ]; ok $? "second start creates nothing"
 kill -INT "$pid"; wait "$pid"; rc=$?
 [ "$rc" -eq 0 ]; ok $? "SIGINT: clean exit"
 
+start
+kill -KILL "$pid"; wait "$pid" 2>/dev/null
+start
+[ -n "$port" ]; ok $? "starts again after kill -9 (no stale lock)"
+out=$(curl -s "http://127.0.0.1:$port/api/v1/project")
+case "$out" in *'"name":"cli"'*) r=0 ;; *) r=1 ;; esac; ok $r "state intact after kill -9"
+kill -TERM "$pid"; wait "$pid"
+
 "$bin" --state "$tmp/state" --listen nonsense 2>"$tmp/err"; rc=$?
 [ "$rc" -ne 0 ] && grep -q "listen address" "$tmp/err"; ok $? "bad --listen refused with a message"
 "$bin" 2>/dev/null; rc=$?
