@@ -50,6 +50,14 @@ static const char sched_sql_replica_over[] =
     "UPDATE replicas SET state = 'over', outcome = 'success', received = ?3,"
     " result_hash = ?4 WHERE id = ?1 AND host = ?2 AND state = 'in_progress'";
 static const char sched_sql_count[] = "SELECT count(*) FROM replicas WHERE state = ?1";
+static const char sched_sql_dataset_insert[] =
+    "INSERT INTO datasets (name, owner, licence, source, created) VALUES (?1, ?2, ?3, ?4, ?5)";
+static const char sched_sql_job_insert[] =
+    "INSERT INTO jobs (name, dataset, spec, quorum, rounds, inner_steps, seed, created)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+static const char sched_sql_job_state[] = "UPDATE jobs SET state = ?2 WHERE id = ?1";
+static const char sched_sql_round_insert[] =
+    "INSERT INTO rounds (job, round, model, created) VALUES (?1, ?2, ?3, ?4)";
 
 static void sched_text(sqlite3_stmt *st, int col, char *buf, size_t size)
 {
@@ -338,4 +346,126 @@ int64_t sched_replica_count(struct db *db, const char *state)
 	}
 	db_unlock(db);
 	return n;
+}
+
+/* Runs one prepared INSERT/UPDATE under the lock; *id (may be NULL)
+ * receives the new row id. bind fills the parameters. */
+static int sched_exec(struct db *db, const char *sql, void (*bind)(sqlite3_stmt *, const void *),
+		      const void *arg, int64_t *id)
+{
+	sqlite3_stmt *st;
+	int rc = ERROR_DB;
+
+	db_lock(db);
+	st = db_stmt_cached(db, sql);
+	if (st) {
+		bind(st, arg);
+		rc = db_step(db, st);
+		if (rc == 0 && id)
+			*id = sqlite3_last_insert_rowid(db_sqlite(db));
+		else if (rc == 0 && sqlite3_changes(db_sqlite(db)) == 0)
+			rc = ERROR_NOT_FOUND;
+	}
+	db_unlock(db);
+	return rc;
+}
+
+struct sched_dataset_args {
+	const char *name, *owner, *licence, *source;
+	int64_t now;
+};
+
+static void sched_bind_dataset(sqlite3_stmt *st, const void *arg)
+{
+	const struct sched_dataset_args *d = arg;
+
+	sqlite3_bind_text(st, 1, d->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, d->owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, d->licence, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, d->source, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, d->now);
+}
+
+int sched_dataset_add(struct db *db, const char *name, const char *owner, const char *licence,
+		      const char *source, int64_t now, int64_t *id)
+{
+	struct sched_dataset_args d = {name, owner, licence, source, now};
+
+	if (!name || !*name || !owner || !licence || !source)
+		return ERROR_INVALID;
+	return sched_exec(db, sched_sql_dataset_insert, sched_bind_dataset, &d, id);
+}
+
+struct sched_job_args {
+	const struct sched_job *j;
+	int64_t now;
+};
+
+static void sched_bind_job(sqlite3_stmt *st, const void *arg)
+{
+	const struct sched_job_args *a = arg;
+
+	sqlite3_bind_text(st, 1, a->j->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, a->j->dataset);
+	sqlite3_bind_text(st, 3, a->j->spec, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, a->j->quorum);
+	sqlite3_bind_int(st, 5, a->j->rounds);
+	sqlite3_bind_int(st, 6, a->j->inner_steps);
+	sqlite3_bind_int64(st, 7, a->j->seed);
+	sqlite3_bind_int64(st, 8, a->now);
+}
+
+int sched_job_add(struct db *db, const struct sched_job *j, int64_t now, int64_t *id)
+{
+	struct sched_job_args a = {j, now};
+
+	if (!j->name || !*j->name || strlen(j->name) > 64 || !j->spec)
+		return ERROR_INVALID;
+	return sched_exec(db, sched_sql_job_insert, sched_bind_job, &a, id);
+}
+
+struct sched_state_args {
+	int64_t job;
+	const char *state;
+};
+
+static void sched_bind_state(sqlite3_stmt *st, const void *arg)
+{
+	const struct sched_state_args *a = arg;
+
+	sqlite3_bind_int64(st, 1, a->job);
+	sqlite3_bind_text(st, 2, a->state, -1, SQLITE_STATIC);
+}
+
+int sched_job_set_state(struct db *db, int64_t job, const char *state)
+{
+	struct sched_state_args a = {job, state};
+
+	return sched_exec(db, sched_sql_job_state, sched_bind_state, &a, NULL);
+}
+
+struct sched_round_args {
+	int64_t job, round;
+	const char *model;
+	int64_t now;
+};
+
+static void sched_bind_round(sqlite3_stmt *st, const void *arg)
+{
+	const struct sched_round_args *a = arg;
+
+	sqlite3_bind_int64(st, 1, a->job);
+	sqlite3_bind_int64(st, 2, a->round);
+	sqlite3_bind_text(st, 3, a->model, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, a->now);
+}
+
+int sched_round_add(struct db *db, int64_t job, int64_t round, const char *model, int64_t now)
+{
+	struct sched_round_args a = {job, round, model, now};
+	int64_t id;
+
+	if (!model)
+		return ERROR_INVALID;
+	return sched_exec(db, sched_sql_round_insert, sched_bind_round, &a, &id);
 }

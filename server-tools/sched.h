@@ -25,6 +25,16 @@
 #include "common/error.h"
 #include "server-tools/db.h"
 
+struct sched_job {
+	const char *name; /* unique, 1..64 bytes */
+	int64_t dataset;  /* a datasets row */
+	const char *spec; /* the job definition as JSON text */
+	int quorum;       /* replicas per unit, >= 1 */
+	int rounds;       /* >= 1 */
+	int inner_steps;  /* H, >= 1 */
+	int64_t seed;
+};
+
 struct sched_unit {
 	int64_t job;
 	int64_t round;
@@ -55,6 +65,18 @@ struct sched_replica {
 	int64_t deadline;
 	char uid[DB_HASH_HEX + 1]; /* its unit's id ("" if none recorded) */
 };
+
+/* Set-up for the admin tools. Each returns ERROR_DUPLICATE for a name or
+ * key already there, ERROR_NOT_FOUND for a missing referenced row (the
+ * dataset of a job, the job or the model blob of a round), ERROR_RANGE for
+ * a value the schema refuses. */
+int sched_dataset_add(struct db *db, const char *name, const char *owner, const char *licence,
+		      const char *source, int64_t now, int64_t *id);
+int sched_job_add(struct db *db, const struct sched_job *j, int64_t now, int64_t *id);
+/* state: "draft", "running", "paused", "done" or "cancelled". */
+int sched_job_set_state(struct db *db, int64_t job, const char *state);
+/* Round `round` of job trains from model (64 hex, a recorded blob). */
+int sched_round_add(struct db *db, int64_t job, int64_t round, const char *model, int64_t now);
 
 /* Adds a unit and its replicas; *unit_id receives its row id. The job and
  * round must exist (ERROR_NOT_FOUND); a unit already there (same job,

@@ -71,18 +71,39 @@ int main(void)
 
 	TAP_IS(sched_unit_add(db, &u, now, &unit), ERROR_NOT_FOUND,
 	       "unit of a missing job refused");
-	snprintf(cmd, sizeof(cmd),
-		 "INSERT INTO blobs VALUES ('%s', 1, 1, 1);"
-		 "INSERT INTO datasets (id, name, owner, licence, source, created)"
-		 " VALUES (1, 'd', 'o', 'cc0', 's', 1);",
-		 H1);
-	TAP_IS(exec_sql(db, cmd), SQLITE_OK, "dataset");
-	snprintf(cmd, sizeof(cmd),
-		 "INSERT INTO jobs (id, name, dataset, spec, quorum, rounds, inner_steps, seed,"
-		 " state, created) VALUES (1, 'j', 1, '{}', 2, 1, 10, 42, 'running', 1);"
-		 "INSERT INTO rounds (job, round, model, created) VALUES (1, 0, '%s', 1);",
-		 H1);
-	TAP_IS(exec_sql(db, cmd), SQLITE_OK, "running job and round");
+	{
+		struct sched_job job = {.name = "j",
+					.spec = "{}",
+					.quorum = 2,
+					.rounds = 1,
+					.inner_steps = 10,
+					.seed = 42};
+		int64_t ds = 0, jid = 0;
+		TAP_IS(db_blob_add(db, H1, 1, 1, 1), 0, "model blob");
+		TAP_IS(sched_dataset_add(db, "d", "o", "cc0", "s", 1, &ds), 0, "dataset");
+		TAP_IS(sched_dataset_add(db, "d", "o", "cc0", "s", 1, &ds), ERROR_DUPLICATE,
+		       "dataset names are unique");
+		job.dataset = ds + 100;
+		TAP_IS(sched_job_add(db, &job, 1, &jid), ERROR_NOT_FOUND,
+		       "job of a missing dataset refused");
+		job.dataset = ds;
+		job.quorum = 0;
+		TAP_IS(sched_job_add(db, &job, 1, &jid), ERROR_RANGE, "quorum 0 refused");
+		job.quorum = 2;
+		TAP_IS(sched_job_add(db, &job, 1, &jid), 0, "job");
+		TAP_IS(jid, 1, "first job id");
+		TAP_IS(sched_round_add(db, jid, 0, UID, 1), ERROR_NOT_FOUND,
+		       "round of an unknown model blob refused");
+		TAP_IS(sched_round_add(db, jid, 0, H1, 1), 0, "round 0");
+		TAP_IS(sched_job_set_state(db, jid, "sleeping"), ERROR_RANGE,
+		       "unknown state refused");
+		TAP_IS(sched_job_set_state(db, 99, "running"), ERROR_NOT_FOUND, "unknown job");
+		TAP_IS(sched_unit_add(db, &u, now, &unit), 0, "a unit of a draft job is stored");
+		TAP_IS(sched_assign(db, h1, "ann", NULL, now, &a1), ERROR_NOT_FOUND,
+		       "but a draft job hands out nothing");
+		TAP_IS(exec_sql(db, "DELETE FROM replicas; DELETE FROM units"), SQLITE_OK, "reset");
+		TAP_IS(sched_job_set_state(db, jid, "running"), 0, "job running");
+	}
 	TAP_IS(sched_unit_add(db, &u, now, &unit), 0, "unit added");
 	TAP_IS(sched_replica_count(db, "unsent"), 2, "with two unsent replicas");
 	TAP_IS(sched_unit_add(db, &u, now, &unit), ERROR_DUPLICATE, "same unit twice refused");
