@@ -14,9 +14,11 @@ int gemm_init(struct gemm *g, struct runtime *rt, enum gemm_variant variant,
 {
 	memset(g, 0, sizeof(*g));
 	g->rt = rt;
+	/* GPUs take the tiled kernel when they can run its 16x16 groups */
 	if (variant == GEMM_VARIANT_AUTO)
-		variant = rt->dev.info.type == RUNTIME_DEVICE_GPU ? GEMM_VARIANT_TILED
-								   : GEMM_VARIANT_RB;
+		variant = rt->dev.info.type == RUNTIME_DEVICE_GPU && rt->dev.info.max_work_group >= 256
+				  ? GEMM_VARIANT_TILED
+				  : GEMM_VARIANT_RB;
 	g->variant = variant;
 	g->rb = runtime_kernel(rt, "gemm", "gemm_rb", err);
 	g->tiled = g->rb ? runtime_kernel(rt, "gemm", "gemm_tiled", err) : NULL;
