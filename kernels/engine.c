@@ -718,6 +718,16 @@ int engine_save(struct engine *e, float *params, float *m, float *v, uint64_t *s
 	return ret;
 }
 
+int engine_read_grads(struct engine *e, float *grads, struct error *err)
+{
+	return rw(e, 0, e->grads, grads, e->n_params * sizeof(float), err);
+}
+
+int engine_read_acts(struct engine *e, float *acts, struct error *err)
+{
+	return rw(e, 0, e->acts, acts, e->n_acts * sizeof(float), err);
+}
+
 int engine_delta(struct engine *e, const float *start, float *out, struct error *err)
 {
 	size_t bytes = e->n_params * sizeof(float);

@@ -84,6 +84,12 @@ int engine_run_gpt(struct engine *e, const unsigned char *buf, size_t len, int H
 int engine_step_mlp(struct engine *e, const float *x, const int *labels,
 		    const struct ref_adamw *opt, float *loss, struct error *err);
 
+/* Reads back the gradients (engine_param_count floats) and the
+ * activations (engine_act_bytes, the reference's layout) of the last step:
+ * for tests and debugging. */
+int engine_read_grads(struct engine *e, float *grads, struct error *err);
+int engine_read_acts(struct engine *e, float *acts, struct error *err);
+
 /* Prints the per-kernel times collected with opts.profile (to f). */
 void engine_profile_print(const struct engine *e, FILE *f);
 

@@ -1,7 +1,8 @@
 /*
  * cl-engine-test.c - whole training steps on the OpenCL engine against
- * the C reference, compared with memcmp: parameters, AdamW m and v, and
- * every step's loss.
+ * the C reference, compared with memcmp: parameters, AdamW m and v, every
+ * step's loss, and every activation and gradient of the last step (so a
+ * failure names the first op whose output differs).
  *
  * Covers every kernel of kernels/cl/train.cl and the GEMMs in all their
  * uses: a small GPT with ragged sizes (C 48, 3 heads, T 7, B 3) under
@@ -33,6 +34,68 @@ static unsigned char *make_data(size_t len, uint64_t seed)
 	for (size_t i = 0; i < len; i++)
 		d[i] = (unsigned char)(cl_test_rand(&s) % 96 + 32); /* text-like bytes */
 	return d;
+}
+
+/* Names the activation tensor holding float offset off (GPT layout). */
+static void act_name(const struct model_config *cfg, int B, size_t off, char *buf, size_t size)
+{
+	struct gpt_acts_layout a;
+	const struct {
+		const char *name;
+		size_t off;
+	} f[] = {{"ln1", 0},	  {"ln1_mean", 0}, {"ln1_rstd", 0}, {"qkv", 0},	   {"att", 0},
+		 {"atty", 0},	  {"res2", 0},	   {"ln2", 0},	    {"ln2_mean", 0}, {"ln2_rstd", 0},
+		 {"fch", 0},	  {"fchg", 0},	   {"res3", 0}};
+	size_t rel, best = 0;
+	int l, k, bk = -1;
+
+	model_gpt_acts_layout(cfg, B, &a);
+	if (off >= a.layer0 && off < a.layer0 + (size_t)cfg->n_layer * a.layer_size) {
+		size_t fo[] = {a.ln1, a.ln1_mean, a.ln1_rstd, a.qkv,	  a.att,      a.atty, a.res2,
+			       a.ln2, a.ln2_mean, a.ln2_rstd, a.fch,	  a.fchg,     a.res3};
+		l = (int)((off - a.layer0) / a.layer_size);
+		rel = (off - a.layer0) % a.layer_size;
+		for (k = 0; k < (int)(sizeof(fo) / sizeof(fo[0])); k++)
+			if (fo[k] <= rel && fo[k] >= best)
+				best = fo[k], bk = k;
+		snprintf(buf, size, "layer %d %s[%zu]", l, bk >= 0 ? f[bk].name : "?", rel - best);
+		return;
+	}
+	{
+		const char *names[] = {"encoded", "lnf",      "lnf_mean", "lnf_rstd", "logits",
+				       "ce_stats", "losses",  "tmp",	  "d_res",    "d_ln",
+				       "d_atty",  "d_qkv",    "d_pre",	  "d_fchg",   "d_fch",
+				       "d_logits", "ln_stats"};
+		size_t fo[] = {a.encoded,  a.lnf,    a.lnf_mean, a.lnf_rstd, a.logits, a.ce_stats,
+			       a.losses,   a.tmp,    a.d_res,	 a.d_ln,     a.d_atty, a.d_qkv,
+			       a.d_pre,	   a.d_fchg, a.d_fch,	 a.d_logits, a.ln_stats};
+		for (k = 0; k < (int)(sizeof(fo) / sizeof(fo[0])); k++)
+			if (fo[k] <= off && fo[k] >= best)
+				best = fo[k], bk = k;
+		snprintf(buf, size, "%s[%zu]", bk >= 0 ? names[bk] : "?", off - best);
+	}
+}
+
+/* Names the parameter tensor holding float offset off. */
+static void param_name(const struct model_config *cfg, size_t off, char *buf, size_t size)
+{
+	struct model_tensor t;
+
+	for (int i = 0; i < model_tensor_count(cfg); i++)
+		if (model_tensor_get(cfg, i, &t) == 0 && off >= t.offset &&
+		    off < t.offset + t.rows * t.cols) {
+			snprintf(buf, size, "%s[%zu]", t.name, off - t.offset);
+			return;
+		}
+	snprintf(buf, size, "?[%zu]", off);
+}
+
+static size_t first_diff(const float *x, const float *y, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (memcmp(&x[i], &y[i], 4) != 0)
+			return i;
+	return n;
 }
 
 static int same(const void *a, const void *b, size_t n, const char *what)
@@ -81,6 +144,33 @@ static int gpt_case(struct runtime *rt, const struct model_config *cfg, int B, i
 		goto out;
 	ok = same(el, rl, (size_t)H, "loss") & same(p, ref.params, n, "params") &
 	     same(m, ref.m, n, "m") & same(v, ref.v, n, "v");
+	/* every activation and gradient of the last step: names the first op
+	 * whose output differs */
+	{
+		size_t na = model_act_floats(cfg, B), at;
+		float *acts = malloc(na * 4), *grads = malloc(n * 4);
+		char name[96];
+
+		if (engine_read_acts(e, acts, &err) != 0 || engine_read_grads(e, grads, &err) != 0) {
+			tap_diag("engine: %s", err.msg);
+			ok = 0;
+		} else {
+			if ((at = first_diff(acts, ref.acts, na)) < na) {
+				act_name(cfg, B, at, name, sizeof(name));
+				tap_diag("  activation %s differs: %a vs ref %a", name, acts[at],
+					 ref.acts[at]);
+				ok = 0;
+			}
+			if ((at = first_diff(grads, ref.grads, n)) < n) {
+				param_name(cfg, at, name, sizeof(name));
+				tap_diag("  gradient of %s differs: %a vs ref %a", name, grads[at],
+					 ref.grads[at]);
+				ok = 0;
+			}
+		}
+		free(acts);
+		free(grads);
+	}
 	tap_diag("  losses: first %.6f last %.6f", (double)rl[0], (double)rl[H - 1]);
 out:
 	engine_free(e);
