@@ -267,6 +267,121 @@ int sched_replica_get(struct db *db, int64_t id, struct sched_replica *out)
 	return rc;
 }
 
+/* ---- validation ---- */
+
+static const char sched_sql_unit_of[] =
+    "SELECT u.id, u.quorum, u.state, u.flops FROM replicas r JOIN units u ON u.id = r.unit"
+    " WHERE r.id = ?1";
+static const char sched_sql_agree[] =
+    "SELECT result_hash, count(*), (SELECT count(*) FROM replicas WHERE unit = ?1"
+    "  AND state = 'over' AND outcome = 'success'),"
+    " (SELECT count(*) FROM replicas WHERE unit = ?1 AND state <> 'over'),"
+    " (SELECT count(*) FROM replicas WHERE unit = ?1)"
+    " FROM replicas WHERE unit = ?1 AND state = 'over' AND outcome = 'success'"
+    " GROUP BY result_hash ORDER BY count(*) DESC, min(id) LIMIT 1";
+static const char sched_sql_mark[] =
+    "UPDATE replicas SET validation = CASE WHEN result_hash = ?2 THEN 'valid' ELSE 'invalid' END"
+    " WHERE unit = ?1 AND state = 'over' AND outcome = 'success'";
+static const char sched_sql_validated[] =
+    "UPDATE units SET state = 'validated', canonical = (SELECT s.id FROM results s"
+    " JOIN replicas r ON r.id = s.replica WHERE r.unit = ?1 AND r.result_hash = ?2"
+    " ORDER BY s.id LIMIT 1) WHERE id = ?1";
+static const char sched_sql_credit[] =
+    "UPDATE hosts SET credit = credit + ?2, reputation = reputation + 1"
+    " WHERE id IN (SELECT host FROM replicas WHERE unit = ?1 AND validation = 'valid')";
+static const char sched_sql_discredit[] =
+    "UPDATE hosts SET reputation = reputation - 1"
+    " WHERE id IN (SELECT host FROM replicas WHERE unit = ?1 AND validation = 'invalid')";
+static const char sched_sql_inconclusive[] =
+    "UPDATE replicas SET validation = 'inconclusive'"
+    " WHERE unit = ?1 AND state = 'over' AND outcome = 'success'";
+static const char sched_sql_unit_failed[] = "UPDATE units SET state = 'failed' WHERE id = ?1";
+
+/* Runs a statement bound with (unit, text, real); text may be NULL. */
+static int sched_unit_stmt(struct db *db, const char *sql, int64_t unit, const char *text,
+			   double real)
+{
+	sqlite3_stmt *st = db_stmt_cached(db, sql);
+
+	if (!st)
+		return ERROR_DB;
+	sqlite3_bind_int64(st, 1, unit);
+	if (sqlite3_bind_parameter_count(st) >= 2) {
+		if (text)
+			sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_double(st, 2, real);
+	}
+	return db_step(db, st);
+}
+
+/* The unit is decided: hash won. Marks replicas, credits and discredits
+ * hosts. */
+static int sched_validated(struct db *db, int64_t unit, const char *hash, double flops)
+{
+	int rc = sched_unit_stmt(db, sched_sql_mark, unit, hash, 0);
+
+	if (rc == 0)
+		rc = sched_unit_stmt(db, sched_sql_validated, unit, hash, 0);
+	if (rc == 0)
+		rc = sched_unit_stmt(db, sched_sql_credit, unit, NULL, flops);
+	if (rc == 0)
+		rc = sched_unit_stmt(db, sched_sql_discredit, unit, NULL, 0);
+	return rc;
+}
+
+/* After a result for replica: when its active unit has `quorum`
+ * successful replicas that agree (equal output hashes), the unit is
+ * validated; when the successes disagree and nothing is outstanding, one
+ * more replica goes out, up to 2 * quorum + 1 replicas, after which the
+ * unit fails. The lock is held, a transaction open. */
+static int sched_validate_locked(struct db *db, int64_t replica)
+{
+	sqlite3_stmt *st = db_stmt_cached(db, sched_sql_unit_of);
+	int64_t unit, quorum, agree, successes, outstanding, total;
+	char state[16], hash[DB_HASH_HEX + 1];
+	double flops;
+	int rc;
+
+	if (!st)
+		return ERROR_DB;
+	sqlite3_bind_int64(st, 1, replica);
+	rc = sqlite3_step(st) == SQLITE_ROW ? 0 : ERROR_DB;
+	unit = sqlite3_column_int64(st, 0);
+	quorum = sqlite3_column_int64(st, 1);
+	sched_text(st, 2, state, sizeof(state));
+	flops = sqlite3_column_double(st, 3);
+	sqlite3_reset(st);
+	if (rc < 0 || strcmp(state, "active") != 0)
+		return rc;
+	st = db_stmt_cached(db, sched_sql_agree);
+	if (!st)
+		return ERROR_DB;
+	sqlite3_bind_int64(st, 1, unit);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) { /* no success at all: nothing to decide */
+		sqlite3_reset(st);
+		return rc == SQLITE_DONE ? 0 : ERROR_DB;
+	}
+	rc = 0;
+	sched_text(st, 0, hash, sizeof(hash));
+	agree = sqlite3_column_int64(st, 1);
+	successes = sqlite3_column_int64(st, 2);
+	outstanding = sqlite3_column_int64(st, 3);
+	total = sqlite3_column_int64(st, 4);
+	sqlite3_reset(st);
+	if (rc < 0 || successes < quorum)
+		return rc;
+	if (agree >= quorum)
+		return sched_validated(db, unit, hash, flops);
+	rc = sched_unit_stmt(db, sched_sql_inconclusive, unit, NULL, 0);
+	if (rc < 0 || outstanding > 0)
+		return rc;
+	if (total >= 2 * quorum + 1)
+		return sched_unit_stmt(db, sched_sql_unit_failed, unit, NULL, 0);
+	return sched_unit_stmt(db, sched_sql_replica_insert, unit, NULL, 0);
+}
+
 /* The three writes of a result; the lock is held, a transaction open. */
 static int sched_result_write(struct db *db, int64_t replica, int64_t host, const char *blob,
 			      int64_t size, int64_t stored, const void *descriptor,
@@ -323,8 +438,10 @@ int sched_result_add(struct db *db, int64_t replica, int64_t host, const char *b
 					descriptor_len, now);
 	if (rc == 0) {
 		*result_id = sqlite3_last_insert_rowid(db_sqlite(db));
-		rc = db_commit(db);
+		rc = sched_validate_locked(db, replica);
 	}
+	if (rc == 0)
+		rc = db_commit(db);
 	if (rc < 0)
 		db_rollback(db);
 	db_unlock(db);

@@ -11,9 +11,17 @@
  *                        replacement while its unit is active
  *   sched_result_add()   a verified result for an in-progress replica:
  *                        the replica is over (success) and the result row
- *                        and its blob row are written, in one transaction
+ *                        and its blob row are written, and the unit is
+ *                        validated, in one transaction:
  *
- * Validation and merging (which move units to validated) come later.
+ * Validation (deterministic kernels: honest replicas give equal bytes):
+ * once an active unit has `quorum` successful replicas whose output hashes
+ * agree, it is validated, its canonical result is the first of them, the
+ * agreeing replicas are valid (their hosts get the unit's flops as credit
+ * and +1 reputation), the others invalid (-1 reputation). Successes that
+ * disagree are inconclusive and, once nothing is outstanding, one more
+ * replica goes out, up to 2 * quorum + 1 replicas; then the unit fails.
+ * Merging comes later.
  * Every function takes the db lock and runs in one transaction.
  */
 #ifndef AGORA_SERVER_SCHED_H

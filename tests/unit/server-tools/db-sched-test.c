@@ -40,6 +40,87 @@ static int64_t add_host(struct db *db, int n, const char *account)
 	return id;
 }
 
+static const char *unit_state(struct db *db, int64_t unit)
+{
+	static char buf[32];
+	sqlite3_stmt *st;
+
+	buf[0] = '\0';
+	db_lock(db);
+	if (sqlite3_prepare_v2(db_sqlite(db), "SELECT state FROM units WHERE id = ?1", -1, &st,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, unit);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			snprintf(buf, sizeof(buf), "%s", (const char *)sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+	}
+	db_unlock(db);
+	return buf;
+}
+
+static double host_column(struct db *db, int64_t host, const char *sql)
+{
+	sqlite3_stmt *st;
+	double v = -1e300;
+
+	db_lock(db);
+	if (sqlite3_prepare_v2(db_sqlite(db), sql, -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, host);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			v = sqlite3_column_double(st, 0);
+		sqlite3_finalize(st);
+	}
+	db_unlock(db);
+	return v;
+}
+
+static double host_credit(struct db *db, int64_t host)
+{
+	return host_column(db, host, "SELECT credit FROM hosts WHERE id = ?1");
+}
+
+/* Quorum 2, the two results disagree: a third replica goes out, and the
+ * majority wins. */
+static void test_disagreement(struct db *db, int64_t h1, int64_t h3, int64_t h4, int64_t now)
+{
+	static const char *OTHER =
+	    "4444444444444444444444444444444444444444444444444444444444444444";
+	static const char *UID2 =
+	    "5555555555555555555555555555555555555555555555555555555555555555";
+	struct sched_unit u = {.job = 1,
+			       .round = 0,
+			       .index = 1,
+			       .envelope = (const unsigned char *)"env2",
+			       .envelope_len = 4,
+			       .uid = UID2,
+			       .quorum = 2,
+			       .deadline_s = 100,
+			       .flops = 5};
+	struct sched_assignment x, y, z;
+	double rep3 = host_column(db, h3, "SELECT reputation FROM hosts WHERE id = ?1");
+	int64_t unit = 0, res = 0;
+
+	TAP_IS(sched_unit_add(db, &u, now, &unit), 0, "second unit");
+	TAP_IS(sched_assign(db, h1, "ann", NULL, now, &x), 0, "ann takes a replica");
+	TAP_IS(sched_assign(db, h3, "bob", NULL, now, &y), 0, "bob takes a replica");
+	TAP_IS(sched_result_add(db, x.replica, h1, OUT, 10, 20, "d", 1, now, &res), 0, "ann: OUT");
+	TAP_IS(sched_result_add(db, y.replica, h3, OTHER, 10, 20, "d", 1, now, &res), 0,
+	       "bob: another output");
+	TAP_OK(strcmp(unit_state(db, unit), "active") == 0, "disagreement: the unit stays active");
+	TAP_IS(sched_replica_count(db, "unsent"), 1, "and one more replica goes out");
+	TAP_IS(sched_assign(db, h4, "carol", NULL, now, &z), 0, "carol takes it");
+	TAP_IS(z.unit, unit, "for the disputed unit");
+	TAP_IS(sched_result_add(db, z.replica, h4, OUT, 10, 20, "d", 1, now, &res), 0,
+	       "carol: OUT");
+	TAP_OK(strcmp(unit_state(db, unit), "validated") == 0, "the majority validates the unit");
+	TAP_OK(host_column(db, h3, "SELECT reputation FROM hosts WHERE id = ?1") == rep3 - 1,
+	       "the minority host loses reputation");
+	TAP_IS(sched_replica_get(db, y.replica, &(struct sched_replica){0}), 0, "replica get");
+	sched_assignment_release(&x);
+	sched_assignment_release(&y);
+	sched_assignment_release(&z);
+}
+
 int main(void)
 {
 	char dir[256], path[300], cmd[300];
@@ -148,9 +229,15 @@ int main(void)
 	TAP_IS(exec_sql(db, "UPDATE jobs SET state = 'running'"), SQLITE_OK, "resume");
 	TAP_IS(sched_assign(db, h4, "carol", NULL, now + 102, &a), 0,
 	       "a new host gets the replacement");
+	TAP_IS(sched_result_add(db, a.replica, h4, OUT, 10, 20, "d", 1, now + 110, &res), 0,
+	       "the replacement's result agrees");
+	TAP_OK(strcmp(unit_state(db, unit), "validated") == 0, "the unit is validated");
+	TAP_OK(host_credit(db, h1) == 1e9 && host_credit(db, h4) == 1e9 && host_credit(db, h3) == 0,
+	       "the agreeing hosts get the unit's flops as credit");
 	sched_assignment_release(&a);
 	sched_assignment_release(&a1);
 	sched_assignment_release(&a2);
+	test_disagreement(db, h1, h3, h4, now + 200);
 	TAP_IS(sched_replica_get(db, 9999, &r), ERROR_NOT_FOUND, "unknown replica");
 	{
 		unsigned char nonce[DB_NONCE_BYTES];
