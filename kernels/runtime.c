@@ -101,6 +101,14 @@ void runtime_judge(struct runtime_device_info *info)
 			 "no fp32 denormals: results would differ from the reference");
 		return;
 	}
+	if (!info->fma) {
+		/* OpenCL promises a correctly rounded fma() even in software, but
+		 * a device without CL_FP_FMA is where that promise is least
+		 * tested and slowest: the contract (docs/ENGINE.md) asks for it */
+		snprintf(info->reason, sizeof(info->reason),
+			 "no hardware fp32 fma (CL_FP_FMA): fma() may be emulated");
+		return;
+	}
 	if (strncmp(info->version, "OpenCL ", 7) != 0 ||
 	    (info->version[7] == '1' && info->version[9] < '2')) {
 		snprintf(info->reason, sizeof(info->reason), "needs OpenCL 1.2, has '%.64s'",

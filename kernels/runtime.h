@@ -78,7 +78,8 @@ const char *runtime_cl_error_name(cl_int code);
 int runtime_cl_error(struct error *err, const char *call, cl_int code);
 
 /* Decides usability from the capabilities in info: fills usable and
- * reason. Pure. */
+ * reason. Usable means: fp32 denormals (CL_FP_DENORM), hardware fp32 fma
+ * (CL_FP_FMA), OpenCL 1.2 or later, available, with a compiler. Pure. */
 void runtime_judge(struct runtime_device_info *info);
 
 /*

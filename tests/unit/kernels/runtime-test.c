@@ -29,6 +29,7 @@ static struct runtime_device_info fake(unsigned platform, const char *name, int 
 	i.compute_units = 64;
 	i.global_mem = 8ull << 30;
 	i.denormals = 1;
+	i.fma = 1;
 	if (pci_bus >= 0) {
 		i.has_pci = 1;
 		i.pci_bus = (unsigned)pci_bus;
@@ -63,6 +64,10 @@ static void test_judge(void)
 	i.denormals = 0;
 	runtime_judge(&i);
 	TAP_OK(!i.usable && strstr(i.reason, "denormals"), "no denormals: refused with reason");
+	i = fake(0, "nofma", 1, -1);
+	i.fma = 0;
+	runtime_judge(&i);
+	TAP_OK(!i.usable && strstr(i.reason, "fma"), "no hardware fma: refused with reason");
 	i = fake(0, "old", 1, -1);
 	snprintf(i.version, sizeof(i.version), "OpenCL 1.1 old");
 	runtime_judge(&i);
