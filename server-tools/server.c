@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "common/fileio.h"
 #include "common/log.h"
 #include "server-tools/api.h"
@@ -122,6 +124,22 @@ static int server_keys(struct server *s, struct error *err)
 	return 0;
 }
 
+/* A project name is shown everywhere: valid UTF-8 (jansson checks it),
+ * no control characters. */
+static int server_name_ok(const char *name)
+{
+	json_t *j = json_string(name);
+	const char *c;
+
+	if (!j)
+		return 0;
+	json_decref(j);
+	for (c = name; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			return 0;
+	return 1;
+}
+
 static int server_storage(struct server *s, struct error *err)
 {
 	char path[SERVER_PATH_MAX];
@@ -134,10 +152,12 @@ static int server_storage(struct server *s, struct error *err)
 	rc = db_open(&s->db, path, err);
 	if (rc < 0)
 		return rc;
-	rc = db_project_init(s->db, name, (int64_t)time(NULL));
+	rc = server_name_ok(name) ? db_project_init(s->db, name, (int64_t)time(NULL)) : ERROR_RANGE;
 	if (rc == ERROR_RANGE)
-		return error_set(err, rc, "bad project name '%s': want 1..%d bytes", name,
-				 DB_NAME_MAX);
+		return error_set(err, rc,
+				 "bad project name '%.80s': want 1..%d bytes of UTF-8 without "
+				 "control characters",
+				 name, DB_NAME_MAX);
 	if (rc < 0 || (rc = db_project_get(s->db, &p)) < 0)
 		return error_set(err, rc, "cannot record the project in '%s'", path);
 	if (s->opt.name && strcmp(p.name, s->opt.name) != 0)

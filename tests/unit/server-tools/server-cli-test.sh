@@ -55,6 +55,8 @@ kill -TERM "$pid"; wait "$pid"
 
 "$bin" --state "$tmp/state" --listen nonsense 2>"$tmp/err"; rc=$?
 [ "$rc" -ne 0 ] && grep -q "listen address" "$tmp/err"; ok $? "bad --listen refused with a message"
+"$bin" --state "$tmp/other" --name "$(printf 'bad\tname')" 2>"$tmp/err"; rc=$?
+[ "$rc" -ne 0 ] && grep -q "bad project name" "$tmp/err"; ok $? "a project name with a control character is refused"
 "$bin" 2>/dev/null; rc=$?
 [ "$rc" -eq 2 ]; ok $? "missing --state is a usage error"
 
