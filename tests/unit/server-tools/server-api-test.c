@@ -256,7 +256,6 @@ static void test_heartbeat(int64_t id, const struct key_public *pk, const struct
 	struct fetch f;
 	int64_t nonces;
 
-	(void)pk;
 	signed_req("POST", "/api/v1/heartbeat", "{}", id, sk, time(NULL), &h, &f);
 	TAP_IS(f.status, 200, "heartbeat");
 	TAP_IS(json_int_field(&f, "host_id"), id, "heartbeat names the host");
@@ -301,6 +300,14 @@ static void test_heartbeat(int64_t id, const struct key_public *pk, const struct
 	TAP_IS(f.status, 403, "banned host refused");
 	TAP_OK(json_error_is(&f, "banned"), "banned: json error");
 	fetch_release(&f);
+	{
+		char body[600];
+		registration_body(body, sizeof(body), pk, "ann");
+		signed_req("POST", "/api/v1/hosts", body, 0, sk, time(NULL), &h, &f);
+		TAP_IS(f.status, 403, "a banned key cannot register again");
+		TAP_OK(json_error_is(&f, "banned"), "re-registration: json error");
+		fetch_release(&f);
+	}
 	if (db_host_set_banned(db, id, 0) < 0)
 		tap_diag("cannot unban");
 }
@@ -353,7 +360,7 @@ static void test_blobs(void)
 	fetch_url("HEAD", url(path), NULL, 0, NULL, &f);
 	TAP_IS(f.status, 200, "HEAD on a blob");
 	TAP_OK(f.len == 0 && fetch_header(&f, "Content-Length", buf, sizeof(buf)) &&
-		       strtoull(buf, NULL, 10) == flen,
+		   strtoull(buf, NULL, 10) == flen,
 	       "HEAD: no body, Content-Length of the blob");
 	fetch_release(&f);
 
