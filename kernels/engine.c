@@ -48,7 +48,10 @@ enum {
 	K_CLIP_SCALE,
 	K_ADAMW,
 	K_DELTA,
-	K_ATTN_VT,
+	K_ATTN_T,
+	K_ATTN_SCORES,
+	K_ATTN_SOFTMAX_FIN,
+	K_EXP_CHECK,
 	K_ATTN_OUT_V,
 	K_ATTN_BWD_DA,
 	K_ATTN_BWD_FIN,
@@ -68,8 +71,9 @@ static const char *const kernel_names[K_COUNT] = {
 	"ce_row",	"loss_mean",	       "ce_dlogits",	   "matmul_db",
 	"layernorm_bwd_stats", "layernorm_bwd_dx", "layernorm_bwd_dwdb", "attn_bwd_row",
 	"attn_bwd_dqkv", "wpe_grad",	       "wte_embed_add",	   "sumsq_chunks",
-	"clip_scale",	"adamw",	       "delta",		   "attn_vt",
-	"attn_out_v",	"attn_bwd_da",
+	"clip_scale",	"adamw",	       "delta",		   "attn_t",
+	"attn_scores",	"attn_softmax_fin",    "exp_check",	   "attn_out_v",
+	"attn_bwd_da",
 	"attn_bwd_fin",	"attn_bwd_dqkv_v",     "matmul_db_v",	   "layernorm_bwd_dwdb_v",
 	"gelu_fwd_v",	"gelu_bwd_v",
 };
@@ -95,8 +99,9 @@ struct engine {
 	 * [b][h][d][j], j padded to Tp. vt is NULL otherwise. */
 	int attn_vec, Tp;
 	cl_mem vt;
-	/* Vectorised GELU: on unless its self-check (engine_new) fails. */
-	int vec_gelu;
+	/* Vectorised GELU and softmax exps: on unless their self-check
+	 * (engine_new) fails; the GPU-or-CPU result is the same either way. */
+	int vec_gelu, vec_exp;
 	int *h_tokens, *h_targets, *h_order, *h_start; /* host copies of a batch */
 	float h_scalars[4];
 	struct adamw_run *runs;
@@ -338,8 +343,19 @@ static void attn_forward(struct engine *e, size_t qkv, size_t att, size_t atty)
 		       (int)qkv, e->acts, (int)att, T, C, NH, BT * C);
 		return;
 	}
-	launch(e, K_ATTN_SOFTMAX, (size_t)rows, "mimiiiifi", e->acts, (int)qkv, e->acts, (int)att,
-	       T, C, NH, (double)scale, rows);
+	if (e->vec_exp) {
+		int Tp = e->Tp;
+
+		launch(e, K_ATTN_T, (size_t)e->B * C * Tp, "mmiiiiii", e->vt, e->acts, (int)qkv, 1,
+		       T, Tp, C, e->B * C * Tp);
+		launch(e, K_ATTN_SCORES, (size_t)rows * (Tp / 16), "mimimiiiifi", e->acts,
+		       (int)att, e->acts, (int)qkv, e->vt, T, Tp, C, NH, (double)scale,
+		       rows * (Tp / 16));
+		launch(e, K_ATTN_SOFTMAX_FIN, (size_t)rows, "miii", e->acts, (int)att, T, rows);
+	} else {
+		launch(e, K_ATTN_SOFTMAX, (size_t)rows, "mimiiiifi", e->acts, (int)qkv, e->acts,
+		       (int)att, T, C, NH, (double)scale, rows);
+	}
 	launch(e, K_ATTN_OUT_V, (size_t)BT * C / 16, "mimimiiiii", e->acts, (int)atty, e->acts,
 	       (int)qkv, e->acts, (int)att, T, C, NH, BT * C / 16);
 }
@@ -363,8 +379,8 @@ static void attn_backward(struct engine *e, size_t qkv, size_t att, size_t d_att
 		       e->acts, (int)qkv, T, C, NH, BT * 3 * C);
 		return;
 	}
-	launch(e, K_ATTN_VT, (size_t)e->B * C * Tp, "mmiiiii", e->vt, e->acts, (int)qkv, T, Tp, C,
-	       e->B * C * Tp);
+	launch(e, K_ATTN_T, (size_t)e->B * C * Tp, "mmiiiiii", e->vt, e->acts, (int)qkv, 2, T, Tp,
+	       C, e->B * C * Tp);
 	launch(e, K_ATTN_BWD_DA, (size_t)rows * (Tp / 16), "mimimiiiii", e->acts, (int)d_pre,
 	       e->acts, (int)d_atty, e->vt, T, Tp, C, NH, rows * (Tp / 16));
 	launch(e, K_ATTN_BWD_FIN, (size_t)rows, "mimiifi", e->acts, (int)d_pre, e->acts, (int)att,
@@ -854,20 +870,26 @@ static int alloc_buffers(struct engine *e, struct error *err)
 }
 
 /*
- * gelu_fwd_v/gelu_bwd_v restate fmath_exp and fmath_recip_core for 16
- * lanes. Should the reference's functions change without their vector
- * twins, this check (both kernels on 4096 fixed inputs spanning the
- * domain, special values included) turns the vector path off, so results
- * stay the reference's. 0, or a device error.
+ * exp16 (softmax, GELU) and gelu_fwd_v/gelu_bwd_v restate fmath_exp and
+ * fmath_recip_core for 16 lanes. Should the reference's functions change
+ * without their vector twins, this check (fmath_exp against exp16 and both
+ * GELU kernels on 4096 fixed inputs spanning their domains, edges and
+ * special values included) turns the vector paths off, so results stay
+ * the reference's. 0, or a device error.
  */
-/* Reads n floats from m at float offset off, blocking. */
-static int read_at(struct engine *e, cl_mem m, size_t off, float *dst, size_t n,
-		   struct error *err)
+/* Writes (write 1) or reads n floats of m at float offset off, blocking. */
+static int rw_at(struct engine *e, int write, cl_mem m, size_t off, float *host, size_t n,
+		 struct error *err)
 {
-	cl_int rc = clEnqueueReadBuffer(e->rt->queue, m, CL_TRUE, off * sizeof(float),
-					n * sizeof(float), dst, 0, NULL, NULL);
+	cl_int rc = write ? clEnqueueWriteBuffer(e->rt->queue, m, CL_TRUE, off * sizeof(float),
+						 n * sizeof(float), host, 0, NULL, NULL)
+			  : clEnqueueReadBuffer(e->rt->queue, m, CL_TRUE, off * sizeof(float),
+						n * sizeof(float), host, 0, NULL, NULL);
 
-	return rc == CL_SUCCESS ? 0 : runtime_cl_error(err, "clEnqueueReadBuffer", rc);
+	if (rc != CL_SUCCESS)
+		return runtime_cl_error(err, write ? "clEnqueueWriteBuffer" : "clEnqueueReadBuffer",
+					rc);
+	return 0;
 }
 
 static int gelu_selfcheck(struct engine *e, struct error *err)
@@ -897,24 +919,42 @@ static int gelu_selfcheck(struct engine *e, struct error *err)
 		ret = ERROR_DEVICE;
 		goto out;
 	}
+	/* fmath_exp against exp16 over [-120, 100) and the ranges' edges */
+	{
+		float *x = h + 2 * N;
+
+		for (int i = 0; i < N; i++)
+			x[i] = -120.0f + 220.0f * (float)i / (float)N;
+		x[0] = -103.972084f, x[1] = -103.97208f, x[2] = 88.7228394f, x[3] = 88.72284f;
+		x[4] = -fmath_inf(), x[5] = fmath_inf(), x[6] = -87.5f, x[7] = 0.0f;
+		ret = rw_at(e, 1, m, 2 * N, x, N, err);
+		launch(e, K_EXP_CHECK, N / 16, "mmii", m, m, 2 * N, N); /* out: [0, 2N) */
+		if (!ret)
+			ret = e->rc ? e->rc : rw_at(e, 0, m, 0, h + 2 * N, 2 * N, err);
+		e->vec_exp = !ret && memcmp(h + 2 * N, h + 3 * N, N * sizeof(float)) == 0;
+		if (!ret && rw(e, 1, m, h, 2 * N * sizeof(float), err) != 0)
+			ret = ERROR_DEVICE;
+		if (ret)
+			goto out;
+	}
 	e->vec_gelu = 0;
 	launch(e, K_GELU_FWD, N, "mimii", m, 2 * N, m, 0, N);
 	launch(e, K_GELU_FWD_V, N / 16, "mimii", m, 3 * N, m, 0, N);
-	ret = e->rc ? e->rc : read_at(e, m, 2 * N, h + 2 * N, 2 * N, err);
+	ret = e->rc ? e->rc : rw_at(e, 0, m, 2 * N, h + 2 * N, 2 * N, err);
 	if (!ret && memcmp(h + 2 * N, h + 3 * N, N * sizeof(float)) == 0) {
 		launch(e, K_GELU_BWD, N, "mimimii", m, 2 * N, m, 0, m, N, N);
 		launch(e, K_GELU_BWD_V, N / 16, "mimimii", m, 3 * N, m, 0, m, N, N);
-		ret = e->rc ? e->rc : read_at(e, m, 2 * N, h + 2 * N, 2 * N, err);
+		ret = e->rc ? e->rc : rw_at(e, 0, m, 2 * N, h + 2 * N, 2 * N, err);
 		if (!ret && memcmp(h + 2 * N, h + 3 * N, N * sizeof(float)) == 0)
-			e->vec_gelu = 1;
+			e->vec_gelu = e->vec_exp;
 	}
 	if (e->rc) {
 		*err = e->err;
 		e->rc = 0;
 	}
 	if (!ret && !e->vec_gelu)
-		log_warn("the vectorised gelu differs from the reference's on '%s': using the "
-			 "per-element kernel",
+		log_warn("the vectorised exp/gelu differ from the reference's on '%s': using the "
+			 "per-element kernels",
 			 e->rt->dev.info.name);
 out:
 	if (m)

@@ -266,14 +266,81 @@ __kernel void delta(G float *out, GC float *start, GC float *end, int n)
 			(dst)[q_] = l_[q_];            \
 	} while (0)
 
-__kernel void attn_vt(G float *vt, GC float *qkv, int qo, int T, int Tp, int C, int n)
+/* dst[b][h][d][j] = K (part 1) or V (part 2) at (b, j, h*hs + d). */
+__kernel void attn_t(G float *dst, GC float *qkv, int qo, int part, int T, int Tp, int C, int n)
 {
 	int i = GID;
 
 	if (i >= n)
 		return;
 	int j = i % Tp, r = i / Tp, b = r / C, c = r % C;
-	vt[i] = j < T ? qkv[qo + (b * T + j) * 3 * C + 2 * C + c] : 0.0f;
+	dst[i] = j < T ? qkv[qo + (b * T + j) * 3 * C + part * C + c] : 0.0f;
+}
+
+/* Scores of row (b,h,t), lanes j0..j0+15: s_j = dot(q, k_j) * scale, d in
+ * order (the first loop of elem_attn_softmax); only j <= t is stored. */
+__kernel void attn_scores(G float *att, int ao, GC float *qkv, int qo, GC float *ktb, int T,
+			  int Tp, int C, int NH, float scale, int n)
+{
+	int i = GID, nb = Tp / 16;
+
+	if (i >= n)
+		return;
+	int r = i / nb, j0 = (i % nb) * 16, t = r % T, h = (r / T) % NH, b = r / (NH * T);
+	int hs = C / NH;
+	if (j0 > t)
+		return;
+	GC float *q = qkv + qo + (b * T + t) * 3 * C + h * hs;
+	GC float *kt = ktb + ((b * NH + h) * hs) * Tp + j0;
+	float16 acc = (float16)(0.0f);
+	for (int d = 0; d < hs; d++)
+		acc = fma((float16)(q[d]), vload16(0, kt + d * Tp), acc);
+	acc = acc * scale;
+	VEC_STORE_PREFIX(acc, att + ao + r * T + j0, min(16, t + 1 - j0));
+}
+
+static float16 exp16(float16 x);
+
+/* The rest of elem_attn_softmax on a row of scores: running max, exp
+ * (16 lanes at a time; a block with a NaN uses fmath_exp), the ordered
+ * sum, reciprocal, scaling, zeros past t. */
+__kernel void attn_softmax_fin(G float *att, int ao, int T, int rows)
+{
+	int r = GID;
+
+	if (r >= rows)
+		return;
+	int t = r % T;
+	G float *row = att + ao + r * T;
+	float mx = 0.0f, sum = 0.0f, inv, l[16];
+	for (int j = 0; j <= t; j++) {
+		float s = row[j];
+		mx = (j == 0 || s > mx) ? s : mx;
+	}
+	for (int j0 = 0; j0 <= t; j0 += 16) {
+		int cnt = min(16, t + 1 - j0);
+		if (cnt == 16) {
+			float16 xv = vload16(0, row + j0) - mx;
+			if (!any(isnan(xv))) {
+				float16 ev = exp16(xv);
+				vstore16(ev, 0, row + j0);
+				vstore16(ev, 0, l);
+				for (int q = 0; q < 16; q++)
+					sum = sum + l[q];
+				continue;
+			}
+		}
+		for (int j = j0; j < j0 + cnt; j++) {
+			float e = fmath_exp(row[j] - mx);
+			row[j] = e;
+			sum = sum + e;
+		}
+	}
+	inv = fmath_recip(sum);
+	for (int j = 0; j <= t; j++)
+		row[j] = row[j] * inv;
+	for (int j = t + 1; j < T; j++)
+		row[j] = 0.0f;
 }
 
 /* elem_attn_out for 16 channels of one head. */
@@ -422,7 +489,9 @@ __kernel void layernorm_bwd_dwdb_v(G float *g, int dwo, int dbo, GC float *dy, i
  * are those paths; a block holding a NaN, or past the end, calls the
  * element functions lane by lane instead.
  */
-static float16 gelu_exp16(float16 x)
+/* fmath_exp for 16 lanes without NaNs: the main path, then its two
+ * range cases by select. */
+static float16 exp16(float16 x)
 {
 	float16 t = x * 1.44269502f;
 	float16 big = t + 12582912.0f;
@@ -441,7 +510,23 @@ static float16 gelu_exp16(float16 x)
 	int16 n1 = ni / 2;
 	float16 s1 = as_float16((n1 + 127) << 23);
 	float16 s2 = as_float16((ni - n1 + 127) << 23);
-	return fma(p * s1, s2, (float16)(0.0f));
+	float16 y = fma(p * s1, s2, (float16)(0.0f));
+	y = select(y, (float16)(0.0f), x < (float16)(-103.972084f));
+	return select(y, as_float16((uint16)(0x7f800000u)), x > (float16)(88.7228394f));
+}
+
+/* For the engine's self-check: fmath_exp and exp16 on the same inputs. */
+__kernel void exp_check(G float *out, GC float *x, int xo, int n)
+{
+	int i0 = GID * 16;
+
+	if (i0 + 16 > n)
+		return;
+	x += xo;
+	float16 xv = vload16(0, x + i0);
+	for (int i = i0; i < i0 + 16; i++)
+		out[i] = fmath_exp(x[i]);
+	vstore16(any(isnan(xv)) ? (float16)(0.0f) : exp16(xv), 0, out + n + i0);
 }
 
 static float16 gelu_recip16(float16 x)
@@ -468,7 +553,7 @@ static float16 gelu_sig16(float16 x, float16 *e_out)
 
 	z = select(z, (float16)(80.0f), z > (float16)(80.0f));
 	z = select(z, (float16)(-80.0f), z < (float16)(-80.0f));
-	*e_out = gelu_exp16(z);
+	*e_out = exp16(z);
 	return gelu_recip16((float16)(1.0f) + *e_out);
 }
 
