@@ -399,6 +399,16 @@ static void http_route_find(struct http_request *req)
 	}
 }
 
+/* libmicrohttpd hands over the path %-decoded: refuse control characters
+ * (a decoded newline would forge log lines). */
+static int http_path_ok(const char *path)
+{
+	for (; *path; path++)
+		if ((unsigned char)*path < 0x20 || *path == 0x7f)
+			return 0;
+	return 1;
+}
+
 /* First call: headers are in. Routes the request and checks the size. */
 static struct http_request *http_request_begin(struct http_server *srv, struct MHD_Connection *conn,
 					       const char *url, const char *method)
@@ -423,7 +433,10 @@ static struct http_request *http_request_begin(struct http_server *srv, struct M
 		if (!errno && *cl >= '0' && *cl <= '9' && !*end && v <= INT64_MAX)
 			req->content_length = (int64_t)v;
 	}
-	http_route_find(req);
+	if (!http_path_ok(url)) /* before it reaches a log line or a route */
+		http_respond_error(req, 400, "bad_path", "the path holds control characters");
+	else
+		http_route_find(req);
 	if (req->route && req->content_length > (int64_t)req->route->body_max)
 		http_respond_error(req, 413, "too_large",
 				   "body of %lld bytes, at most %zu accepted",
@@ -515,7 +528,6 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
 	uint64_t ns;
 
 	(void)conn;
-	(void)toe;
 	if (!req)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -528,6 +540,9 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
 		atomic_fetch_add_explicit(&c->client_errors, 1, memory_order_relaxed);
 	else if (req->status >= 500 || !req->queued)
 		atomic_fetch_add_explicit(&c->server_errors, 1, memory_order_relaxed);
+	/* The access log, with --verbose. */
+	log_debug("%s %s %u %.3f ms%s", req->method, req->path, req->queued ? req->status : 0,
+		  (double)ns / 1e6, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
 	if (req->release)
 		req->release(req->state);
 	if (req->response)
@@ -538,7 +553,7 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
 }
 
 static void http_mhd_log(void *cls, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
+    __attribute__((format(printf, 2, 0)));
 
 static void http_mhd_log(void *cls, const char *fmt, va_list ap)
 {

@@ -192,6 +192,11 @@ int main(void)
 	TAP_OK(is_json_error(&f, "not_found"), "404 is a json error");
 	fetch_release(&f);
 
+	fetch_url("GET", URL("/hello%0aforged"), NULL, 0, NULL, &f);
+	TAP_IS(f.status, 400, "a %-encoded control character in the path is refused");
+	TAP_OK(is_json_error(&f, "bad_path"), "bad path is a json error");
+	fetch_release(&f);
+
 	fetch_url("DELETE", URL("/hello"), NULL, 0, NULL, &f);
 	TAP_IS(f.status, 405, "wrong method 405");
 	TAP_OK(fetch_header(&f, "Allow", buf, sizeof(buf)) && strcmp(buf, "GET") == 0,
@@ -246,9 +251,9 @@ int main(void)
 	       "hello counted twice");
 	TAP_OK(stats[1].requests == 4 && stats[1].client_errors == 2, "echo: 4 requests, 2 413s");
 	TAP_OK(stats[2].server_errors == 1, "silent: one 500");
-	TAP_OK(strcmp(stats[4].name, "unrouted") == 0 && stats[4].requests == 2 &&
-		   stats[4].client_errors == 2,
-	       "unrouted: the 404 and the 405");
+	TAP_OK(strcmp(stats[4].name, "unrouted") == 0 && stats[4].requests == 3 &&
+		   stats[4].client_errors == 3,
+	       "unrouted: the 404, the 400 and the 405");
 	TAP_OK(stats[0].latency_ns > 0, "latency summed");
 
 	{
