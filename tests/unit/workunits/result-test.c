@@ -167,6 +167,36 @@ static void test_signed(void)
 	}
 }
 
+/* An envelope made by python (json.dumps compact + cryptography's
+ * Ed25519, seed 0..31): opens with our code, and our canonical encoding
+ * of its payload is byte-identical to python's. */
+static void test_python_fixture(void)
+{
+	unsigned char seed[KEY_SEED_BYTES], *env;
+	const unsigned char *payload;
+	size_t env_len = 0, payload_len, len, i;
+	struct key_public pk;
+	struct key_secret sk;
+	struct result r;
+	struct error err;
+	char *json;
+
+	for (i = 0; i < KEY_SEED_BYTES; i++)
+		seed[i] = (unsigned char)i;
+	key_from_seed(&pk, &sk, seed);
+	env = tap_read_srcfile("tests/fixtures/workunits/result-signed.env", &env_len);
+	if (!tap_ok(env != NULL, "read the python-signed result"))
+		return;
+	TAP_IS(result_open(&r, env, env_len, &pk, &err), 0, "python-signed result opens");
+	TAP_IS(envelope_open(env, env_len, ENVELOPE_TYPE_RESULT, &pk, &payload, &payload_len, &err),
+	       0, "envelope opens");
+	tap_ok(result_to_json(&r, &json, &len, &err) == 0 && len == payload_len &&
+		   memcmp(json, payload, len) == 0,
+	       "our canonical form equals python's compact json.dumps");
+	free(json);
+	free(env);
+}
+
 int main(void)
 {
 	valid = (char *)tap_read_srcfile(FIXTURE, &valid_len);
@@ -175,6 +205,7 @@ int main(void)
 	test_parse();
 	test_bad();
 	test_signed();
+	test_python_fixture();
 	free(valid);
 	return tap_done();
 }
