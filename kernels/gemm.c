@@ -145,9 +145,9 @@ static int enqueue_rb(struct gemm *g, const struct gemm_args *a, struct error *e
 	rc |= ARG(k, 6, g->pb);
 	k = g->rb;
 	rc |= ARG(k, 0, a->M); rc |= ARG(k, 1, a->N); rc |= ARG(k, 2, a->K);
-	rc |= ARG(k, 3, g->pa); rc |= ARG(k, 4, g->pb);
-	rc |= ARG(k, 5, a->C); rc |= ARG(k, 6, a->c_off); rc |= ARG(k, 7, a->ldc);
-	rc |= ARG(k, 8, a->bias); rc |= ARG(k, 9, a->bias_off); rc |= ARG(k, 10, a->mode);
+	rc |= ARG(k, 5, g->pa); rc |= ARG(k, 6, g->pb);
+	rc |= ARG(k, 7, a->C); rc |= ARG(k, 8, a->c_off); rc |= ARG(k, 9, a->ldc);
+	rc |= ARG(k, 10, a->bias); rc |= ARG(k, 11, a->bias_off);
 	if (rc != CL_SUCCESS)
 		return runtime_cl_error(err, "clSetKernelArg", CL_INVALID_ARG_VALUE);
 	if (a->K > 0) {
@@ -169,7 +169,27 @@ static int enqueue_rb(struct gemm *g, const struct gemm_args *a, struct error *e
 		global[0] = round_up(global[0], local[0]);
 		lp = local;
 	}
-	return enqueue(g, k, global, lp, err);
+	/* K in blocks of GEMM_KC so a block of the packed panels stays in
+	 * cache; C carries the accumulators between blocks (not possible with
+	 * GEMM_ADD_C, whose C must survive to the epilogue) */
+	int kc = (a->mode & GEMM_ADD_C) || a->K <= GEMM_KC ? a->K : GEMM_KC;
+	int k0 = 0;
+	do {
+		int k1 = kc > 0 && a->K - k0 > kc ? k0 + kc : a->K;
+		int first = k0 == 0, last = k1 == a->K;
+		int mode = first ? a->mode & (GEMM_INIT_BIAS | GEMM_INIT_C) : GEMM_INIT_C;
+
+		if (last)
+			mode |= a->mode & (GEMM_ADD_BIAS | GEMM_ADD_C);
+		rc = ARG(k, 3, k0);
+		rc |= ARG(k, 4, k1);
+		rc |= ARG(k, 12, mode);
+		if (rc != CL_SUCCESS)
+			return runtime_cl_error(err, "clSetKernelArg", CL_INVALID_ARG_VALUE);
+		ret = enqueue(g, k, global, lp, err);
+		k0 = k1;
+	} while (!ret && k0 < a->K);
+	return ret;
 }
 
 int gemm_enqueue(struct gemm *g, const struct gemm_args *a, struct error *err)

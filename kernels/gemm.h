@@ -19,6 +19,7 @@
 #define GEMM_ADD_C 8     /* C = C + acc after the sum */
 #define GEMM_RM 8        /* rows per work-item of gemm_rb */
 #define GEMM_RN 32       /* columns per work-item of gemm_rb */
+#define GEMM_KC 256      /* k per launch of gemm_rb (C carries the sums) */
 
 enum gemm_variant {
 	GEMM_VARIANT_AUTO = 0,

@@ -121,11 +121,15 @@ __kernel void gemm_pack_b(int N, int K, __global const float *B, int b_off, int 
 	} while (0)
 
 /* Register-blocked multiply of packed panels: item (q, p) computes rows
- * p*RM.. and columns q*RN.. (two 16-wide vectors). Zero padding only
- * feeds lanes that are never stored. */
-__kernel void gemm_rb(int M, int N, int K, __global const float *Ap, __global const float *Bp,
-		      __global float *C, int c_off, int ldc, __global const float *bias,
-		      int bias_off, int mode)
+ * p*RM.. and columns q*RN.. (two 16-wide vectors) over k in [k0, k1).
+ * Zero padding only feeds lanes that are never stored. The host splits a
+ * long K into blocks run one after another: the first applies the init of
+ * `mode`, later ones continue from C (GEMM_INIT_C: a float stored and
+ * reloaded is the same float, so each element's fma chain is unchanged),
+ * the last applies the epilogue; the panels stay packed for the whole K. */
+__kernel void gemm_rb(int M, int N, int K, int k0, int k1, __global const float *Ap,
+		      __global const float *Bp, __global float *C, int c_off, int ldc,
+		      __global const float *bias, int bias_off, int mode)
 {
 	int q = (int)get_global_id(0), p = (int)get_global_id(1);
 	int n0 = q * GEMM_RN, m0 = p * GEMM_RM;
@@ -137,24 +141,49 @@ __kernel void gemm_rb(int M, int N, int K, __global const float *Ap, __global co
 	if (mode & (GEMM_INIT_BIAS | GEMM_ADD_BIAS))
 		bias += bias_off;
 	int nn = min(GEMM_RN, N - n0), mm = min(GEMM_RM, M - m0);
+	int full = nn == GEMM_RN && mm == GEMM_RM;
 	__global float *c = C + c_off + m0 * ldc + n0;
-	for (int r = 0; r < GEMM_RM; r++) {
-		for (int j = 0; j < GEMM_RN; j++)
-			lane[j] = (r < mm && j < nn)
-					  ? gemm_init(mode, bias, C, c_off + (m0 + r) * ldc + n0 + j,
-						      n0 + j)
-					  : 0.0f;
-		acc0[r] = vload16(0, lane);
-		acc1[r] = vload16(1, lane);
+	if (full) {
+		float16 i0 = (float16)(0.0f), i1 = (float16)(0.0f);
+		if (mode & GEMM_INIT_BIAS) {
+			i0 = vload16(0, bias + n0);
+			i1 = vload16(1, bias + n0);
+		}
+		for (int r = 0; r < GEMM_RM; r++) {
+			acc0[r] = (mode & GEMM_INIT_C) ? vload16(0, c + r * ldc) : i0;
+			acc1[r] = (mode & GEMM_INIT_C) ? vload16(1, c + r * ldc) : i1;
+		}
+	} else {
+		for (int r = 0; r < GEMM_RM; r++) {
+			for (int j = 0; j < GEMM_RN; j++)
+				lane[j] = (r < mm && j < nn)
+						  ? gemm_init(mode, bias, C,
+							      c_off + (m0 + r) * ldc + n0 + j, n0 + j)
+						  : 0.0f;
+			acc0[r] = vload16(0, lane);
+			acc1[r] = vload16(1, lane);
+		}
 	}
 	__global const float *a = Ap + (size_t)p * K * GEMM_RM;
 	__global const float *b = Bp + (size_t)q * K * GEMM_RN;
-	for (int k = 0; k < K; k++) {
+	for (int k = k0; k < k1; k++) {
 		float16 b0 = vload16(0, b + k * GEMM_RN);
 		float16 b1 = vload16(1, b + k * GEMM_RN);
 		__global const float *ak = a + k * GEMM_RM;
 		GEMM_ROW(0); GEMM_ROW(1); GEMM_ROW(2); GEMM_ROW(3);
 		GEMM_ROW(4); GEMM_ROW(5); GEMM_ROW(6); GEMM_ROW(7);
+	}
+	if (full && !(mode & GEMM_ADD_C)) {
+		float16 p0 = (float16)(0.0f), p1 = (float16)(0.0f);
+		if (mode & GEMM_ADD_BIAS) {
+			p0 = vload16(0, bias + n0);
+			p1 = vload16(1, bias + n0);
+		}
+		for (int r = 0; r < GEMM_RM; r++) {
+			vstore16((mode & GEMM_ADD_BIAS) ? acc0[r] + p0 : acc0[r], 0, c + r * ldc);
+			vstore16((mode & GEMM_ADD_BIAS) ? acc1[r] + p1 : acc1[r], 1, c + r * ldc);
+		}
+		return;
 	}
 	for (int r = 0; r < mm; r++) {
 		vstore16(acc0[r], 0, lane);
@@ -162,7 +191,6 @@ __kernel void gemm_rb(int M, int N, int K, __global const float *Ap, __global co
 		for (int j = 0; j < nn; j++)
 			gemm_store(mode, bias, C, c_off + (m0 + r) * ldc + n0 + j, n0 + j, lane[j]);
 	}
-	(void)c;
 }
 
 __kernel __attribute__((reqd_work_group_size(GEMM_TS, GEMM_TS, 1))) void

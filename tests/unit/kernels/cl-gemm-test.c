@@ -2,7 +2,8 @@
  * cl-gemm-test.c - the GEMM kernels against gemm_ref(), bit for bit.
  *
  * Both variants (register-blocked, local tiles), every mode, ragged and
- * tile-multiple shapes, transposed A, and for the register-blocked kernel
+ * tile-multiple shapes, transposed A and B, K longer than one block of the
+ * register-blocked kernel (GEMM_KC), and for the register-blocked kernel
  * every local size the runtime may choose (1, 4, 16, 64 and the driver's
  * own). Results are compared with memcmp.
  */
@@ -76,6 +77,8 @@ int main(void)
 		{1, 1, 1, 0, 0},      {16, 16, 16, 0, 0}, {32, 48, 64, 0, 1},
 		{17, 33, 5, 0, 0},    {50, 70, 129, 0, 1}, {7, 100, 31, 1, 0},
 		{64, 16, 3, 1, 1},    {33, 17, 0, 0, 0},   {100, 130, 64, 0, 0},
+		/* K > GEMM_KC: the register-blocked kernel runs K in blocks */
+		{37, 45, 600, 1, 0},  {40, 64, 513, 0, 1},
 	};
 	static const size_t locals[] = {0, 1, 4, 16, 64};
 	static const int modes[] = {0, GEMM_INIT_BIAS, GEMM_INIT_C, GEMM_ADD_BIAS, GEMM_ADD_C};
