@@ -151,27 +151,49 @@ static void test_range_parse(void)
 	       "overflow: ignored");
 }
 
-int main(void)
+/* The counters after the requests of main(). */
+static void test_stats(const struct http_server *srv)
 {
-	struct http_config cfg = {.listen = "127.0.0.1:0", .threads = 2};
 	struct http_route_stats stats[8];
-	struct http_server *srv = NULL;
-	struct fetch f;
-	struct error err;
-	char url[128], base[64], buf[256], big[40000];
 	size_t n;
 
-	signal(SIGPIPE, SIG_IGN);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	test_listen_parse();
-	test_range_parse();
+	n = http_server_stats(srv, stats, 8);
+	TAP_IS(n, 5, "four routes and unrouted");
+	TAP_OK(strcmp(stats[0].name, "hello") == 0 && stats[0].requests == 2 &&
+		   stats[0].client_errors == 0,
+	       "hello counted twice");
+	TAP_OK(stats[1].requests == 4 && stats[1].client_errors == 2, "echo: 4 requests, 2 413s");
+	TAP_OK(stats[2].server_errors == 1, "silent: one 500");
+	TAP_OK(strcmp(stats[4].name, "unrouted") == 0 && stats[4].requests == 3 &&
+		   stats[4].client_errors == 3,
+	       "unrouted: the 404, the 400 and the 405");
+	TAP_OK(stats[0].latency_ns > 0, "latency summed");
+}
 
-	if (http_server_new(&srv, &cfg, routes, sizeof(routes) / sizeof(routes[0]), NULL, &err) < 0)
-		tap_skip_all("cannot start a server: %s", err.msg);
-	TAP_OK(http_server_port(srv) > 0, "listening on port %u", http_server_port(srv));
-	snprintf(base, sizeof(base), "http://127.0.0.1:%u", http_server_port(srv));
+/* A second server on a port in use fails with a message. */
+static void test_busy_port(const struct http_server *srv)
+{
+	struct http_config cfg = {.threads = 1};
+	struct error err;
+	struct http_server *clash = NULL;
+	char listen[64];
+
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", http_server_port(srv));
+	cfg.listen = listen;
+	TAP_OK(http_server_new(&clash, &cfg, routes, 1, NULL, &err) < 0,
+	       "second server on a busy port fails");
+	TAP_OK(strstr(err.msg, "cannot listen") != NULL, "and says so: %s", err.msg);
+	http_server_free(clash);
+}
 
 #define URL(p) (snprintf(url, sizeof(url), "%s%s", base, p), url)
+
+/* Routing: JSON answers, extra headers, HEAD, 404, 405, bad paths. */
+static void test_routing(const char *base)
+{
+	char url[128], buf[256];
+	struct fetch f;
+
 	fetch_url("GET", URL("/hello"), NULL, 0, NULL, &f);
 	TAP_IS(f.status, 200, "GET /hello");
 	TAP_OK(strstr(f.body, "\"hello\":\"world\"") != NULL, "json body");
@@ -203,6 +225,14 @@ int main(void)
 	       "405 names the allowed method");
 	TAP_OK(is_json_error(&f, "method_not_allowed"), "405 is a json error");
 	fetch_release(&f);
+}
+
+/* Bodies: small, oversized (announced and chunked), streamed, refused. */
+static void test_bodies(const char *base)
+{
+	static char big[40000];
+	char url[128];
+	struct fetch f;
 
 	fetch_url("POST", URL("/echo"), "abc", 3, NULL, &f);
 	TAP_IS(f.status, 200, "POST small body");
@@ -243,29 +273,29 @@ int main(void)
 	TAP_OK(is_json_error(&f, "bad_data"), "refusal is the handler's json error");
 	fetch_release(&f);
 	TAP_IS(released_count, 2, "per-request state released for both uploads");
+}
 
-	n = http_server_stats(srv, stats, 8);
-	TAP_IS(n, 5, "four routes and unrouted");
-	TAP_OK(strcmp(stats[0].name, "hello") == 0 && stats[0].requests == 2 &&
-		   stats[0].client_errors == 0,
-	       "hello counted twice");
-	TAP_OK(stats[1].requests == 4 && stats[1].client_errors == 2, "echo: 4 requests, 2 413s");
-	TAP_OK(stats[2].server_errors == 1, "silent: one 500");
-	TAP_OK(strcmp(stats[4].name, "unrouted") == 0 && stats[4].requests == 3 &&
-		   stats[4].client_errors == 3,
-	       "unrouted: the 404, the 400 and the 405");
-	TAP_OK(stats[0].latency_ns > 0, "latency summed");
+int main(void)
+{
+	struct http_config cfg = {.listen = "127.0.0.1:0", .threads = 2};
+	struct http_server *srv = NULL;
+	struct error err;
+	char base[64];
 
-	{
-		struct http_server *clash = NULL;
-		char listen[64];
-		snprintf(listen, sizeof(listen), "127.0.0.1:%u", http_server_port(srv));
-		cfg.listen = listen;
-		TAP_OK(http_server_new(&clash, &cfg, routes, 1, NULL, &err) < 0,
-		       "second server on a busy port fails");
-		TAP_OK(strstr(err.msg, "cannot listen") != NULL, "and says so: %s", err.msg);
-		http_server_free(clash);
-	}
+	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	test_listen_parse();
+	test_range_parse();
+
+	if (http_server_new(&srv, &cfg, routes, sizeof(routes) / sizeof(routes[0]), NULL, &err) < 0)
+		tap_skip_all("cannot start a server: %s", err.msg);
+	TAP_OK(http_server_port(srv) > 0, "listening on port %u", http_server_port(srv));
+	snprintf(base, sizeof(base), "http://127.0.0.1:%u", http_server_port(srv));
+
+	test_routing(base);
+	test_bodies(base);
+	test_stats(srv);
+	test_busy_port(srv);
 	http_server_free(srv);
 	http_server_free(NULL);
 	curl_global_cleanup();
