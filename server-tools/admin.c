@@ -15,6 +15,8 @@ static const struct admin_command admin_commands[] = {
     {"keygen", "--out DIR [--name NAME]",
      "create an Ed25519 key pair DIR/NAME.pub and DIR/NAME.key (default name 'admin')",
      admin_keygen},
+    {"fingerprint", "KEYFILE...", "print the fingerprint and hex of public or secret key files",
+     admin_fingerprint},
     {"wu", "sign|verify|show ...",
      "sign, verify and inspect work-unit descriptors ('agora-admin wu --help')", admin_wu},
 };
@@ -28,9 +30,9 @@ static void admin_usage(FILE *out)
 	fprintf(out, "usage: agora-admin COMMAND [ARGS...]\n\n"
 		     "Agora's project administration tool.\n\ncommands:\n");
 	for (i = 0; i < ADMIN_N_COMMANDS; i++)
-		fprintf(out, "  %-8s %-28s %s\n", admin_commands[i].name,
+		fprintf(out, "  %-11s %-24s %s\n", admin_commands[i].name,
 			admin_commands[i].synopsis, admin_commands[i].summary);
-	fprintf(out, "  %-8s %-28s %s\n", "help", "", "show this list");
+	fprintf(out, "  %-11s %-24s %s\n", "help", "", "show this list");
 	fprintf(out, "\nExit status: 0 ok, 1 the operation failed, 2 usage error.\n");
 }
 

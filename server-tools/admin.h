@@ -47,6 +47,7 @@ int admin_parse_args(int argc, char **argv, const struct admin_option *opts, con
 
 /* Command groups. */
 int admin_keygen(int argc, char **argv);
+int admin_fingerprint(int argc, char **argv);
 int admin_wu(int argc, char **argv);
 
 #endif

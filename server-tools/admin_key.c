@@ -3,7 +3,8 @@
  *
  * Writes DIR/NAME.pub and DIR/NAME.key (0600), refusing to overwrite
  * either, and prints the public key's fingerprint so it can be compared
- * out of band.
+ * out of band. "agora-admin fingerprint FILE..." prints the fingerprint
+ * and full hex of key files (public, or secret: then of its public half).
  */
 #include "config.h"
 
@@ -21,6 +22,54 @@ static const char admin_keygen_usage[] =
     "usage: agora-admin keygen --out DIR [--name NAME]\n"
     "  writes DIR/NAME.pub and DIR/NAME.key (mode 0600); NAME defaults to 'admin'.\n"
     "  Existing files are never overwritten.\n";
+
+static const char admin_fingerprint_usage[] =
+    "usage: agora-admin fingerprint KEYFILE...\n"
+    "  prints 'FINGERPRINT PUBLIC-KEY-HEX KEYFILE' for each public or secret key file.\n";
+
+/* Loads a public key, or the public half of a secret key file. */
+static int admin_load_any_public(struct key_public *pk, const char *path, struct error *err)
+{
+	struct key_secret sk;
+	int rc;
+
+	rc = key_load_public(pk, path, err);
+	if (rc != ERROR_TYPE || !strstr(err->msg, "is a secret key"))
+		return rc;
+	rc = key_load_secret(&sk, path, err);
+	if (rc == 0)
+		key_public_of(pk, &sk);
+	sodium_memzero(&sk, sizeof(sk));
+	return rc;
+}
+
+int admin_fingerprint(int argc, char **argv)
+{
+	const char *pos[64];
+	char fp[KEY_FINGERPRINT_LEN + 1], hex[KEY_PUBLIC_HEX_LEN + 1];
+	struct key_public pk;
+	struct error err;
+	int i, n_pos, rc, status = ADMIN_EXIT_OK;
+
+	rc = admin_parse_args(argc, argv, NULL, pos, 64, &n_pos, admin_fingerprint_usage);
+	if (rc != ADMIN_EXIT_OK)
+		return rc < 0 ? ADMIN_EXIT_OK : rc;
+	if (n_pos == 0) {
+		fputs(admin_fingerprint_usage, stderr);
+		return ADMIN_EXIT_USAGE;
+	}
+	for (i = 0; i < n_pos; i++) {
+		if (admin_load_any_public(&pk, pos[i], &err) < 0) {
+			log_error("%s", err.msg);
+			status = ADMIN_EXIT_FAIL;
+			continue;
+		}
+		key_fingerprint(&pk, fp);
+		key_public_to_hex(&pk, hex);
+		printf("%s %s %s\n", fp, hex, pos[i]);
+	}
+	return status;
+}
 
 int admin_keygen(int argc, char **argv)
 {

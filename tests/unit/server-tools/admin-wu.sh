@@ -48,6 +48,15 @@ ok $? "keygen refuses to overwrite"
 "$admin" keygen --out "$tmp" --name other >/dev/null 2>&1
 ok $? "keygen --name other"
 
+fp=$(sed -n 's/^fingerprint //p' "$tmp/keygen.out")
+"$admin" fingerprint "$tmp/admin.pub" "$tmp/admin.key" >"$tmp/fp.out" 2>&1
+[ $? -eq 0 ] && [ "$(cut -d' ' -f1 "$tmp/fp.out" | sort -u)" = "$fp" ] &&
+	[ "$(cut -d' ' -f2 "$tmp/fp.out" | sort -u)" = "$(sed -n 2p "$tmp/admin.pub")" ]
+ok $? "fingerprint of the .pub and the .key agree with keygen's"
+"$admin" fingerprint "$srcdir/tests/fixtures/workunits/fixture-signer.pub" >"$tmp/fp.out" 2>&1 &&
+	grep -q " 03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8 " "$tmp/fp.out"
+ok $? "fingerprint prints the key's hex"
+
 "$admin" wu sign --key "$tmp/admin.key" "$fixture" --out "$tmp/unit.env" 2>"$tmp/sign.err"
 ok $? "wu sign"
 head -n 1 "$tmp/unit.env" | grep -q "^agora-envelope v1$"
