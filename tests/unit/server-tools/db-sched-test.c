@@ -16,8 +16,19 @@
 #include "tests/tap.h"
 
 static const char *H1 = "1111111111111111111111111111111111111111111111111111111111111111";
-static const char *UID = "2222222222222222222222222222222222222222222222222222222222222222";
+static const char UID[] = "2222222222222222222222222222222222222222222222222222222222222222";
 static const char *OUT = "3333333333333333333333333333333333333333333333333333333333333333";
+
+/* The first unit: quorum 2, 100 s per replica. */
+static const struct sched_unit unit0 = {.job = 1,
+					.round = 0,
+					.index = 0,
+					.envelope = (const unsigned char *)"env",
+					.envelope_len = 3,
+					.uid = UID,
+					.quorum = 2,
+					.deadline_s = 100,
+					.flops = 1e9};
 
 static int exec_sql(struct db *db, const char *sql)
 {
@@ -121,18 +132,57 @@ static void test_disagreement(struct db *db, int64_t h1, int64_t h3, int64_t h4,
 	sched_assignment_release(&z);
 }
 
+/* Dataset, job, round: refusals, then a running job 1 with round 0. */
+static void test_setup(struct db *db, const struct sched_unit *u, int64_t h1, int64_t now)
+{
+	struct sched_assignment a1;
+	int64_t unit = 0;
+	struct sched_job job = {
+	    .name = "j", .spec = "{}", .quorum = 2, .rounds = 1, .inner_steps = 10, .seed = 42};
+	int64_t ds = 0, jid = 0;
+	TAP_IS(db_blob_add(db, H1, 1, 1, 1), 0, "model blob");
+	TAP_IS(sched_dataset_add(db, "d", "o", "cc0", "s", 1, &ds), 0, "dataset");
+	TAP_IS(sched_dataset_add(db, "d", "o", "cc0", "s", 1, &ds), ERROR_DUPLICATE,
+	       "dataset names are unique");
+	job.dataset = ds + 100;
+	TAP_IS(sched_job_add(db, &job, 1, &jid), ERROR_NOT_FOUND,
+	       "job of a missing dataset refused");
+	job.dataset = ds;
+	job.quorum = 0;
+	TAP_IS(sched_job_add(db, &job, 1, &jid), ERROR_RANGE, "quorum 0 refused");
+	job.quorum = 2;
+	TAP_IS(sched_job_add(db, &job, 1, &jid), 0, "job");
+	TAP_IS(jid, 1, "first job id");
+	TAP_IS(sched_round_add(db, jid, 0, UID, 1), ERROR_NOT_FOUND,
+	       "round of an unknown model blob refused");
+	TAP_IS(sched_round_add(db, jid, 0, H1, 1), 0, "round 0");
+	TAP_IS(sched_job_set_state(db, jid, "sleeping"), ERROR_RANGE, "unknown state refused");
+	TAP_IS(sched_job_set_state(db, 99, "running"), ERROR_NOT_FOUND, "unknown job");
+	TAP_IS(sched_unit_add(db, u, now, &unit), 0, "a unit of a draft job is stored");
+	TAP_IS(sched_assign(db, h1, "ann", NULL, now, &a1), ERROR_NOT_FOUND,
+	       "but a draft job hands out nothing");
+	TAP_IS(exec_sql(db, "DELETE FROM replicas; DELETE FROM units"), SQLITE_OK, "reset");
+	TAP_IS(sched_job_set_state(db, jid, "running"), 0, "job running");
+}
+
+/* An assignment request's nonce is kept even without work. */
+static void test_nonce(struct db *db, int64_t h4, int64_t now)
+{
+	struct sched_assignment a;
+	unsigned char nonce[DB_NONCE_BYTES];
+	int64_t before = db_nonce_count(db);
+	memset(nonce, 0x42, sizeof(nonce));
+	TAP_IS(sched_assign(db, h4, "carol", nonce, now + 103, &a), ERROR_NOT_FOUND,
+	       "assignment with a nonce, no work");
+	TAP_IS(db_nonce_count(db), before + 1, "the nonce is kept without work");
+	TAP_IS(sched_assign(db, h4, "carol", nonce, now + 104, &a), ERROR_DUPLICATE,
+	       "the same nonce again is a replay");
+}
+
 int main(void)
 {
 	char dir[256], path[300], cmd[300];
-	struct sched_unit u = {.job = 1,
-			       .round = 0,
-			       .index = 0,
-			       .envelope = (const unsigned char *)"env",
-			       .envelope_len = 3,
-			       .uid = UID,
-			       .quorum = 2,
-			       .deadline_s = 100,
-			       .flops = 1e9};
+	struct sched_unit u = unit0;
 	struct sched_assignment a1, a2, a;
 	struct sched_replica r;
 	struct error err;
@@ -152,39 +202,7 @@ int main(void)
 
 	TAP_IS(sched_unit_add(db, &u, now, &unit), ERROR_NOT_FOUND,
 	       "unit of a missing job refused");
-	{
-		struct sched_job job = {.name = "j",
-					.spec = "{}",
-					.quorum = 2,
-					.rounds = 1,
-					.inner_steps = 10,
-					.seed = 42};
-		int64_t ds = 0, jid = 0;
-		TAP_IS(db_blob_add(db, H1, 1, 1, 1), 0, "model blob");
-		TAP_IS(sched_dataset_add(db, "d", "o", "cc0", "s", 1, &ds), 0, "dataset");
-		TAP_IS(sched_dataset_add(db, "d", "o", "cc0", "s", 1, &ds), ERROR_DUPLICATE,
-		       "dataset names are unique");
-		job.dataset = ds + 100;
-		TAP_IS(sched_job_add(db, &job, 1, &jid), ERROR_NOT_FOUND,
-		       "job of a missing dataset refused");
-		job.dataset = ds;
-		job.quorum = 0;
-		TAP_IS(sched_job_add(db, &job, 1, &jid), ERROR_RANGE, "quorum 0 refused");
-		job.quorum = 2;
-		TAP_IS(sched_job_add(db, &job, 1, &jid), 0, "job");
-		TAP_IS(jid, 1, "first job id");
-		TAP_IS(sched_round_add(db, jid, 0, UID, 1), ERROR_NOT_FOUND,
-		       "round of an unknown model blob refused");
-		TAP_IS(sched_round_add(db, jid, 0, H1, 1), 0, "round 0");
-		TAP_IS(sched_job_set_state(db, jid, "sleeping"), ERROR_RANGE,
-		       "unknown state refused");
-		TAP_IS(sched_job_set_state(db, 99, "running"), ERROR_NOT_FOUND, "unknown job");
-		TAP_IS(sched_unit_add(db, &u, now, &unit), 0, "a unit of a draft job is stored");
-		TAP_IS(sched_assign(db, h1, "ann", NULL, now, &a1), ERROR_NOT_FOUND,
-		       "but a draft job hands out nothing");
-		TAP_IS(exec_sql(db, "DELETE FROM replicas; DELETE FROM units"), SQLITE_OK, "reset");
-		TAP_IS(sched_job_set_state(db, jid, "running"), 0, "job running");
-	}
+	test_setup(db, &u, h1, now);
 	TAP_IS(sched_unit_add(db, &u, now, &unit), 0, "unit added");
 	TAP_IS(sched_replica_count(db, "unsent"), 2, "with two unsent replicas");
 	TAP_IS(sched_unit_add(db, &u, now, &unit), ERROR_DUPLICATE, "same unit twice refused");
@@ -239,16 +257,7 @@ int main(void)
 	sched_assignment_release(&a2);
 	test_disagreement(db, h1, h3, h4, now + 200);
 	TAP_IS(sched_replica_get(db, 9999, &r), ERROR_NOT_FOUND, "unknown replica");
-	{
-		unsigned char nonce[DB_NONCE_BYTES];
-		int64_t before = db_nonce_count(db);
-		memset(nonce, 0x42, sizeof(nonce));
-		TAP_IS(sched_assign(db, h4, "carol", nonce, now + 103, &a), ERROR_NOT_FOUND,
-		       "assignment with a nonce, no work");
-		TAP_IS(db_nonce_count(db), before + 1, "the nonce is kept without work");
-		TAP_IS(sched_assign(db, h4, "carol", nonce, now + 104, &a), ERROR_DUPLICATE,
-		       "the same nonce again is a replay");
-	}
+	test_nonce(db, h4, now);
 
 	db_free(db);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);

@@ -264,11 +264,65 @@ static void refuse(const struct host *h, int64_t replica, struct upload *up, int
 	free(up->body);
 }
 
+/* A replayed work request, and a host with another kernel ABI. The
+ * replay reuses the headers of the last request (eve's). */
+static void test_work_refusals(const struct host *eve)
+{
+	struct fetch f;
+
+	{
+		const char *body = "{\"kernel_abi\":1}";
+		const char *list[] = {last_headers[0], last_headers[1], last_headers[2],
+				      last_headers[3], NULL};
+		struct fetch_options ro = {.headers = list};
+		char u[128];
+		snprintf(u, sizeof(u), "%s/api/v1/work", base);
+		fetch_url("POST", u, body, strlen(body), &ro, &f);
+		TAP_IS(f.status, 401, "a replayed work request is refused");
+		TAP_OK(error_is(&f, "replayed_nonce"), "replay: error code");
+		fetch_release(&f);
+	}
+	{
+		const char *body = "{\"kernel_abi\":2}";
+		send_signed("POST", "/api/v1/work", body, strlen(body), body, strlen(body), eve->id,
+			    &eve->sk, NULL, &f);
+		TAP_IS(f.status, 409, "another kernel ABI is refused");
+		TAP_OK(error_is(&f, "abi_mismatch"), "abi: error code");
+		fetch_release(&f);
+	}
+}
+
+/* Uploads that must be refused, each leaving nothing behind. */
+static void test_upload_refusals(const struct host *ann, const struct host *eve,
+				 const struct hash *uid, int64_t rep_ann)
+{
+	struct hash other_uid;
+	struct upload up;
+
+	memset(&other_uid, 7, sizeof(other_uid));
+	make_upload(&up, ann, &ann->sk, uid, 100000, 1, 99999);
+	refuse(ann, rep_ann, &up, 0, 413, "too_large", "output larger than declared");
+	make_upload(&up, ann, &eve->sk, uid, 100000, 2, -1);
+	refuse(ann, rep_ann, &up, 0, 400, "bad_result", "result signed by another key");
+	make_upload(&up, ann, &ann->sk, &other_uid, 100000, 3, -1);
+	refuse(ann, rep_ann, &up, 0, 400, "bad_result", "result for another unit");
+	make_upload(&up, ann, &ann->sk, uid, 100000, 4, -1);
+	refuse(ann, rep_ann, &up, 1, 401, "bad_signature", "signature not covering the body");
+	make_upload(&up, ann, &ann->sk, uid, 100000, 5, -1);
+	up.body[up.len - 30] ^= 0x55; /* inside the zlib stream */
+	refuse(ann, rep_ann, &up, 0, 400, "bad_blob", "corrupted blob");
+	make_upload(&up, eve, &eve->sk, uid, 100000, 6, -1);
+	refuse(eve, rep_ann, &up, 0, 403, "not_your_replica", "someone else's replica");
+	make_upload(&up, ann, &ann->sk, uid, 100000, 7, -1);
+	up.env_len += 1000000;
+	refuse(ann, rep_ann, &up, 0, 400, "bad_envelope_length", "envelope length too big");
+}
+
 int main(void)
 {
 	struct server_options opt = {.listen = "127.0.0.1:0", .threads = 2};
 	struct host ann, bob, eve;
-	struct hash uid, other_uid;
+	struct hash uid;
 	struct upload up;
 	struct sched_replica r;
 	struct error err;
@@ -298,44 +352,9 @@ int main(void)
 	rep_bob = get_work(&bob, &uid);
 	TAP_OK(rep_bob > 0 && rep_bob != rep_ann, "bob gets the other replica");
 	TAP_IS(get_work(&eve, &uid), 0, "eve finds no work left");
-	{
-		const char *body = "{\"kernel_abi\":1}";
-		const char *list[] = {last_headers[0], last_headers[1], last_headers[2],
-				      last_headers[3], NULL};
-		struct fetch_options ro = {.headers = list};
-		char u[128];
-		snprintf(u, sizeof(u), "%s/api/v1/work", base);
-		fetch_url("POST", u, body, strlen(body), &ro, &f);
-		TAP_IS(f.status, 401, "a replayed work request is refused");
-		TAP_OK(error_is(&f, "replayed_nonce"), "replay: error code");
-		fetch_release(&f);
-	}
-	{
-		const char *body = "{\"kernel_abi\":2}";
-		send_signed("POST", "/api/v1/work", body, strlen(body), body, strlen(body), eve.id,
-			    &eve.sk, NULL, &f);
-		TAP_IS(f.status, 409, "another kernel ABI is refused");
-		TAP_OK(error_is(&f, "abi_mismatch"), "abi: error code");
-		fetch_release(&f);
-	}
+	test_work_refusals(&eve);
 
-	memset(&other_uid, 7, sizeof(other_uid));
-	make_upload(&up, &ann, &ann.sk, &uid, 100000, 1, 99999);
-	refuse(&ann, rep_ann, &up, 0, 413, "too_large", "output larger than declared");
-	make_upload(&up, &ann, &eve.sk, &uid, 100000, 2, -1);
-	refuse(&ann, rep_ann, &up, 0, 400, "bad_result", "result signed by another key");
-	make_upload(&up, &ann, &ann.sk, &other_uid, 100000, 3, -1);
-	refuse(&ann, rep_ann, &up, 0, 400, "bad_result", "result for another unit");
-	make_upload(&up, &ann, &ann.sk, &uid, 100000, 4, -1);
-	refuse(&ann, rep_ann, &up, 1, 401, "bad_signature", "signature not covering the body");
-	make_upload(&up, &ann, &ann.sk, &uid, 100000, 5, -1);
-	up.body[up.len - 30] ^= 0x55; /* inside the zlib stream */
-	refuse(&ann, rep_ann, &up, 0, 400, "bad_blob", "corrupted blob");
-	make_upload(&up, &eve, &eve.sk, &uid, 100000, 6, -1);
-	refuse(&eve, rep_ann, &up, 0, 403, "not_your_replica", "someone else's replica");
-	make_upload(&up, &ann, &ann.sk, &uid, 100000, 7, -1);
-	up.env_len += 1000000;
-	refuse(&ann, rep_ann, &up, 0, 400, "bad_envelope_length", "envelope length too big");
+	test_upload_refusals(&ann, &eve, &uid, rep_ann);
 
 	make_upload(&up, &ann, &ann.sk, &uid, 300000, 9, -1);
 	put_result(&ann, rep_ann, &up, 0, &f);
