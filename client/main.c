@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/cli.h"
 #include "common/log.h"
 #include "kernels/engine.h"
 #include "kernels/model.h"
@@ -248,6 +249,10 @@ static int cmd_selftest(int argc, char **argv)
 static const struct command commands[] = {
 	{"devices", cmd_devices, "list OpenCL devices and whether each is usable"},
 	{"selftest", cmd_selftest, "[--steps N] [--device SPEC]  check every device against the reference"},
+	{"attach", cli_attach, "URL [--fingerprint FP] [--account NAME] [--share N]  join a project"},
+	{"detach", cli_detach, "URL  leave a project"},
+	{"run", cli_run, "[--device N|NAME|ref] [--once] [--max-units N] [--checkpoint-interval S]"},
+	{"status", cli_status, "[--json]  projects, current unit, progress"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,686 @@
+/*
+ * runner.c - the run loop (see runner.h). Every failure that concerns one
+ * unit or one project is logged in one line and the loop carries on.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "client/blobcache.h"
+#include "client/compute.h"
+#include "client/net.h"
+#include "client/runner.h"
+#include "client/state.h"
+#include "client/status.h"
+#include "common/log.h"
+#include "kernels/model.h"
+#include "workunits/envelope.h"
+#include "workunits/result.h"
+#include "workunits/unit.h"
+
+#define ASSIGNMENT_MAX (ENVELOPE_MAX * 7 + 4096) /* JSON-escaped envelope */
+
+volatile sig_atomic_t runner_stop;
+
+/* What happened to one unit. */
+enum outcome { UNIT_DONE, UNIT_DROPPED, UNIT_RETRY, UNIT_STOPPED };
+
+struct runner {
+	const struct runner_opts *o;
+	struct net net;
+	struct blobcache cache;
+	struct status st;
+	char status_path[FILEIO_PATH_MAX];
+	double last_status, last_line;
+	int tty;
+	long units;
+	unsigned fetch_fails;
+	time_t next_try[STATE_PROJECTS_MAX];
+	char next_url[STATE_PROJECTS_MAX][STATE_URL_MAX];
+};
+
+/* One unit on disk. */
+struct job {
+	struct project p;
+	char dir[FILEIO_PATH_MAX];
+	int64_t replica;
+	int64_t deadline;
+	struct unit u;
+	struct hash id;
+	char id_hex[HASH_HEX_LEN + 1];
+};
+
+static double mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Sleeps s seconds in short slices; returns early when stopped. */
+static void nap(double s)
+{
+	double end = mono() + s;
+
+	while (!runner_stop && mono() < end) {
+		struct timespec ts = {0, 100 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void status_set(struct runner *r, const char *state)
+{
+	struct error err;
+
+	snprintf(r->st.state, sizeof(r->st.state), "%s", state);
+	r->st.units_done = (uint64_t)r->units;
+	error_clear(&err);
+	if (status_write(r->status_path, &r->st, &err) < 0)
+		log_warn("cannot write the status file: %s", err.msg);
+	r->last_status = mono();
+}
+
+static void on_progress(void *ctx, const struct compute_progress *p)
+{
+	struct runner *r = ctx;
+	double now = mono();
+	double per = p->step ? p->seconds / (double)p->step : 0;
+
+	r->st.step = p->step;
+	r->st.steps = p->steps;
+	r->st.loss = p->loss;
+	r->st.eta_s = per * (double)(p->steps - p->step);
+	if (now - r->last_status >= STATUS_PERIOD_S || p->step == p->steps)
+		status_set(r, "computing");
+	if (r->tty || now - r->last_line >= 10.0 || p->step == p->steps) {
+		status_progress(r->tty ? stdout : stderr, r->tty, &r->st);
+		r->last_line = now;
+	}
+}
+
+static void drop(struct job *j, const char *why)
+{
+	log_warn("dropping unit %.16s (replica %lld) from '%s': %s", j->id_hex[0] ? j->id_hex : "?",
+		 (long long)j->replica, j->p.url, why);
+	if (state_remove_tree(j->dir) < 0)
+		log_warn("cannot remove '%s'", j->dir);
+}
+
+/* dir/name into out (FILEIO_PATH_MAX); a name that does not fit becomes
+ * "" (every open of it then fails cleanly). */
+static void path_in(char *out, const char *dir, const char *name)
+{
+	if (snprintf(out, FILEIO_PATH_MAX, "%s/%s", dir, name) >= FILEIO_PATH_MAX)
+		out[0] = '\0';
+}
+
+/* Reads the assignment and opens the envelope with the pinned key. */
+static int job_open(struct job *j, struct error *err)
+{
+	char path[FILEIO_PATH_MAX];
+	unsigned char *buf = NULL;
+	const char *env;
+	size_t len;
+	json_t *o;
+	int ret;
+
+	path_in(path, j->dir, "assignment.json");
+	if ((ret = fileio_read_all(path, ASSIGNMENT_MAX, &buf, &len, err)) < 0)
+		return ret;
+	o = json_loadb((const char *)buf, len, 0, NULL);
+	free(buf);
+	env = json_string_value(json_object_get(o, "envelope"));
+	j->replica = json_integer_value(json_object_get(o, "replica"));
+	j->deadline = json_integer_value(json_object_get(o, "deadline"));
+	if (!env) {
+		json_decref(o);
+		return error_set(err, ERROR_FORMAT, "no envelope in '%s'", path);
+	}
+	ret = unit_open(&j->u, &j->id, env, strlen(env), &j->p.server_key, err);
+	json_decref(o);
+	if (ret < 0)
+		return ret;
+	hash_to_hex(&j->id, j->id_hex);
+	return compute_check_unit(&j->u, err);
+}
+
+static int fetch_blobs(struct runner *r, struct job *j, struct error *err)
+{
+	int ret;
+
+	snprintf(r->st.state, sizeof(r->st.state), "downloading");
+	status_set(r, "downloading");
+	if ((ret = blobcache_fetch(&r->cache, &r->net, j->p.url, &j->u.model, err)) < 0)
+		return ret;
+	for (size_t i = 0; i < j->u.n_data; i++)
+		if ((ret = blobcache_fetch(&r->cache, &r->net, j->p.url, &j->u.data[i].shard, err)) <
+		    0)
+			return ret;
+	return 0;
+}
+
+/* Loads θ_r and the concatenated data ranges (sizes checked first). */
+static int load_inputs(struct runner *r, struct job *j, unsigned char **theta, size_t *theta_len,
+		       unsigned char **data, size_t *data_len, struct error *err)
+{
+	const struct model_config *cfg = model_preset_find(j->u.preset);
+	size_t want = model_param_count(cfg) * sizeof(float), total = 0, at = 0;
+	uint64_t size;
+	int ret;
+
+	if ((ret = blobcache_size(&r->cache, &j->u.model, &size, err)) < 0)
+		return ret;
+	if (size != want)
+		return error_set(err, ERROR_FORMAT, "model blob has %llu bytes, '%s' needs %zu",
+				 (unsigned long long)size, j->u.preset, want);
+	for (size_t i = 0; i < j->u.n_data; i++)
+		total += (size_t)j->u.data[i].length; /* capped by compute_check_unit */
+	*theta = malloc(want);
+	*data = malloc(total);
+	if (!*theta || !*data)
+		return error_set(err, ERROR_NOMEM, "out of memory for the unit's inputs");
+	if ((ret = blobcache_read(&r->cache, &j->u.model, 0, *theta, want, err)) < 0)
+		return ret;
+	for (size_t i = 0; i < j->u.n_data; i++) {
+		const struct unit_data *d = &j->u.data[i];
+
+		ret = blobcache_read(&r->cache, &d->shard, d->offset, *data + at, (size_t)d->length,
+				     err);
+		if (ret < 0)
+			return ret;
+		at += (size_t)d->length;
+	}
+	*theta_len = want;
+	*data_len = total;
+	return 0;
+}
+
+/* Seals the result and writes result.blob, then result.env (its presence
+ * means "computed"). */
+static int save_result(struct runner *r, struct job *j, const struct compute_output *c,
+		       struct error *err)
+{
+	char path[FILEIO_PATH_MAX];
+	struct key_secret sk;
+	struct result res;
+	unsigned char *env = NULL;
+	size_t env_len;
+	int ret;
+
+	(void)r;
+	if ((ret = state_host_key(r->o->state, &j->p, &sk, err)) < 0)
+		return ret;
+	result_init(&res);
+	res.unit_id = j->id;
+	key_public_of(&res.host, &sk);
+	res.output = c->output;
+	res.output_size = c->output_size;
+	res.metrics.loss_first = c->loss_first;
+	res.metrics.loss_last = c->loss_last;
+	memcpy(res.compute.device, c->device, sizeof(res.compute.device));
+	res.compute.seconds = c->seconds;
+	res.compute.steps = c->steps;
+	ret = result_seal(&res, &sk, &env, &env_len, err);
+	sodium_memzero(&sk, sizeof(sk));
+	if (ret < 0)
+		return ret;
+	path_in(path, j->dir, "result.blob");
+	ret = fileio_write_atomic(path, c->blob, c->blob_len, 0600, 0, err);
+	path_in(path, j->dir, "result.env");
+	if (ret == 0)
+		ret = fileio_write_atomic(path, env, env_len, 0600, 0, err);
+	free(env);
+	return ret;
+}
+
+static enum outcome compute_job(struct runner *r, struct job *j)
+{
+	struct compute_opts co = {r->o->device, j->dir, r->o->ckpt_interval, &runner_stop,
+				  on_progress, r};
+	struct compute_output c;
+	unsigned char *theta = NULL, *data = NULL;
+	size_t theta_len = 0, data_len = 0;
+	uint64_t resume = compute_ckpt_step(j->dir);
+	struct error err;
+	enum outcome res = UNIT_DROPPED;
+	int ret;
+
+	error_clear(&err);
+	if ((ret = fetch_blobs(r, j, &err)) < 0) {
+		log_warn("cannot fetch the blobs of unit %.16s from '%s': %s", j->id_hex, j->p.url,
+			 err.msg);
+		return ++r->fetch_fails >= RUNNER_FETCH_TRIES || time(NULL) > j->deadline
+			   ? (drop(j, "blobs unavailable"), UNIT_DROPPED)
+			   : UNIT_RETRY;
+	}
+	r->fetch_fails = 0;
+	if ((ret = load_inputs(r, j, &theta, &theta_len, &data, &data_len, &err)) < 0)
+		goto out;
+	if (resume)
+		log_info("resuming unit %.16s from its checkpoint at step %llu of %u", j->id_hex,
+			 (unsigned long long)resume, (unsigned)j->u.steps);
+	else
+		log_info("computing unit %.16s (job '%s' round %llu, replica %lld): %u steps",
+			 j->id_hex, j->u.job, (unsigned long long)j->u.round, (long long)j->replica,
+			 (unsigned)j->u.steps);
+	r->st.step = resume;
+	r->st.steps = j->u.steps;
+	status_set(r, "computing");
+	ret = compute_unit(&j->u, theta, theta_len, data, data_len, &co, &c, &err);
+	if (ret == ERROR_STATE && runner_stop) {
+		log_info("unit %.16s: %s, checkpoint saved", j->id_hex, err.msg);
+		res = UNIT_STOPPED;
+		goto out;
+	}
+	if (ret == 0) {
+		snprintf(r->st.device, sizeof(r->st.device), "%s", c.device);
+		log_info("unit %.16s computed on '%s' in %.2fs (steps %llu..%u, loss %.4f -> %.4f)",
+			 j->id_hex, c.device, c.seconds, (unsigned long long)c.resumed_from,
+			 (unsigned)c.steps, c.loss_first, c.loss_last);
+		ret = save_result(r, j, &c, &err);
+		free(c.blob);
+		res = ret == 0 ? UNIT_DONE : UNIT_DROPPED;
+	}
+out:
+	if (ret < 0 && res == UNIT_DROPPED)
+		drop(j, err.msg);
+	free(theta);
+	free(data);
+	return res;
+}
+
+/* Marks the unit uploaded (durably), counts it, removes its directory. */
+static void job_finish(struct runner *r, struct job *j, double seconds)
+{
+	char path[FILEIO_PATH_MAX];
+	struct project p;
+	struct error err;
+
+	error_clear(&err);
+	path_in(path, j->dir, "uploaded");
+	if (fileio_write_atomic(path, "1\n", 2, 0600, 0, &err) < 0)
+		log_warn("cannot mark a unit uploaded: %s", err.msg);
+	if (state_project_load(r->o->state, j->p.slug, &p, &err) == 0) {
+		p.compute_s += seconds;
+		p.units_done++;
+		if (state_project_save(r->o->state, &p, &err) < 0)
+			log_warn("cannot update project '%s': %s", p.url, err.msg);
+	}
+	if (state_remove_tree(j->dir) < 0)
+		log_warn("cannot remove '%s'", j->dir);
+	r->units++;
+}
+
+/* Reads the seconds a stored result says it took. */
+static double result_seconds(const unsigned char *env, size_t len)
+{
+	struct envelope_info info;
+	struct result res;
+
+	if (envelope_peek(&info, env, len, NULL) < 0 ||
+	    result_parse(&res, info.payload, info.payload_len, NULL) < 0)
+		return 0;
+	return res.compute.seconds;
+}
+
+/* One PUT of envelope || blob. 1: done (201 or 409), 0: retry, -1: give up. */
+static int upload_once(struct runner *r, struct job *j, const struct key_secret *sk,
+		       const unsigned char *body, size_t len, size_t env_len)
+{
+	char path[64], extra[64], why[300];
+	struct net_response resp;
+	struct error err;
+
+	snprintf(path, sizeof(path), "/api/v1/results/%lld", (long long)j->replica);
+	snprintf(extra, sizeof(extra), "X-Agora-Envelope-Length: %zu", env_len);
+	error_clear(&err);
+	if (net_signed(&r->net, sk, j->p.host_id, "PUT", j->p.url, path, extra, body, len,
+		       NET_CONTROL_MAX, &resp, &err) < 0) {
+		log_warn("cannot upload unit %.16s to '%s': %s", j->id_hex, j->p.url, err.msg);
+		return 0;
+	}
+	net_describe(&resp, why, sizeof(why));
+	net_response_release(&resp);
+	if (resp.status == 201) {
+		log_info("uploaded the result of unit %.16s (replica %lld)", j->id_hex,
+			 (long long)j->replica);
+		return 1;
+	}
+	if (resp.status == 409) {
+		log_warn("unit %.16s: replica %lld is over (%s), forgetting the result", j->id_hex,
+			 (long long)j->replica, why);
+		return 1;
+	}
+	log_warn("upload of unit %.16s refused: %s", j->id_hex, why);
+	return resp.status >= 400 && resp.status < 500 && resp.status != 401 && resp.status != 408 &&
+			   resp.status != 429
+		   ? -1
+		   : 0;
+}
+
+static enum outcome upload_job(struct runner *r, struct job *j)
+{
+	char path[FILEIO_PATH_MAX];
+	unsigned char *env = NULL, *blob = NULL, *body = NULL;
+	size_t env_len = 0, blob_len = 0;
+	struct key_secret sk;
+	struct error err;
+	enum outcome res = UNIT_RETRY;
+	int got = 0;
+
+	error_clear(&err);
+	path_in(path, j->dir, "result.env");
+	if (fileio_read_all(path, ENVELOPE_MAX, &env, &env_len, &err) < 0)
+		goto bad;
+	path_in(path, j->dir, "result.blob");
+	if (fileio_read_all(path, (size_t)1 << 30, &blob, &blob_len, &err) < 0 ||
+	    state_host_key(r->o->state, &j->p, &sk, &err) < 0)
+		goto bad;
+	body = malloc(env_len + blob_len);
+	if (!body) {
+		error_set(&err, ERROR_NOMEM, "out of memory for an upload");
+		goto bad;
+	}
+	memcpy(body, env, env_len);
+	memcpy(body + env_len, blob, blob_len);
+	status_set(r, "uploading");
+	for (unsigned a = 0; a < RUNNER_UPLOAD_TRIES && !runner_stop; a++) {
+		got = upload_once(r, j, &sk, body, env_len + blob_len, env_len);
+		if (got != 0)
+			break;
+		nap(net_backoff(a, RUNNER_BACKOFF_BASE, RUNNER_BACKOFF_CAP));
+	}
+	sodium_memzero(&sk, sizeof(sk));
+	if (got == 1) {
+		job_finish(r, j, result_seconds(env, env_len));
+		res = UNIT_DONE;
+	} else if (got < 0) {
+		drop(j, "the server refused the result");
+		res = UNIT_DROPPED;
+	} else if (runner_stop) {
+		res = UNIT_STOPPED;
+	}
+	goto out;
+bad:
+	drop(j, err.msg);
+	res = UNIT_DROPPED;
+out:
+	free(env);
+	free(blob);
+	free(body);
+	return res;
+}
+
+/* Works on the unit in directory j->dir (project j->p). */
+static enum outcome job_process(struct runner *r, struct job *j)
+{
+	char path[FILEIO_PATH_MAX];
+	struct error err;
+	enum outcome res;
+
+	error_clear(&err);
+	path_in(path, j->dir, "uploaded");
+	if (access(path, F_OK) == 0) { /* uploaded before a crash: only forget it */
+		if (state_remove_tree(j->dir) < 0)
+			log_warn("cannot remove '%s'", j->dir);
+		return UNIT_DONE;
+	}
+	if (job_open(j, &err) < 0) {
+		log_warn("refusing unit (replica %lld) from '%s': %s", (long long)j->replica,
+			 j->p.url, err.msg);
+		if (state_remove_tree(j->dir) < 0)
+			log_warn("cannot remove '%s'", j->dir);
+		return UNIT_DROPPED;
+	}
+	snprintf(r->st.project, sizeof(r->st.project), "%s", j->p.url);
+	snprintf(r->st.job, sizeof(r->st.job), "%s", j->u.job);
+	memcpy(r->st.unit, j->id_hex, sizeof(r->st.unit));
+	r->st.replica = j->replica;
+	r->st.round = j->u.round;
+	path_in(path, j->dir, "result.env");
+	if (access(path, F_OK) != 0) {
+		res = compute_job(r, j);
+		if (res != UNIT_DONE)
+			return res;
+	}
+	return upload_job(r, j);
+}
+
+/* Finds a unit directory left on disk; 1 when found (j filled). */
+static int pending_find(struct runner *r, const struct project *ps, int n, struct job *j)
+{
+	for (int i = 0; i < n; i++) {
+		char dir[FILEIO_PATH_MAX];
+		struct dirent *de;
+		DIR *d;
+
+		if (state_project_path(r->o->state, ps[i].slug, "units", dir) < 0 ||
+		    !(d = opendir(dir)))
+			continue;
+		while ((de = readdir(d))) {
+			char *end;
+			long long rep = strtoll(de->d_name, &end, 10);
+
+			if (de->d_name[0] == '.' || *end || rep <= 0)
+				continue;
+			memset(j, 0, sizeof(*j));
+			j->p = ps[i];
+			j->replica = rep;
+			if (snprintf(j->dir, sizeof(j->dir), "%s/%lld", dir, rep) >=
+			    (int)sizeof(j->dir))
+				continue;
+			closedir(d);
+			return 1;
+		}
+		closedir(d);
+	}
+	return 0;
+}
+
+static time_t *next_try_of(struct runner *r, const struct project *p)
+{
+	int free_slot = -1;
+
+	for (int i = 0; i < STATE_PROJECTS_MAX; i++) {
+		if (strcmp(r->next_url[i], p->url) == 0)
+			return &r->next_try[i];
+		if (free_slot < 0 && !r->next_url[i][0])
+			free_slot = i;
+	}
+	if (free_slot < 0)
+		free_slot = 0;
+	snprintf(r->next_url[free_slot], STATE_URL_MAX, "%s", p->url);
+	r->next_try[free_slot] = 0;
+	return &r->next_try[free_slot];
+}
+
+/* The project to ask: least compute seconds per share among those not
+ * waiting. -1 when all wait; *wake gets the earliest wake-up. */
+static int pick_project(struct runner *r, const struct project *ps, int n, time_t *wake)
+{
+	time_t now = time(NULL);
+	double best = 0;
+	int pick = -1;
+
+	*wake = 0;
+	for (int i = 0; i < n; i++) {
+		time_t t = *next_try_of(r, &ps[i]);
+		double score = ps[i].compute_s / (double)ps[i].share;
+
+		if (t > now) {
+			if (!*wake || t < *wake)
+				*wake = t;
+			continue;
+		}
+		if (pick < 0 || score < best) {
+			pick = i;
+			best = score;
+		}
+	}
+	return pick;
+}
+
+/* Writes the assignment of a new unit into its directory. */
+static int job_store(struct runner *r, const struct project *p, json_t *o, struct job *j,
+		     struct error *err)
+{
+	char units[FILEIO_PATH_MAX], path[FILEIO_PATH_MAX];
+	json_int_t rep = json_integer_value(json_object_get(o, "replica"));
+	char *text;
+	int ret;
+
+	if (rep <= 0 || !json_is_string(json_object_get(o, "envelope")))
+		return error_set(err, ERROR_FORMAT, "bad work answer");
+	if (state_project_path(r->o->state, p->slug, "units", units) < 0 ||
+	    state_mkdirs(units, 0700, err) < 0)
+		return error_set(err, ERROR_IO, "cannot make the units directory");
+	memset(j, 0, sizeof(*j));
+	j->p = *p;
+	j->replica = rep;
+	if (snprintf(j->dir, sizeof(j->dir), "%s/%lld", units, (long long)rep) >=
+	    (int)sizeof(j->dir))
+		return error_set(err, ERROR_TOO_BIG, "unit path too long");
+	if ((ret = state_mkdirs(j->dir, 0700, err)) < 0)
+		return ret;
+	text = json_dumps(o, JSON_COMPACT);
+	if (!text)
+		return error_set(err, ERROR_NOMEM, "out of memory");
+	path_in(path, j->dir, "assignment.json");
+	ret = fileio_write_atomic(path, text, strlen(text), 0600, 0, err);
+	free(text);
+	return ret;
+}
+
+/* Asks p for work: 1 (a unit stored in j), 0 (none: *wait seconds). */
+static int ask_work(struct runner *r, const struct project *p, struct job *j, long *wait)
+{
+	static const char body[] = "{\"kernel_abi\":1}";
+	struct net_response resp;
+	struct key_secret sk;
+	struct error err;
+	json_t *o = NULL;
+	int ret = 0;
+	char why[300];
+
+	error_clear(&err);
+	*wait = 60;
+	if (state_host_key(r->o->state, p, &sk, &err) < 0) {
+		log_error("project '%s': %s", p->url, err.msg);
+		*wait = r->o->idle_max;
+		return 0;
+	}
+	ret = net_signed(&r->net, &sk, p->host_id, "POST", p->url, "/api/v1/work", NULL, body,
+			 sizeof(body) - 1, NET_CONTROL_MAX + ASSIGNMENT_MAX, &resp, &err);
+	sodium_memzero(&sk, sizeof(sk));
+	if (ret < 0) {
+		log_warn("cannot ask '%s' for work: %s", p->url, err.msg);
+		*wait = (long)net_backoff(r->fetch_fails++, 5, 300);
+		return 0;
+	}
+	o = json_loadb((const char *)resp.body, resp.len, 0, NULL);
+	if (resp.status == 200 && json_object_get(o, "replica")) {
+		ret = job_store(r, p, o, j, &err) < 0 ? 0 : 1;
+		if (!ret)
+			log_warn("cannot store work from '%s': %s", p->url, err.msg);
+	} else if (resp.status == 200) {
+		json_int_t ra = json_integer_value(json_object_get(o, "retry_after"));
+		*wait = ra > 0 ? (long)ra : (resp.retry_after > 0 ? resp.retry_after : 60);
+		log_info("no work from '%s', asking again in %lds", p->url,
+			 *wait < r->o->idle_max ? *wait : r->o->idle_max);
+		ret = 0;
+	} else {
+		net_describe(&resp, why, sizeof(why));
+		log_warn("'%s' refused a work request: %s", p->url, why);
+		*wait = resp.status == 409 ? r->o->idle_max : 60;
+		ret = 0;
+	}
+	if (*wait > r->o->idle_max)
+		*wait = r->o->idle_max;
+	json_decref(o);
+	net_response_release(&resp);
+	return ret;
+}
+
+/* One turn of the loop: 1 to go on, 0 to stop. */
+static int runner_turn(struct runner *r, struct project *ps)
+{
+	struct job j;
+	time_t wake;
+	long wait;
+	int n = state_projects(r->o->state, ps, STATE_PROJECTS_MAX, NULL), i;
+
+	if (n <= 0) {
+		log_error("no project attached (agora-client attach URL)");
+		return 0;
+	}
+	if (pending_find(r, ps, n, &j)) {
+		enum outcome res = job_process(r, &j);
+
+		if (res == UNIT_STOPPED)
+			return 0;
+		if (res == UNIT_RETRY)
+			nap(net_backoff(r->fetch_fails, RUNNER_BACKOFF_BASE, RUNNER_BACKOFF_CAP));
+		return !(r->o->once && res == UNIT_DONE);
+	}
+	i = pick_project(r, ps, n, &wake);
+	if (i < 0) {
+		if (r->o->once)
+			return 0;
+		status_set(r, "idle");
+		nap((double)(wake - time(NULL)));
+		return 1;
+	}
+	if (ask_work(r, &ps[i], &j, &wait))
+		return 1;
+	*next_try_of(r, &ps[i]) = time(NULL) + wait;
+	return 1;
+}
+
+int runner_run(const struct runner_opts *o)
+{
+	struct runner *r = calloc(1, sizeof(*r));
+	struct project *ps = calloc(STATE_PROJECTS_MAX, sizeof(*ps));
+	char dir[FILEIO_PATH_MAX];
+	struct error err;
+	int ret = 1;
+
+	error_clear(&err);
+	if (!r || !ps)
+		goto out;
+	r->o = o;
+	r->tty = isatty(STDOUT_FILENO);
+	r->st.pid = (long)getpid();
+	snprintf(r->st.device, sizeof(r->st.device), "%s", o->device ? o->device : "auto");
+	snprintf(r->status_path, sizeof(r->status_path), "%s/status.json", o->state);
+	snprintf(dir, sizeof(dir), "%s/blobs", o->state);
+	if (blobcache_init(&r->cache, dir, BLOBCACHE_DEFAULT_MAX, &err) < 0 ||
+	    net_init(&r->net, o->cacert, &err) < 0) {
+		log_error("%s", err.msg);
+		goto out;
+	}
+	r->net.stall_s = o->stall_s;
+	status_set(r, "idle");
+	while (!runner_stop && (o->max_units <= 0 || r->units < o->max_units))
+		if (!runner_turn(r, ps))
+			break;
+	memset(&r->st.unit, 0, sizeof(r->st.unit));
+	status_set(r, "stopped");
+	log_info("stopped after %ld unit%s", r->units, r->units == 1 ? "" : "s");
+	ret = 0;
+out:
+	if (r)
+		net_release(&r->net);
+	free(r);
+	free(ps);
+	return ret;
+}

@@ -1,0 +1,210 @@
+/*
+ * runner-test.c - agora-client against a real agora-server, as processes
+ * on 127.0.0.1, computing gpt-test units on the C reference (--device ref):
+ *
+ *  - attach with a wrong --fingerprint is refused and pins nothing;
+ *  - units signed by another key, with an unknown preset or another kernel
+ *    ABI are refused with one log line each and the client carries on to
+ *    the good unit behind them;
+ *  - kill -9 of a client mid-unit: the restarted client resumes from its
+ *    last checkpoint (fewer steps recomputed) and exactly one result is
+ *    stored;
+ *  - kill -9 of the server while the client uploads: nothing half-written
+ *    is left (no result row, no blob file for the output) and the
+ *    client's retry completes the upload after the restart.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client/status.h"
+#include "tests/tap.h"
+#include "tests/unit/client/cluster.h"
+
+static struct cluster c;
+
+static void msleep(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+static long long results_of(const struct hash *uid)
+{
+	char hex[HASH_HEX_LEN + 1], sql[300];
+
+	hash_to_hex(uid, hex);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM results r JOIN replicas p ON p.id = r.replica"
+		 " JOIN units u ON u.id = p.unit WHERE u.uid = '%s'",
+		 hex);
+	return cluster_sql(&c, sql);
+}
+
+/* Reads the client's status file; 0 when readable. */
+static int status_of(const char *name, struct status *st)
+{
+	char path[600];
+
+	cluster_client_path(&c, name, "status.json", path, sizeof(path));
+	return status_read(path, st, NULL);
+}
+
+/* Waits (bounded) until the client's status is `state` with step >= min. */
+static int wait_status(const char *name, const char *state, uint64_t min, double timeout_s)
+{
+	struct status st;
+
+	for (int i = 0; i < (int)(timeout_s * 50); i++, msleep(20))
+		if (status_of(name, &st) == 0 && strcmp(st.state, state) == 0 && st.step >= min)
+			return 1;
+	return 0;
+}
+
+static int attach(const char *name, const char *fp)
+{
+	const char *args[] = {"attach", c.url, "--account", name, fp ? "--fingerprint" : NULL, fp,
+			      NULL};
+	return cluster_wait(cluster_client(&c, name, args), 30);
+}
+
+static void test_refusals(void)
+{
+	char path[600];
+
+	TAP_IS(attach("mallory", "0000:0000:0000:0000:0000:0000:0000:0000"), 1,
+	       "attach with a wrong fingerprint fails");
+	TAP_OK(cluster_log_has(&c, "mallory", "fingerprint mismatch"), "and says why");
+	cluster_client_path(&c, "mallory", "projects", path, sizeof(path));
+	{
+		DIR *d = opendir(path);
+		int empty = 1;
+		struct dirent *de;
+		while (d && (de = readdir(d)))
+			empty &= de->d_name[0] == '.';
+		if (d)
+			closedir(d);
+		TAP_OK(empty, "nothing is pinned");
+	}
+}
+
+int main(void)
+{
+	struct cluster_unit_opts bad = {.steps = 3, .batch = 2, .quorum = 1};
+	struct cluster_unit_opts good = {.steps = 4, .batch = 2, .quorum = 1};
+	struct cluster_unit_opts big = {.steps = 0, .batch = 4, .quorum = 1};
+	struct key_public opk;
+	struct key_secret osk;
+	struct hash u_sig, u_preset, u_abi, u_good, u_kill, u_srv;
+	const char *run1[] = {"run", "--device", "ref", "--max-units", "1", NULL};
+	const char *runk[] = {"run", "--device", "ref", "--max-units", "1",
+			      "--checkpoint-interval", "0", "--stall", "5", NULL};
+	char fp[KEY_FINGERPRINT_LEN + 1];
+	struct status st;
+	pid_t pid;
+	long steps_kill = getenv("RUNNER_TEST_STEPS") ? atol(getenv("RUNNER_TEST_STEPS")) : 1500;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (cluster_open(&c, "gpt-test") < 0)
+		tap_skip_all("cannot set up a server state");
+	if (key_generate(&opk, &osk) < 0)
+		tap_skip_all("no keys");
+	bad.signer = &osk;
+	cluster_unit(&c, &bad, &u_sig);
+	bad.signer = NULL;
+	bad.preset = "gpt-nonexistent";
+	cluster_unit(&c, &bad, &u_preset);
+	bad.preset = NULL;
+	bad.kernel_abi = 7;
+	cluster_unit(&c, &bad, &u_abi);
+	TAP_IS(cluster_unit(&c, &good, &u_good), 0, "units added");
+	big.steps = (int)steps_kill;
+	cluster_unit(&c, &big, &u_kill);
+	big.steps = (int)(steps_kill / 3);
+	cluster_unit(&c, &big, &u_srv);
+	if (cluster_server_start(&c, 0) < 0)
+		tap_skip_all("cannot start agora-server");
+
+	test_refusals();
+	key_fingerprint(&c.coord_pk, fp);
+	TAP_IS(attach("ann", fp), 0, "attach with the right fingerprint");
+
+	/* the three bad units come first; the client refuses each, goes on */
+	TAP_IS(cluster_wait(cluster_client(&c, "ann", run1), 120), 0, "run --max-units 1 exits 0");
+	TAP_OK(cluster_log_has(&c, "ann", "refusing unit (replica 1)") &&
+		   cluster_log_has(&c, "ann", "envelope signed by key"),
+	       "a wrongly signed unit is refused with a log line");
+	TAP_OK(cluster_log_has(&c, "ann", "unknown preset 'gpt-nonexistent'"),
+	       "an unknown preset is refused");
+	TAP_OK(cluster_log_has(&c, "ann", "kernel abi 7"), "another kernel ABI is refused");
+	TAP_IS(results_of(&u_sig) + results_of(&u_preset) + results_of(&u_abi), 0,
+	       "no result for a refused unit");
+	TAP_IS(results_of(&u_good), 1, "the good unit behind them is computed and stored");
+
+	/* kill -9 of the client mid-unit */
+	pid = cluster_client(&c, "ann", runk);
+	TAP_OK(wait_status("ann", "computing", (uint64_t)steps_kill / 4, 120),
+	       "the client computes the long unit");
+	msleep(300);
+	kill(pid, SIGKILL);
+	cluster_wait(pid, 10);
+	if (status_of("ann", &st) < 0)
+		memset(&st, 0, sizeof(st));
+	TAP_OK(st.step > 0 && st.step < (uint64_t)steps_kill, "killed mid-unit (step %llu of %ld)",
+	       (unsigned long long)st.step, steps_kill);
+	TAP_IS(results_of(&u_kill), 0, "no result yet");
+	TAP_IS(cluster_wait(cluster_client(&c, "ann", runk), 180), 0, "the restarted client exits 0");
+	TAP_OK(cluster_log_has(&c, "ann", "resuming unit"), "it resumed from a checkpoint");
+	{
+		char hex[HASH_HEX_LEN + 1], line[128];
+		hash_to_hex(&u_kill, hex);
+		snprintf(line, sizeof(line), "unit %.16s computed on 'c reference'", hex);
+		TAP_OK(cluster_log_has(&c, "ann", line), "the killed unit is computed");
+		snprintf(line, sizeof(line), "(steps 0..%ld,", steps_kill);
+		TAP_OK(!cluster_log_has(&c, "ann", line),
+		       "and not from step 0: fewer steps recomputed");
+	}
+	TAP_IS(results_of(&u_kill), 1, "exactly one result stored for the killed unit");
+
+	/* kill -9 of the server while the client uploads */
+	pid = cluster_client(&c, "ann", runk);
+	TAP_OK(wait_status("ann", "computing", 1, 60), "the client computes the next unit");
+	cluster_server_signal(&c, SIGSTOP);
+	TAP_OK(wait_status("ann", "uploading", 0, 180), "the client uploads to a stopped server");
+	msleep(800);
+	cluster_server_signal(&c, SIGKILL);
+	cluster_server_reap(&c);
+	TAP_IS(results_of(&u_srv), 0, "after kill -9: no result row");
+	{
+		char tmp[600];
+		int files = 0;
+		DIR *d;
+		struct dirent *de;
+		snprintf(tmp, sizeof(tmp), "%s/blobs/tmp", c.sstate);
+		if ((d = opendir(tmp))) {
+			while ((de = readdir(d)))
+				files += de->d_name[0] != '.';
+			closedir(d);
+		}
+		tap_diag("temporary files left by the killed server: %d", files);
+	}
+	TAP_OK(cluster_server_start(&c, c.port) == 0, "the server restarts on the same port");
+	TAP_IS(cluster_sql(&c, "SELECT count(*) FROM blobs b WHERE NOT EXISTS"
+			       " (SELECT 1 FROM results r WHERE r.blob = b.hash)"
+			       " AND b.hash NOT IN (SELECT model FROM rounds)"
+			       " AND b.size = 0"),
+	       0, "no half-written blob is recorded");
+	TAP_IS(cluster_wait(pid, 180), 0, "the client's retry completes and it exits 0");
+	TAP_IS(results_of(&u_srv), 1, "exactly one result stored for that unit");
+	TAP_OK(cluster_log_has(&c, "ann", "uploaded the result"), "the upload is logged");
+
+	cluster_close(&c);
+	return tap_done();
+}
