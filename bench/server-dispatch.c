@@ -204,7 +204,8 @@ int main(int argc, char **argv)
 	       secs);
 	printf("%-8s %-10s %12s\n", "threads", "endpoint", "requests/s");
 	for (t = 0; t < sizeof(thread_counts) / sizeof(thread_counts[0]); t++) {
-		struct server_options opt = {.listen = "127.0.0.1:0", .threads = thread_counts[t]};
+		struct server_options opt = {
+		    .listen = "127.0.0.1:0", .threads = thread_counts[t], .max_in_progress = -1};
 		struct server *s = NULL;
 
 		if (!mkdtemp(dir))

@@ -21,31 +21,34 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"usage: agora-server --state DIR [--listen ADDR:PORT] [--tls-cert FILE --tls-key "
-		"FILE]\n"
-		"                    [--name NAME] [--threads N] [--verbose]\n"
-		"\n"
-		"  --state DIR        state directory (created on first start, mode 0700)\n"
-		"  --listen ADDR:PORT address to serve on (default %s; [::1]:PORT for IPv6)\n"
-		"  --tls-cert FILE    serve HTTPS with this PEM certificate (chain)\n"
-		"  --tls-key FILE     and this PEM private key\n"
-		"  --name NAME        project name, used on first start (default '%s')\n"
-		"  --threads N        HTTP threads (default: one per CPU)\n"
-		"  --verbose          log debug messages\n",
-		HTTP_DEFAULT_LISTEN, SERVER_DEFAULT_NAME);
+	fprintf(
+	    out,
+	    "usage: agora-server --state DIR [--listen ADDR:PORT] [--tls-cert FILE --tls-key "
+	    "FILE]\n"
+	    "                    [--name NAME] [--threads N] [--max-in-progress N] [--verbose]\n"
+	    "\n"
+	    "  --state DIR        state directory (created on first start, mode 0700)\n"
+	    "  --listen ADDR:PORT address to serve on (default %s; [::1]:PORT for IPv6)\n"
+	    "  --tls-cert FILE    serve HTTPS with this PEM certificate (chain)\n"
+	    "  --tls-key FILE     and this PEM private key\n"
+	    "  --name NAME        project name, used on first start (default '%s')\n"
+	    "  --threads N        HTTP threads (default: one per CPU)\n"
+	    "  --max-in-progress N  replicas one host may hold at once (default %d;\n"
+	    "                     0: no limit)\n"
+	    "  --verbose          log debug messages\n",
+	    HTTP_DEFAULT_LISTEN, SERVER_DEFAULT_NAME, SERVER_MAX_IN_PROGRESS);
 }
 
-static int parse_threads(const char *text, unsigned *out)
+static int parse_count(const char *text, long min, long max, long *out)
 {
 	char *end;
 	long v;
 
 	errno = 0;
 	v = strtol(text, &end, 10);
-	if (errno || *end || end == text || v < 1 || v > 256)
+	if (errno || *end || end == text || v < min || v > max)
 		return -1;
-	*out = (unsigned)v;
+	*out = v;
 	return 0;
 }
 
@@ -58,10 +61,12 @@ static int parse_args(int argc, char **argv, struct server_options *opt)
 	    {"tls-key", required_argument, NULL, 'k'},
 	    {"name", required_argument, NULL, 'n'},
 	    {"threads", required_argument, NULL, 't'},
+	    {"max-in-progress", required_argument, NULL, 'm'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	long n;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -82,10 +87,18 @@ static int parse_args(int argc, char **argv, struct server_options *opt)
 			opt->name = optarg;
 			break;
 		case 't':
-			if (parse_threads(optarg, &opt->threads) < 0) {
+			if (parse_count(optarg, 1, 256, &n) < 0) {
 				log_error("bad --threads '%s': want 1..256", optarg);
 				return 2;
 			}
+			opt->threads = (unsigned)n;
+			break;
+		case 'm':
+			if (parse_count(optarg, 0, 1000000, &n) < 0) {
+				log_error("bad --max-in-progress '%s': want 0..1000000", optarg);
+				return 2;
+			}
+			opt->max_in_progress = n ? (int)n : -1;
 			break;
 		case 'v':
 			log_set_level(LOG_LEVEL_DEBUG);

@@ -494,15 +494,18 @@ static void api_work(struct http_request *req, void *ctx)
 				   AGORA_KERNEL_ABI);
 		goto out;
 	}
-	rc = sched_assign(a->db, host.id, host.account, nonce, api_now(), &as);
+	rc = sched_assign(a->db, host.id, host.account, nonce, server_max_in_progress(a->server),
+			  api_now(), &as);
 	if (rc == ERROR_DUPLICATE) {
 		http_respond_error(req, 401, "replayed_nonce", "this nonce was used before");
 		goto out;
 	}
-	if (rc == ERROR_NOT_FOUND) {
+	if (rc == ERROR_NOT_FOUND || rc == ERROR_STATE) {
 		snprintf(retry, sizeof(retry), "%d", SERVER_RETRY_S);
 		http_request_add_header(req, "Retry-After", retry);
-		http_respond_json(req, 200, json_pack("{s:i}", "retry_after", SERVER_RETRY_S));
+		http_respond_json(req, 200,
+				  json_pack("{s:i, s:s}", "retry_after", SERVER_RETRY_S, "reason",
+					    rc == ERROR_STATE ? "in_progress_limit" : "no_work"));
 		goto out;
 	}
 	if (rc < 0) {

@@ -49,6 +49,8 @@ static const char sched_sql_result_insert[] =
 static const char sched_sql_replica_over[] =
     "UPDATE replicas SET state = 'over', outcome = 'success', received = ?3,"
     " result_hash = ?4 WHERE id = ?1 AND host = ?2 AND state = 'in_progress'";
+static const char sched_sql_host_in_progress[] =
+    "SELECT count(*) FROM replicas WHERE host = ?1 AND state = 'in_progress'";
 static const char sched_sql_count[] = "SELECT count(*) FROM replicas WHERE state = ?1";
 static const char sched_sql_dataset_insert[] =
     "INSERT INTO datasets (name, owner, licence, source, created) VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -171,17 +173,31 @@ static int sched_pick_read(sqlite3_stmt *st, int64_t now, struct sched_assignmen
 	return 0;
 }
 
+/* ERROR_STATE when host has max replicas in progress; the lock is held. */
+static int sched_in_progress_locked(struct db *db, int64_t host, int max)
+{
+	sqlite3_stmt *st = db_stmt_cached(db, sched_sql_host_in_progress);
+	int64_t n;
+
+	if (!st)
+		return ERROR_DB;
+	sqlite3_bind_int64(st, 1, host);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return ERROR_DB;
+	}
+	n = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return n >= max ? ERROR_STATE : 0;
+}
+
 /* Picks and sends a replica; the lock is held, a transaction open. */
 static int sched_assign_locked(struct db *db, int64_t host, const char *account, int64_t now,
 			       struct sched_assignment *out)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = db_stmt_cached(db, sched_sql_pick);
 	int rc, step;
 
-	rc = sched_expire_locked(db, now);
-	if (rc < 0)
-		return rc;
-	st = db_stmt_cached(db, sched_sql_pick);
 	if (!st)
 		return ERROR_DB;
 	sqlite3_bind_int64(st, 1, host);
@@ -206,7 +222,7 @@ static int sched_assign_locked(struct db *db, int64_t host, const char *account,
 }
 
 int sched_assign(struct db *db, int64_t host, const char *account, const unsigned char *nonce,
-		 int64_t now, struct sched_assignment *out)
+		 int max_in_progress, int64_t now, struct sched_assignment *out)
 {
 	int rc;
 
@@ -215,13 +231,16 @@ int sched_assign(struct db *db, int64_t host, const char *account, const unsigne
 	rc = db_begin(db);
 	if (rc == 0 && nonce)
 		rc = db_nonce_record_locked(db, nonce, host, now);
-	if (rc == 0) {
+	if (rc == 0)
+		rc = sched_expire_locked(db, now) < 0 ? ERROR_DB : 0;
+	if (rc == 0 && max_in_progress > 0)
+		rc = sched_in_progress_locked(db, host, max_in_progress);
+	if (rc == 0)
 		rc = sched_assign_locked(db, host, account, now, out);
+	if (rc == 0 || rc == ERROR_NOT_FOUND || rc == ERROR_STATE) {
 		/* No work is an answer too: keep the nonce and the expiries. */
-		if (rc == 0 || rc == ERROR_NOT_FOUND) {
-			int c = db_commit(db);
-			rc = c < 0 ? c : rc;
-		}
+		int c = db_commit(db);
+		rc = c < 0 ? c : rc;
 	}
 	if (rc < 0) {
 		db_rollback(db);

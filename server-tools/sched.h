@@ -96,9 +96,12 @@ int sched_unit_add(struct db *db, const struct sched_unit *u, int64_t now, int64
  * take. ERROR_NOT_FOUND when there is none. When nonce is not NULL, the
  * request's nonce is recorded in the same transaction (db_nonce_use(),
  * one commit for the whole request): ERROR_DUPLICATE for a replay, and
- * the nonce is kept even when there is no work. */
+ * the nonce is kept even when there is no work. A host that already has
+ * max_in_progress replicas in progress gets nothing (ERROR_STATE; 0 means
+ * no limit), so that one host cannot drain the queue and stall a round
+ * until the deadlines. */
 int sched_assign(struct db *db, int64_t host, const char *account, const unsigned char *nonce,
-		 int64_t now, struct sched_assignment *out);
+		 int max_in_progress, int64_t now, struct sched_assignment *out);
 void sched_assignment_release(struct sched_assignment *a);
 
 /* Times out replicas whose deadline is before now; returns how many. */

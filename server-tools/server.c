@@ -293,3 +293,10 @@ const struct key_public *server_public_key(const struct server *s)
 {
 	return &s->pk;
 }
+
+int server_max_in_progress(const struct server *s)
+{
+	if (s->opt.max_in_progress < 0)
+		return 0;
+	return s->opt.max_in_progress ? s->opt.max_in_progress : SERVER_MAX_IN_PROGRESS;
+}

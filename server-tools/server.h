@@ -36,6 +36,8 @@
 #define SERVER_RESULT_RAW_MAX (UINT64_C(1) << 30)
 /* What a host without work is told to wait (seconds). */
 #define SERVER_RETRY_S 60
+/* Replicas one host may have in progress at once (--max-in-progress). */
+#define SERVER_MAX_IN_PROGRESS 4
 /* How often heartbeats are asked for (seconds), and how long nonces are
  * kept (twice the auth window: a replay must be older than the window). */
 #define SERVER_HEARTBEAT_S  600
@@ -52,6 +54,9 @@ struct server_options {
 	const char *tls_key;
 	const char *name; /* project name on first start; NULL: "agora" */
 	unsigned threads; /* HTTP threads; 0: one per CPU */
+	/* Replicas one host may hold at once; 0: SERVER_MAX_IN_PROGRESS,
+	 * negative: no limit. */
+	int max_in_progress;
 };
 
 /* Opens (creating on first start) the state directory, database, blob
@@ -72,5 +77,7 @@ void server_free(struct server *s);
 struct db *server_db(struct server *s);
 struct blobstore *server_blobstore(struct server *s);
 const struct key_public *server_public_key(const struct server *s);
+/* The per-host limit of replicas in progress (0: none). */
+int server_max_in_progress(const struct server *s);
 
 #endif

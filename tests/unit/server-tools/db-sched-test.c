@@ -112,14 +112,14 @@ static void test_disagreement(struct db *db, int64_t h1, int64_t h3, int64_t h4,
 	int64_t unit = 0, res = 0;
 
 	TAP_IS(sched_unit_add(db, &u, now, &unit), 0, "second unit");
-	TAP_IS(sched_assign(db, h1, "ann", NULL, now, &x), 0, "ann takes a replica");
-	TAP_IS(sched_assign(db, h3, "bob", NULL, now, &y), 0, "bob takes a replica");
+	TAP_IS(sched_assign(db, h1, "ann", NULL, 0, now, &x), 0, "ann takes a replica");
+	TAP_IS(sched_assign(db, h3, "bob", NULL, 0, now, &y), 0, "bob takes a replica");
 	TAP_IS(sched_result_add(db, x.replica, h1, OUT, 10, 20, "d", 1, now, &res), 0, "ann: OUT");
 	TAP_IS(sched_result_add(db, y.replica, h3, OTHER, 10, 20, "d", 1, now, &res), 0,
 	       "bob: another output");
 	TAP_OK(strcmp(unit_state(db, unit), "active") == 0, "disagreement: the unit stays active");
 	TAP_IS(sched_replica_count(db, "unsent"), 1, "and one more replica goes out");
-	TAP_IS(sched_assign(db, h4, "carol", NULL, now, &z), 0, "carol takes it");
+	TAP_IS(sched_assign(db, h4, "carol", NULL, 0, now, &z), 0, "carol takes it");
 	TAP_IS(z.unit, unit, "for the disputed unit");
 	TAP_IS(sched_result_add(db, z.replica, h4, OUT, 10, 20, "d", 1, now, &res), 0,
 	       "carol: OUT");
@@ -159,7 +159,7 @@ static void test_setup(struct db *db, const struct sched_unit *u, int64_t h1, in
 	TAP_IS(sched_job_set_state(db, jid, "sleeping"), ERROR_RANGE, "unknown state refused");
 	TAP_IS(sched_job_set_state(db, 99, "running"), ERROR_NOT_FOUND, "unknown job");
 	TAP_IS(sched_unit_add(db, u, now, &unit), 0, "a unit of a draft job is stored");
-	TAP_IS(sched_assign(db, h1, "ann", NULL, now, &a1), ERROR_NOT_FOUND,
+	TAP_IS(sched_assign(db, h1, "ann", NULL, 0, now, &a1), ERROR_NOT_FOUND,
 	       "but a draft job hands out nothing");
 	TAP_IS(exec_sql(db, "DELETE FROM replicas; DELETE FROM units"), SQLITE_OK, "reset");
 	TAP_IS(sched_job_set_state(db, jid, "running"), 0, "job running");
@@ -172,11 +172,33 @@ static void test_nonce(struct db *db, int64_t h4, int64_t now)
 	unsigned char nonce[DB_NONCE_BYTES];
 	int64_t before = db_nonce_count(db);
 	memset(nonce, 0x42, sizeof(nonce));
-	TAP_IS(sched_assign(db, h4, "carol", nonce, now + 103, &a), ERROR_NOT_FOUND,
+	TAP_IS(sched_assign(db, h4, "carol", nonce, 0, now + 103, &a), ERROR_NOT_FOUND,
 	       "assignment with a nonce, no work");
 	TAP_IS(db_nonce_count(db), before + 1, "the nonce is kept without work");
-	TAP_IS(sched_assign(db, h4, "carol", nonce, now + 104, &a), ERROR_DUPLICATE,
+	TAP_IS(sched_assign(db, h4, "carol", nonce, 0, now + 104, &a), ERROR_DUPLICATE,
 	       "the same nonce again is a replay");
+}
+
+/* A host holding max_in_progress replicas gets no more. */
+static void test_limit(struct db *db, int64_t h4, int64_t now)
+{
+	struct sched_unit u = unit0;
+	struct sched_assignment a, b;
+	int64_t unit;
+
+	u.quorum = 1;
+	u.index = 2;
+	u.uid = "6666666666666666666666666666666666666666666666666666666666666666";
+	TAP_IS(sched_unit_add(db, &u, now, &unit), 0, "third unit");
+	u.index = 3;
+	u.uid = "7777777777777777777777777777777777777777777777777777777777777777";
+	TAP_IS(sched_unit_add(db, &u, now, &unit), 0, "fourth unit");
+	TAP_IS(sched_assign(db, h4, "carol", NULL, 1, now, &a), 0, "carol takes one (limit 1)");
+	TAP_IS(sched_assign(db, h4, "carol", NULL, 1, now, &b), ERROR_STATE,
+	       "and no second while it is in progress");
+	TAP_IS(sched_assign(db, h4, "carol", NULL, 2, now, &b), 0, "a limit of 2 gives another");
+	sched_assignment_release(&a);
+	sched_assignment_release(&b);
 }
 
 int main(void)
@@ -208,16 +230,17 @@ int main(void)
 	TAP_IS(sched_unit_add(db, &u, now, &unit), ERROR_DUPLICATE, "same unit twice refused");
 	TAP_IS(sched_replica_count(db, "unsent"), 2, "and nothing added");
 
-	TAP_IS(sched_assign(db, h1, "ann", NULL, now, &a1), 0, "host 1 gets work");
+	TAP_IS(sched_assign(db, h1, "ann", NULL, 0, now, &a1), 0, "host 1 gets work");
 	TAP_OK(a1.envelope_len == 3 && memcmp(a1.envelope, "env", 3) == 0 &&
 		   strcmp(a1.uid, UID) == 0 && a1.deadline == now + 100,
 	       "assignment carries envelope, unit id, deadline");
-	TAP_IS(sched_assign(db, h1, "ann", NULL, now, &a), ERROR_NOT_FOUND,
+	TAP_IS(sched_assign(db, h1, "ann", NULL, 0, now, &a), ERROR_NOT_FOUND,
 	       "never two replicas of a unit to one host");
-	TAP_IS(sched_assign(db, h2, "ann", NULL, now, &a), ERROR_NOT_FOUND,
+	TAP_IS(sched_assign(db, h2, "ann", NULL, 0, now, &a), ERROR_NOT_FOUND,
 	       "never two replicas of a unit to one account");
-	TAP_IS(sched_assign(db, h3, "bob", NULL, now, &a2), 0, "another account gets the second");
-	TAP_IS(sched_assign(db, h4, "carol", NULL, now, &a), ERROR_NOT_FOUND,
+	TAP_IS(sched_assign(db, h3, "bob", NULL, 0, now, &a2), 0,
+	       "another account gets the second");
+	TAP_IS(sched_assign(db, h4, "carol", NULL, 0, now, &a), ERROR_NOT_FOUND,
 	       "then no work is left");
 	TAP_IS(sched_replica_count(db, "in_progress"), 2, "two in progress");
 
@@ -239,13 +262,13 @@ int main(void)
 	TAP_IS(sched_replica_count(db, "unsent"), 1, "a replacement was created");
 	TAP_IS(sched_result_add(db, a2.replica, h3, OUT, 10, 20, "d", 1, now + 102, &res),
 	       ERROR_STATE, "late result refused");
-	TAP_IS(sched_assign(db, h3, "bob", NULL, now + 102, &a), ERROR_NOT_FOUND,
+	TAP_IS(sched_assign(db, h3, "bob", NULL, 0, now + 102, &a), ERROR_NOT_FOUND,
 	       "the host that timed out does not get the unit again");
 	TAP_IS(exec_sql(db, "UPDATE jobs SET state = 'paused'"), SQLITE_OK, "pause the job");
-	TAP_IS(sched_assign(db, h4, "carol", NULL, now + 102, &a), ERROR_NOT_FOUND,
+	TAP_IS(sched_assign(db, h4, "carol", NULL, 0, now + 102, &a), ERROR_NOT_FOUND,
 	       "a paused job hands out nothing");
 	TAP_IS(exec_sql(db, "UPDATE jobs SET state = 'running'"), SQLITE_OK, "resume");
-	TAP_IS(sched_assign(db, h4, "carol", NULL, now + 102, &a), 0,
+	TAP_IS(sched_assign(db, h4, "carol", NULL, 0, now + 102, &a), 0,
 	       "a new host gets the replacement");
 	TAP_IS(sched_result_add(db, a.replica, h4, OUT, 10, 20, "d", 1, now + 110, &res), 0,
 	       "the replacement's result agrees");
@@ -256,6 +279,7 @@ int main(void)
 	sched_assignment_release(&a1);
 	sched_assignment_release(&a2);
 	test_disagreement(db, h1, h3, h4, now + 200);
+	test_limit(db, h4, now + 300);
 	TAP_IS(sched_replica_get(db, 9999, &r), ERROR_NOT_FOUND, "unknown replica");
 	test_nonce(db, h4, now);
 
