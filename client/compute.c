@@ -215,10 +215,10 @@ static int meta_read(const char *dir, struct meta *m)
 	m->step = strtoull(p, &end, 10);
 	if (end == p)
 		goto out;
-	m->loss_first = strtod(p = end, &end);
+	m->loss_first = (float)strtod(p = end, &end); /* losses are floats */
 	if (end == p)
 		goto out;
-	m->loss_last = strtod(p = end, &end);
+	m->loss_last = (float)strtod(p = end, &end);
 	if (end == p)
 		goto out;
 	m->seconds = strtod(p = end, &end);
