@@ -151,8 +151,8 @@ static int enqueue_rb(struct gemm *g, const struct gemm_args *a, struct error *e
 	if (rc != CL_SUCCESS)
 		return runtime_cl_error(err, "clSetKernelArg", CL_INVALID_ARG_VALUE);
 	if (a->K > 0) {
-		global[0] = a_t ? mp : K;
-		global[1] = a_t ? K : mp;
+		global[0] = K;
+		global[1] = a_t ? mp / GEMM_RM : mp;
 		ret = enqueue(g, ka, global, NULL, err);
 		global[0] = b_t ? K : np;
 		global[1] = b_t ? np : K;

@@ -35,7 +35,7 @@
 #define GEMM_INIT_C 2
 #define GEMM_ADD_BIAS 4
 #define GEMM_ADD_C 8
-#define GEMM_RM 8
+#define GEMM_RM 8 /* gemm_pack_a_t moves a panel row with vload8 */
 #define GEMM_RN 32
 #define GEMM_TS 16
 
@@ -74,19 +74,25 @@ __kernel void gemm_pack_a(int M, int K, __global const float *A, int a_off, int 
 		r < M ? A[a_off + r * sam + k * sak] : 0.0f;
 }
 
-/* The same two packings with the other index fastest, for A stored
- * transposed (sam == 1) and B stored transposed (sbk == 1): consecutive
- * work-items then read consecutive floats. Ranges (ceil(M/RM)*RM, K) and
- * (K, ceil(N/RN)*RN). */
+/* The same two packings for A stored transposed (sam == 1) and B stored
+ * transposed (sbk == 1), reading unit-stride: gemm_pack_a_t moves one
+ * panel's GEMM_RM consecutive floats per work-item (range (K,
+ * ceil(M/RM))); gemm_pack_b_t has k fastest (range (K, ceil(N/RN)*RN)). */
 __kernel void gemm_pack_a_t(int M, int K, __global const float *A, int a_off, int sam, int sak,
 			    __global float *Ap)
 {
-	int r = (int)get_global_id(0), k = (int)get_global_id(1);
+	int k = (int)get_global_id(0), p = (int)get_global_id(1), r0 = p * GEMM_RM;
 
 	if (k >= K)
 		return;
-	Ap[((r / GEMM_RM) * K + k) * GEMM_RM + r % GEMM_RM] =
-		r < M ? A[a_off + r * sam + k * sak] : 0.0f;
+	__global float *dst = Ap + ((size_t)p * K + k) * GEMM_RM;
+	__global const float *src = A + a_off + k * sak;
+	if (sam == 1 && r0 + GEMM_RM <= M) {
+		vstore8(vload8(0, src + r0), 0, dst);
+		return;
+	}
+	for (int i = 0; i < GEMM_RM; i++)
+		dst[i] = r0 + i < M ? src[(r0 + i) * sam] : 0.0f;
 }
 
 __kernel void gemm_pack_b_t(int N, int K, __global const float *B, int b_off, int sbk, int sbn,
