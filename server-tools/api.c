@@ -528,6 +528,68 @@ out:
 	json_decref(j);
 }
 
+/* ---- POST /api/v1/abandon ---- */
+
+static const char *const api_abandon_fields[] = {"replica", "reason", NULL};
+#define API_REASON_MAX 200
+
+/* A host gives up a replica it cannot verify or compute. */
+static void api_abandon(struct http_request *req, void *ctx)
+{
+	struct api *a = ctx;
+	unsigned char nonce[AUTH_NONCE_BYTES];
+	struct db_host host;
+	const char *reason;
+	json_t *j, *rep;
+	int64_t replica;
+	int rc;
+
+	j = api_json_body(req, 0);
+	if (!j)
+		return;
+	if (api_only_fields(req, j, api_abandon_fields) < 0)
+		goto out;
+	rep = json_object_get(j, "replica");
+	if (!json_is_integer(rep) || json_integer_value(rep) < 1) {
+		http_respond_error(req, 400, "bad_field", "field 'replica' must be a replica id");
+		goto out;
+	}
+	replica = json_integer_value(rep);
+	reason = api_string(req, j, "reason", API_REASON_MAX, 1);
+	if (!reason)
+		goto out;
+	if (!api_device_ok(reason)) {
+		http_respond_error(req, 400, "bad_field",
+				   "field 'reason' may not hold control characters");
+		goto out;
+	}
+	if (api_authenticate(a, req, &host, nonce) < 0)
+		goto out;
+	rc = sched_abandon(a->db, replica, host.id, nonce, api_now());
+	if (rc == 0) {
+		log_info("host %" PRId64 " abandoned replica %" PRId64 ": %s", host.id, replica,
+			 reason);
+		http_respond_json(
+		    req, 200,
+		    json_pack("{s:I, s:s}", "replica", (json_int_t)replica, "outcome", "error"));
+	} else if (rc == ERROR_DUPLICATE) {
+		http_respond_error(req, 401, "replayed_nonce", "this nonce was used before");
+	} else if (rc == ERROR_NOT_FOUND) {
+		http_respond_error(req, 404, "not_found", "no replica %" PRId64, replica);
+	} else if (rc == ERROR_PERM) {
+		http_respond_error(req, 403, "not_your_replica",
+				   "replica %" PRId64 " is not assigned to host %" PRId64, replica,
+				   host.id);
+	} else if (rc == ERROR_STATE) {
+		http_respond_error(req, 409, "replica_over", "replica %" PRId64 " is over",
+				   replica);
+	} else {
+		api_internal(req, "abandon the replica");
+	}
+out:
+	json_decref(j);
+}
+
 /* ---- PUT /api/v1/results/<replica> ---- */
 
 #define API_ENVELOPE_LENGTH     "X-Agora-Envelope-Length"
@@ -796,6 +858,7 @@ static const struct http_route api_route_table[] = {
     {"POST", API_PREFIX "/heartbeat", 0, SERVER_CONTROL_BODY_MAX, api_heartbeat, NULL, "heartbeat"},
     {"GET", API_PREFIX "/blobs/", HTTP_ROUTE_PREFIX, 0, api_blob_get, NULL, "blobs"},
     {"POST", API_PREFIX "/work", 0, SERVER_CONTROL_BODY_MAX, api_work, NULL, "work"},
+    {"POST", API_PREFIX "/abandon", 0, SERVER_CONTROL_BODY_MAX, api_abandon, NULL, "abandon"},
     {"PUT", API_PREFIX "/results/", HTTP_ROUTE_PREFIX | HTTP_ROUTE_STREAM, SERVER_RESULT_MAX,
      api_upload_done, api_upload_chunk, "results"},
 };

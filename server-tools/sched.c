@@ -51,6 +51,17 @@ static const char sched_sql_replica_over[] =
     " result_hash = ?4 WHERE id = ?1 AND host = ?2 AND state = 'in_progress'";
 static const char sched_sql_host_in_progress[] =
     "SELECT count(*) FROM replicas WHERE host = ?1 AND state = 'in_progress'";
+static const char sched_sql_abandon[] =
+    "UPDATE replicas SET state = 'over', outcome = 'error', received = ?3"
+    " WHERE id = ?1 AND host = ?2 AND state = 'in_progress'";
+static const char sched_sql_replace_error[] =
+    "INSERT INTO replicas (unit) SELECT u.id FROM units u WHERE u.id = ?1 AND u.state = 'active'"
+    " AND (SELECT count(*) FROM replicas WHERE unit = ?1 AND outcome = 'error')"
+    "  < 2 * u.quorum + 1";
+static const char sched_sql_fail_errors[] =
+    "UPDATE units SET state = 'failed' WHERE id = ?1 AND state = 'active'"
+    " AND (SELECT count(*) FROM replicas WHERE unit = ?1 AND outcome = 'error')"
+    "  >= 2 * quorum + 1";
 static const char sched_sql_count[] = "SELECT count(*) FROM replicas WHERE state = ?1";
 static const char sched_sql_dataset_insert[] =
     "INSERT INTO datasets (name, owner, licence, source, created) VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -604,4 +615,69 @@ int sched_round_add(struct db *db, int64_t job, int64_t round, const char *model
 	if (!model)
 		return ERROR_INVALID;
 	return sched_exec(db, sched_sql_round_insert, sched_bind_round, &a, &id);
+}
+
+/* The writes of an abandon; the lock is held, a transaction open. */
+static int sched_abandon_locked(struct db *db, int64_t replica, int64_t host, int64_t now)
+{
+	struct sched_replica r;
+	sqlite3_stmt *st;
+	int rc;
+
+	st = db_stmt_cached(db, sched_sql_abandon);
+	if (!st)
+		return ERROR_DB;
+	sqlite3_bind_int64(st, 1, replica);
+	sqlite3_bind_int64(st, 2, host);
+	sqlite3_bind_int64(st, 3, now);
+	rc = db_step(db, st);
+	if (rc < 0)
+		return rc;
+	if (sqlite3_changes(db_sqlite(db)) == 0) {
+		/* Say why: the lookup runs under the lock we hold. */
+		st = db_stmt_cached(db, sched_sql_replica_get);
+		if (!st)
+			return ERROR_DB;
+		sqlite3_bind_int64(st, 1, replica);
+		rc = sqlite3_step(st);
+		r.host = rc == SQLITE_ROW ? sqlite3_column_int64(st, 2) : 0;
+		sqlite3_reset(st);
+		if (rc != SQLITE_ROW)
+			return ERROR_NOT_FOUND;
+		return r.host == host ? ERROR_STATE : ERROR_PERM;
+	}
+	st = db_stmt_cached(db, sched_sql_unit_of);
+	if (!st)
+		return ERROR_DB;
+	sqlite3_bind_int64(st, 1, replica);
+	rc = sqlite3_step(st) == SQLITE_ROW ? 0 : ERROR_DB;
+	r.unit = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc == 0)
+		rc = sched_unit_stmt(db, sched_sql_replace_error, r.unit, NULL, 0);
+	if (rc == 0)
+		rc = sched_unit_stmt(db, sched_sql_fail_errors, r.unit, NULL, 0);
+	return rc;
+}
+
+int sched_abandon(struct db *db, int64_t replica, int64_t host, const unsigned char *nonce,
+		  int64_t now)
+{
+	int rc;
+
+	db_lock(db);
+	rc = db_begin(db);
+	if (rc == 0 && nonce)
+		rc = db_nonce_record_locked(db, nonce, host, now);
+	if (rc == 0)
+		rc = sched_abandon_locked(db, replica, host, now);
+	if (rc == 0 || rc == ERROR_NOT_FOUND || rc == ERROR_PERM || rc == ERROR_STATE) {
+		/* A refusal still spends the nonce. */
+		int c = db_commit(db);
+		rc = c < 0 ? c : rc;
+	} else {
+		db_rollback(db);
+	}
+	db_unlock(db);
+	return rc;
 }

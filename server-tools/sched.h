@@ -104,6 +104,15 @@ int sched_assign(struct db *db, int64_t host, const char *account, const unsigne
 		 int max_in_progress, int64_t now, struct sched_assignment *out);
 void sched_assignment_release(struct sched_assignment *a);
 
+/* A host gives an in-progress replica up (it cannot verify or compute
+ * the unit): the replica is over with outcome error and, while the unit is
+ * active and has had fewer than 2 * quorum + 1 errors, a replacement goes
+ * out; after that the unit fails. nonce as for sched_assign(). Errors:
+ * ERROR_NOT_FOUND (no such replica), ERROR_PERM (not the host's),
+ * ERROR_STATE (not in progress), ERROR_DUPLICATE (replayed nonce). */
+int sched_abandon(struct db *db, int64_t replica, int64_t host, const unsigned char *nonce,
+		  int64_t now);
+
 /* Times out replicas whose deadline is before now; returns how many. */
 int sched_expire(struct db *db, int64_t now);
 

@@ -201,6 +201,38 @@ static void test_limit(struct db *db, int64_t h4, int64_t now)
 	sched_assignment_release(&b);
 }
 
+/* Abandoned replicas: only by their host, once; each gets a replacement
+ * until 2 * quorum + 1 errors fail the unit. */
+static void test_abandon(struct db *db, int64_t h1, int64_t h3, int64_t h4, int64_t now)
+{
+	struct sched_unit u = unit0;
+	struct sched_assignment a;
+	int64_t unit, unsent;
+
+	u.quorum = 1;
+	u.index = 4;
+	u.uid = "8888888888888888888888888888888888888888888888888888888888888888";
+	TAP_IS(sched_unit_add(db, &u, now, &unit), 0, "a unit to abandon");
+	TAP_IS(sched_assign(db, h1, "ann", NULL, 0, now, &a), 0, "ann takes it");
+	unsent = sched_replica_count(db, "unsent");
+	TAP_IS(sched_abandon(db, a.replica, h3, NULL, now), ERROR_PERM,
+	       "another host cannot abandon it");
+	TAP_IS(sched_abandon(db, a.replica, h1, NULL, now), 0, "ann abandons it");
+	TAP_IS(sched_abandon(db, a.replica, h1, NULL, now), ERROR_STATE, "only once");
+	TAP_IS(sched_abandon(db, 99999, h1, NULL, now), ERROR_NOT_FOUND, "unknown replica");
+	TAP_IS(sched_replica_count(db, "unsent"), unsent + 1, "a replacement goes out");
+	sched_assignment_release(&a);
+	TAP_IS(sched_assign(db, h3, "bob", NULL, 0, now, &a), 0, "bob takes the replacement");
+	TAP_IS(a.unit, unit, "of that unit");
+	TAP_IS(sched_abandon(db, a.replica, h3, NULL, now), 0, "bob abandons it too");
+	sched_assignment_release(&a);
+	TAP_IS(sched_assign(db, h4, "carol", NULL, 0, now, &a), 0, "carol takes the next");
+	TAP_IS(sched_abandon(db, a.replica, h4, NULL, now), 0, "carol abandons it too");
+	sched_assignment_release(&a);
+	TAP_OK(strcmp(unit_state(db, unit), "failed") == 0, "three errors fail the unit");
+	TAP_IS(sched_replica_count(db, "unsent"), unsent, "and no replacement goes out");
+}
+
 int main(void)
 {
 	char dir[256], path[300], cmd[300];
@@ -280,6 +312,7 @@ int main(void)
 	sched_assignment_release(&a2);
 	test_disagreement(db, h1, h3, h4, now + 200);
 	test_limit(db, h4, now + 300);
+	test_abandon(db, h1, h3, h4, now + 400);
 	TAP_IS(sched_replica_get(db, 9999, &r), ERROR_NOT_FOUND, "unknown replica");
 	test_nonce(db, h4, now);
 

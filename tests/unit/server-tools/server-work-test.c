@@ -318,6 +318,74 @@ static void test_upload_refusals(const struct host *ann, const struct host *eve,
 	refuse(ann, rep_ann, &up, 0, 400, "bad_envelope_length", "envelope length too big");
 }
 
+/* A second unit (index 18, quorum 1) sealed with the coordinator key. */
+static void add_unit2(struct hash *uid)
+{
+	struct sched_unit su = {.job = 1, .round = 0, .index = 18, .quorum = 1, .deadline_s = 3600};
+	unsigned char *json, *env = NULL;
+	char path[400], hex[HASH_HEX_LEN + 1];
+	struct key_secret sk;
+	struct error err;
+	struct unit u;
+	size_t len, env_len = 0;
+	int64_t unit_id;
+
+	json = tap_read_srcfile("tests/fixtures/workunits/unit-valid.json", &len);
+	snprintf(path, sizeof(path), "%s/keys/coordinator.key", state);
+	if (!json || unit_parse(&u, json, len, &err) < 0 || key_load_secret(&sk, path, &err) < 0)
+		tap_skip_all("cannot make a unit: %s", err.msg);
+	u.index = 18;
+	if (unit_seal(&u, &sk, &env, &env_len, uid, &err) < 0)
+		tap_skip_all("cannot seal a unit: %s", err.msg);
+	free(json);
+	hash_to_hex(uid, hex);
+	su.envelope = env;
+	su.envelope_len = env_len;
+	su.uid = hex;
+	TAP_IS(sched_unit_add(server_db(srv), &su, time(NULL), &unit_id), 0, "a second unit");
+	free(env);
+}
+
+static long abandon(const struct host *h, const char *body, struct fetch *f)
+{
+	return send_signed("POST", "/api/v1/abandon", body, strlen(body), body, strlen(body), h->id,
+			   &h->sk, NULL, f);
+}
+
+/* POST /api/v1/abandon: eve gives her replica up; it goes to ann. */
+static void test_abandon(const struct host *ann, const struct host *eve)
+{
+	struct sched_replica r;
+	struct hash uid;
+	struct fetch f;
+	char body[200];
+	int64_t rep;
+
+	add_unit2(&uid);
+	rep = get_work(eve, &uid);
+	TAP_OK(rep > 0, "eve gets the second unit");
+	snprintf(body, sizeof(body), "{\"replica\":%lld,\"reason\":\"bad\\u0001\"}",
+		 (long long)rep);
+	abandon(eve, body, &f);
+	TAP_IS(f.status, 400, "a reason with a control character is refused");
+	fetch_release(&f);
+	snprintf(body, sizeof(body), "{\"replica\":%lld,\"reason\":\"signature\"}", (long long)rep);
+	abandon(ann, body, &f);
+	TAP_IS(f.status, 403, "ann cannot abandon eve's replica");
+	TAP_OK(error_is(&f, "not_your_replica"), "not yours: error code");
+	fetch_release(&f);
+	abandon(eve, body, &f);
+	TAP_IS(f.status, 200, "eve abandons her replica");
+	fetch_release(&f);
+	TAP_OK(sched_replica_get(server_db(srv), rep, &r) == 0 && strcmp(r.state, "over") == 0 &&
+		   strcmp(r.outcome, "error") == 0,
+	       "the replica is over, outcome error");
+	abandon(eve, body, &f);
+	TAP_IS(f.status, 409, "abandoning it again: replica over");
+	fetch_release(&f);
+	TAP_OK(get_work(ann, &uid) > 0, "the replacement goes to ann");
+}
+
 int main(void)
 {
 	struct server_options opt = {.listen = "127.0.0.1:0", .threads = 2};
@@ -383,6 +451,7 @@ int main(void)
 		TAP_IS(b.size, 300000, "with its raw size");
 	}
 	TAP_IS(sched_replica_count(server_db(srv), "over"), 2, "both replicas over");
+	test_abandon(&ann, &eve);
 
 	server_free(srv);
 	curl_global_cleanup();
