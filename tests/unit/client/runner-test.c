@@ -109,8 +109,11 @@ int main(void)
 	char fp[KEY_FINGERPRINT_LEN + 1];
 	struct status st;
 	pid_t pid;
-	long steps_kill = getenv("RUNNER_TEST_STEPS") ? atol(getenv("RUNNER_TEST_STEPS")) : 1500;
+	const char *env_steps = getenv("RUNNER_TEST_STEPS");
+	long steps_kill = env_steps ? strtol(env_steps, NULL, 10) : 1500;
 
+	if (steps_kill < 100 || steps_kill > 1000000)
+		steps_kill = 1500;
 	signal(SIGPIPE, SIG_IGN);
 	if (cluster_open(&c, "gpt-test") < 0)
 		tap_skip_all("cannot set up a server state");
