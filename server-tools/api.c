@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -34,8 +35,19 @@
 
 /* Routes in /api/v1/stats (all of ours fit, plus "unrouted"). */
 #define API_STATS_MAX 16
+/* Client addresses the registration limiter remembers (a collision
+ * evicts: the limiter bounds honest mistakes and simple floods, not an
+ * attacker with many addresses). */
+#define API_LIMIT_SLOTS 256
 /* Seconds between two nonce prunes. */
 #define API_PRUNE_EVERY_S 60
+
+/* One client address's registration allowance (a token bucket). */
+struct api_bucket {
+	char addr[64];
+	double tokens;
+	int64_t last;
+};
 
 struct api {
 	struct server *server;
@@ -43,6 +55,9 @@ struct api {
 	struct blobstore *blobs;
 	struct http_server *http;
 	_Atomic int64_t last_prune;
+	pthread_mutex_t limit_lock;
+	unsigned burst, every_s;
+	struct api_bucket buckets[API_LIMIT_SLOTS];
 };
 
 int api_new(struct api **out, struct server *s, struct error *err)
@@ -55,12 +70,17 @@ int api_new(struct api **out, struct server *s, struct error *err)
 	a->server = s;
 	a->db = server_db(s);
 	a->blobs = server_blobstore(s);
+	pthread_mutex_init(&a->limit_lock, NULL);
+	server_register_limit(s, &a->burst, &a->every_s);
 	*out = a;
 	return 0;
 }
 
 void api_free(struct api *a)
 {
+	if (!a)
+		return;
+	pthread_mutex_destroy(&a->limit_lock);
 	free(a);
 }
 
@@ -287,6 +307,56 @@ static void api_project(struct http_request *req, void *ctx)
 				    AGORA_PROTOCOL_VERSION, "server_time", (json_int_t)api_now()));
 }
 
+/* ---- registration rate limit ---- */
+
+/* Takes one token from addr's bucket: 0, or the seconds to wait. */
+static int64_t api_limit_take(struct api *a, const char *addr, int64_t now)
+{
+	struct api_bucket *b;
+	uint32_t h = 2166136261u; /* FNV-1a */
+	const char *p;
+	int64_t wait = 0;
+
+	for (p = addr; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	pthread_mutex_lock(&a->limit_lock);
+	b = &a->buckets[h % API_LIMIT_SLOTS];
+	if (strcmp(b->addr, addr) != 0) {
+		snprintf(b->addr, sizeof(b->addr), "%s", addr);
+		b->tokens = a->burst;
+		b->last = now;
+	}
+	if (now > b->last) {
+		b->tokens += (double)(now - b->last) / a->every_s;
+		if (b->tokens > a->burst)
+			b->tokens = a->burst;
+		b->last = now;
+	}
+	if (b->tokens >= 1)
+		b->tokens -= 1;
+	else
+		wait = (int64_t)((1 - b->tokens) * a->every_s) + 1;
+	pthread_mutex_unlock(&a->limit_lock);
+	return wait;
+}
+
+/* Answers 429 when the client registers too often; returns -1 then. */
+static int api_limit_registration(struct api *a, struct http_request *req)
+{
+	char addr[64], retry[24];
+	int64_t wait;
+
+	if (http_request_client(req, addr, sizeof(addr)) < 0)
+		return 0;
+	wait = api_limit_take(a, addr, api_now());
+	if (!wait)
+		return 0;
+	snprintf(retry, sizeof(retry), "%lld", (long long)wait);
+	http_request_add_header(req, "Retry-After", retry);
+	return api_refuse(req, 429, "rate_limited", "too many registrations from %s; retry in %s s",
+			  addr, retry);
+}
+
 /* ---- POST /api/v1/hosts ---- */
 
 static const char *const api_host_fields[] = {"public_key", "account", "device", NULL};
@@ -341,6 +411,8 @@ static void api_hosts_post(struct http_request *req, void *ctx)
 	json_t *j;
 	int rc;
 
+	if (api_limit_registration(a, req) < 0)
+		return;
 	if (http_request_header(req, AUTH_HEADER_HOST)) {
 		http_respond_error(req, 400, "bad_auth_header",
 				   "a registration carries no '%s' header", AUTH_HEADER_HOST);

@@ -168,6 +168,24 @@ const unsigned char *http_request_body(const struct http_request *req, size_t *l
 	return req->body;
 }
 
+int http_request_client(const struct http_request *req, char *buf, size_t size)
+{
+	const union MHD_ConnectionInfo *info =
+	    MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = info ? info->client_addr : NULL;
+
+	if (!sa || size == 0)
+		return -1;
+	if (sa->sa_family == AF_INET &&
+	    inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)size))
+		return 0;
+	if (sa->sa_family == AF_INET6 &&
+	    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf,
+		      (socklen_t)size))
+		return 0;
+	return -1;
+}
+
 int64_t http_request_content_length(const struct http_request *req)
 {
 	return req->content_length;

@@ -117,6 +117,8 @@ const char *http_request_suffix(const struct http_request *req);
 const char *http_request_header(const struct http_request *req, const char *name);
 /* The accumulated body (NULL, 0 for none or for streaming routes). */
 const unsigned char *http_request_body(const struct http_request *req, size_t *len);
+/* The client's numeric address (no port) into buf; 0, or -1 when unknown. */
+int http_request_client(const struct http_request *req, char *buf, size_t size);
 /* The Content-Length the client announced, or -1. */
 int64_t http_request_content_length(const struct http_request *req);
 /* Per-request state for streaming handlers: release(state) runs when the

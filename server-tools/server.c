@@ -294,6 +294,12 @@ const struct key_public *server_public_key(const struct server *s)
 	return &s->pk;
 }
 
+void server_register_limit(const struct server *s, unsigned *burst, unsigned *every_s)
+{
+	*burst = s->opt.register_burst ? s->opt.register_burst : SERVER_REGISTER_BURST;
+	*every_s = s->opt.register_every_s ? s->opt.register_every_s : SERVER_REGISTER_EVERY_S;
+}
+
 int server_max_in_progress(const struct server *s)
 {
 	if (s->opt.max_in_progress < 0)

@@ -38,6 +38,10 @@
 #define SERVER_RETRY_S 60
 /* Replicas one host may have in progress at once (--max-in-progress). */
 #define SERVER_MAX_IN_PROGRESS 4
+/* Registrations one client address may make: a burst of 20, then one
+ * every 6 s (10 a minute). */
+#define SERVER_REGISTER_BURST   20
+#define SERVER_REGISTER_EVERY_S 6
 /* How often heartbeats are asked for (seconds), and how long nonces are
  * kept (twice the auth window: a replay must be older than the window). */
 #define SERVER_HEARTBEAT_S  600
@@ -57,6 +61,10 @@ struct server_options {
 	/* Replicas one host may hold at once; 0: SERVER_MAX_IN_PROGRESS,
 	 * negative: no limit. */
 	int max_in_progress;
+	/* Registrations per client address: a burst, then one every
+	 * register_every_s seconds; 0: SERVER_REGISTER_BURST / _EVERY_S. */
+	unsigned register_burst;
+	unsigned register_every_s;
 };
 
 /* Opens (creating on first start) the state directory, database, blob
@@ -79,5 +87,7 @@ struct blobstore *server_blobstore(struct server *s);
 const struct key_public *server_public_key(const struct server *s);
 /* The per-host limit of replicas in progress (0: none). */
 int server_max_in_progress(const struct server *s);
+/* The registration rate limit (defaults applied). */
+void server_register_limit(const struct server *s, unsigned *burst, unsigned *every_s);
 
 #endif

@@ -38,12 +38,16 @@ static const char *url(const char *path)
 	return buf;
 }
 
+static unsigned register_burst; /* 0: the server's default */
+
 static int start(void)
 {
 	struct server_options opt = {
 	    .state_dir = state, .listen = "127.0.0.1:0", .name = "testproject", .threads = 2};
 	struct error err;
 
+	opt.register_burst = register_burst;
+	opt.register_every_s = register_burst ? 3600 : 0;
 	if (server_open(&srv, &opt, &err) < 0 || server_start(srv, &err) < 0) {
 		tap_diag("cannot start: %s", err.msg);
 		return -1;
@@ -470,6 +474,36 @@ static void test_restart(const struct key_public *pk)
 	TAP_IS(db_host_find_key(server_db(srv), pk->bytes, &h), 0, "registered host survives");
 }
 
+/* Registrations from one address beyond the burst: 429, Retry-After. */
+static void test_rate_limit(void)
+{
+	struct fetch f;
+	char buf[32];
+	int i;
+
+	server_free(srv);
+	srv = NULL;
+	register_burst = 2;
+	if (start() < 0) {
+		tap_ok(0, "restart with a registration limit");
+		return;
+	}
+	for (i = 0; i < 2; i++) {
+		fetch_url("POST", url("/api/v1/hosts"), "{}", 2, NULL, &f);
+		TAP_IS(f.status, 400, "a registration within the burst is served");
+		fetch_release(&f);
+	}
+	fetch_url("POST", url("/api/v1/hosts"), "{}", 2, NULL, &f);
+	TAP_IS(f.status, 429, "the next one from the same address: 429");
+	TAP_OK(json_error_is(&f, "rate_limited"), "429: json error");
+	TAP_OK(fetch_header(&f, "Retry-After", buf, sizeof(buf)) && strtol(buf, NULL, 10) > 0,
+	       "429 says when to retry");
+	fetch_release(&f);
+	fetch_url("GET", url("/api/v1/project"), NULL, 0, NULL, &f);
+	TAP_IS(f.status, 200, "other endpoints are not limited");
+	fetch_release(&f);
+}
+
 int main(void)
 {
 	struct key_public pk, pk2;
@@ -492,6 +526,7 @@ int main(void)
 	test_blobs();
 	test_stats();
 	test_restart(&pk);
+	test_rate_limit();
 
 	server_free(srv);
 	curl_global_cleanup();
