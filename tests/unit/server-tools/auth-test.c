@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/hex.h"
 #include "server-tools/auth.h"
 #include "tests/tap.h"
 
@@ -26,6 +27,45 @@ static int verify(const struct auth_headers *h, const char *host, const char *me
 	return auth_verify_request(&pk, method, path, &c, body, now, &err);
 }
 
+/* The test vector of docs/PROTOCOL.md: the documented text signed with
+ * the documented key gives the documented signature, and the server side
+ * accepts the documented headers. */
+static void test_vector(void)
+{
+	static const char sk_hex[] =
+	    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+	    "03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8";
+	static const char text[] =
+	    "POST\n/api/v1/heartbeat\n7\n1800000000\n"
+	    "000102030405060708090a0b0c0d0e0f\n"
+	    "c09da522dac261c3d2566230bed10d2f3ef13f8e7654576c12e857e07f786098";
+	static const char sig_hex[] =
+	    "c60b8cc1ee263139b7c5574be63fffd739c2df430ca1fd3cb752ca7a016e6563"
+	    "a7a0257c78b438ad2aa02dd13cd2b9f1576a60f64a43bb6f9222fe7e54297605";
+	struct key_secret vsk;
+	struct key_public vpk;
+	struct auth_claims c;
+	struct hash body;
+	struct error err;
+	unsigned char sig[KEY_SIG_BYTES], want[KEY_SIG_BYTES];
+
+	if (hex_decode(vsk.bytes, sizeof(vsk.bytes), sk_hex, strlen(sk_hex)) < 0 ||
+	    hex_decode(want, sizeof(want), sig_hex, strlen(sig_hex)) < 0) {
+		tap_ok(0, "test vector decodes");
+		return;
+	}
+	key_public_of(&vpk, &vsk);
+	hash_buf(&body, "{}", 2);
+	TAP_OK(key_sign(&vsk, AUTH_DOMAIN, text, strlen(text), sig) == 0 &&
+		   memcmp(sig, want, sizeof(sig)) == 0,
+	       "test vector: the documented text gives the documented signature");
+	TAP_OK(auth_parse(&c, "7", "1800000000", "000102030405060708090a0b0c0d0e0f", sig_hex,
+			  &err) == 0 &&
+		   auth_verify_request(&vpk, "POST", "/api/v1/heartbeat", &c, &body, 1800000000,
+				       &err) == 0,
+	       "test vector: the documented headers verify");
+}
+
 int main(void)
 {
 	struct auth_headers h, h2;
@@ -37,6 +77,7 @@ int main(void)
 
 	if (key_generate(&pk, &sk) < 0 || key_generate(&pk2, &sk2) < 0)
 		tap_skip_all("cannot make keys");
+	test_vector();
 	hash_buf(&body, "{}", 2);
 	hash_buf(&other, "{ }", 3);
 
