@@ -43,7 +43,8 @@ struct runner {
 	double last_status, last_line;
 	int tty;
 	long units;
-	unsigned fetch_fails;
+	unsigned fetch_fails; /* blob fetches failed in a row */
+	unsigned ask_fails;   /* work requests without an answer in a row */
 	time_t next_try[STATE_PROJECTS_MAX];
 	char next_url[STATE_PROJECTS_MAX][STATE_URL_MAX];
 };
@@ -584,9 +585,10 @@ static int ask_work(struct runner *r, const struct project *p, struct job *j, lo
 	sodium_memzero(&sk, sizeof(sk));
 	if (ret < 0) {
 		log_warn("cannot ask '%s' for work: %s", p->url, err.msg);
-		*wait = (long)net_backoff(r->fetch_fails++, 5, 300);
+		*wait = (long)net_backoff(r->ask_fails++, 5, 300);
 		return 0;
 	}
+	r->ask_fails = 0;
 	o = json_loadb((const char *)resp.body, resp.len, 0, NULL);
 	if (resp.status == 200 && json_object_get(o, "replica")) {
 		ret = job_store(r, p, o, j, &err) < 0 ? 0 : 1;

@@ -64,7 +64,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		r = MHD_create_response_from_callback(serve_len, 4096, cut_reader, NULL, NULL);
 	else
 		r = MHD_create_response_from_buffer(serve_len - from, serve + from,
-						    MHD_RESPMEM_PERSISTENT);
+						    MHD_RESPMEM_MUST_COPY); /* the client may hang up early */
 	if (status == 206) {
 		char cr[96];
 		snprintf(cr, sizeof(cr), "bytes %zu-%zu/%zu", from, serve_len - 1, serve_len);
