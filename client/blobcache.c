@@ -25,8 +25,7 @@ int blobcache_init(struct blobcache *bc, const char *dir, uint64_t max_raw, stru
 	return state_mkdirs(dir, 0700, err);
 }
 
-void blobcache_path(const struct blobcache *bc, const struct hash *h, const char *suffix,
-		    char *out)
+void blobcache_path(const struct blobcache *bc, const struct hash *h, const char *suffix, char *out)
 {
 	char hex[HASH_HEX_LEN + 1];
 
@@ -62,9 +61,9 @@ static int part_check_header(struct part *p)
 	if (!hash_equal(&h.hash, p->want))
 		return error_set(p->err, ERROR_HASH, "the server sent another blob's header");
 	if (h.raw_size > p->bc->max_raw)
-		return error_set(p->err, ERROR_TOO_BIG, "blob of %llu bytes is over the cap of %llu",
-				 (unsigned long long)h.raw_size,
-				 (unsigned long long)p->bc->max_raw);
+		return error_set(
+		    p->err, ERROR_TOO_BIG, "blob of %llu bytes is over the cap of %llu",
+		    (unsigned long long)h.raw_size, (unsigned long long)p->bc->max_raw);
 	return 0;
 }
 
@@ -96,7 +95,8 @@ static int part_reset(void *ctx)
 	struct part *p = ctx;
 
 	if (ftruncate(p->fd, 0) != 0 || lseek(p->fd, 0, SEEK_SET) < 0)
-		return error_set(p->err, ERROR_IO, "cannot restart a download: %s", strerror(errno));
+		return error_set(p->err, ERROR_IO, "cannot restart a download: %s",
+				 strerror(errno));
 	p->size = 0;
 	return 0;
 }
@@ -105,8 +105,8 @@ static int part_reset(void *ctx)
 static int part_finish(struct blobcache *bc, const struct hash *h, const char *part,
 		       struct error *err)
 {
-	struct blob_caps caps = {.max_raw_size = bc->max_raw,
-				 .max_ratio = BLOB_DEFAULT_MAX_RATIO, .want = h};
+	struct blob_caps caps = {
+	    .max_raw_size = bc->max_raw, .max_ratio = BLOB_DEFAULT_MAX_RATIO, .want = h};
 	struct fileio_tmp tmp;
 	char path[FILEIO_PATH_MAX];
 	int in, ret;

@@ -54,7 +54,8 @@ static int account_ok(const char *s)
 	if (n < 1 || n > STATE_ACCOUNT_MAX)
 		return 0;
 	for (; *s; s++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@+-", *s))
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@+-",
+			    *s))
 			return 0;
 	return 1;
 }
@@ -79,7 +80,8 @@ static int fetch_project(struct net *n, struct project *p, struct error *err)
 				url, r.status);
 	else if (json_integer_value(json_object_get(o, "kernel_abi")) != 1)
 		ret = error_set(err, ERROR_VERSION, "'%s' wants kernel abi %lld, this client has 1",
-				p->url, (long long)json_integer_value(json_object_get(o, "kernel_abi")));
+				p->url,
+				(long long)json_integer_value(json_object_get(o, "kernel_abi")));
 	else if ((ret = key_public_from_hex(&p->server_key, key, err)) == 0)
 		snprintf(p->name, sizeof(p->name), "%s", name);
 	json_decref(o);
@@ -103,16 +105,18 @@ static int register_host(struct net *n, const char *state, struct project *p, st
 	if (access(path, F_OK) != 0) {
 		if ((ret = key_generate(&pk, &sk)) < 0 ||
 		    (ret = key_write_pair(dir, "host", &pk, &sk, err)) < 0)
-			return error_set(err, ret, "cannot make a host key: %s", err ? err->msg : "");
+			return error_set(err, ret, "cannot make a host key: %s",
+					 err ? err->msg : "");
 	} else if ((ret = key_load_secret(&sk, path, err)) < 0) {
 		return ret;
 	}
 	key_public_of(&pk, &sk);
 	key_public_to_hex(&pk, hex);
-	snprintf(body, sizeof(body),
-		 "{\"public_key\":\"%s\",\"account\":\"%s\",\"device\":\"agora-client " PACKAGE_VERSION
-		 "\"}",
-		 hex, p->account);
+	snprintf(
+	    body, sizeof(body),
+	    "{\"public_key\":\"%s\",\"account\":\"%s\",\"device\":\"agora-client " PACKAGE_VERSION
+	    "\"}",
+	    hex, p->account);
 	ret = net_signed(n, &sk, 0, "POST", p->url, "/api/v1/hosts", NULL, body, strlen(body),
 			 NET_CONTROL_MAX, &r, err);
 	memset(&sk, 0, sizeof(sk));
@@ -183,7 +187,8 @@ int cli_attach(int argc, char **argv)
 	p.share = (unsigned)share;
 	if (state_dir_resolve(sdir, state, &err) < 0 || net_global_init() < 0 ||
 	    net_init(&n, cacert, &err) < 0 || fetch_project(&n, &p, &err) < 0) {
-		log_error("cannot attach to '%s': %s", p.url, err.msg[0] ? err.msg : "setup failed");
+		log_error("cannot attach to '%s': %s", p.url,
+			  err.msg[0] ? err.msg : "setup failed");
 		goto out;
 	}
 	key_fingerprint(&p.server_key, fp);
@@ -196,9 +201,10 @@ int cli_attach(int argc, char **argv)
 	}
 	if (state_project_load(state, p.slug, &old, &err) == 0) {
 		if (!key_public_equal(&old.server_key, &p.server_key)) {
-			log_error("the coordinator key of '%s' changed since it was pinned; refusing "
-				  "(detach first if the change is expected)",
-				  p.url);
+			log_error(
+			    "the coordinator key of '%s' changed since it was pinned; refusing "
+			    "(detach first if the change is expected)",
+			    p.url);
 			goto out;
 		}
 		p.compute_s = old.compute_s;
@@ -221,7 +227,8 @@ out:
 int cli_detach(int argc, char **argv)
 {
 	const char *url = NULL, *sdir = NULL;
-	char state[FILEIO_PATH_MAX], dir[FILEIO_PATH_MAX], u[STATE_URL_MAX], slug[STATE_SLUG_MAX + 1];
+	char state[FILEIO_PATH_MAX], dir[FILEIO_PATH_MAX], u[STATE_URL_MAX],
+	    slug[STATE_SLUG_MAX + 1];
 	struct project p;
 	struct error err;
 
@@ -416,12 +423,13 @@ int cli_status(int argc, char **argv)
 		for (int i = 0; i < n; i++)
 			json_array_append_new(arr, project_json(&ps[i]));
 		if (have)
-			cur = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:f, s:s, s:f, s:I, s:I}",
-					"state", st.state, "project", st.project, "job", st.job,
-					"unit", st.unit, "round", (json_int_t)st.round, "step",
-					(json_int_t)st.step, "steps", (json_int_t)st.steps, "loss",
-					st.loss, "device", st.device, "eta_s", st.eta_s, "units_done",
-					(json_int_t)st.units_done, "updated", (json_int_t)st.updated);
+			cur = json_pack(
+			    "{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:f, s:s, s:f, s:I, s:I}", "state",
+			    st.state, "project", st.project, "job", st.job, "unit", st.unit,
+			    "round", (json_int_t)st.round, "step", (json_int_t)st.step, "steps",
+			    (json_int_t)st.steps, "loss", st.loss, "device", st.device, "eta_s",
+			    st.eta_s, "units_done", (json_int_t)st.units_done, "updated",
+			    (json_int_t)st.updated);
 		json_object_set_new(o, "projects", arr);
 		json_object_set_new(o, "running", json_boolean(have && running(&st)));
 		json_object_set_new(o, "current", cur ? cur : json_null());

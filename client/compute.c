@@ -173,7 +173,8 @@ int compute_check_unit(const struct unit *u, struct error *err)
 	if (u->hyper.context != (uint32_t)cfg->n_ctx)
 		return error_set(err, ERROR_RANGE, "context %u, preset '%s' trains on %d",
 				 (unsigned)u->hyper.context, u->preset, cfg->n_ctx);
-	if (u->hyper.batch > MODEL_MAX_BATCH || model_batch_check(cfg, (int)u->hyper.batch, err) < 0)
+	if (u->hyper.batch > MODEL_MAX_BATCH ||
+	    model_batch_check(cfg, (int)u->hyper.batch, err) < 0)
 		return error_set(err, ERROR_RANGE, "batch %u is out of range",
 				 (unsigned)u->hyper.batch);
 	for (size_t i = 0; i < u->n_data; i++) {
@@ -316,8 +317,8 @@ static int run_steps(struct backend *b, const struct unit *u, const unsigned cha
 		     size_t data_len, const struct compute_opts *o, struct meta *m, float *bufs,
 		     unsigned char *ck, size_t ck_size, uint64_t step, struct error *err)
 {
-	struct ref_adamw opt = {(float)u->hyper.lr,   (float)u->hyper.beta1,
-				(float)u->hyper.beta2, (float)u->hyper.eps,
+	struct ref_adamw opt = {(float)u->hyper.lr,           (float)u->hyper.beta1,
+				(float)u->hyper.beta2,        (float)u->hyper.eps,
 				(float)u->hyper.weight_decay, (float)u->hyper.clip};
 	double last_ck = now_s();
 	int ret;
@@ -370,8 +371,9 @@ int compute_unit(const struct unit *u, const unsigned char *theta, size_t theta_
 		return ret;
 	cfg = model_preset_find(u->preset);
 	if (theta_len != model_param_count(cfg) * sizeof(float))
-		return error_set(err, ERROR_FORMAT, "model blob has %zu bytes, preset '%s' needs %zu",
-				 theta_len, u->preset, model_param_count(cfg) * sizeof(float));
+		return error_set(err, ERROR_FORMAT,
+				 "model blob has %zu bytes, preset '%s' needs %zu", theta_len,
+				 u->preset, model_param_count(cfg) * sizeof(float));
 	if ((ret = backend_open(&b, o->device, cfg, (int)u->hyper.batch, err)) < 0)
 		return ret;
 	bufs = malloc(3 * b.n * sizeof(float));

@@ -46,9 +46,9 @@ struct compute_progress {
 };
 
 struct compute_opts {
-	const char *device;   /* "ref", NULL/"" (best OpenCL device), an index or a name */
-	const char *dir;      /* the unit's directory for checkpoints; NULL: none */
-	double ckpt_interval; /* seconds between checkpoints (<= 0: every step) */
+	const char *device;          /* "ref", NULL/"" (best OpenCL device), an index or a name */
+	const char *dir;             /* the unit's directory for checkpoints; NULL: none */
+	double ckpt_interval;        /* seconds between checkpoints (<= 0: every step) */
 	volatile sig_atomic_t *stop; /* may be NULL */
 	/* Called after every step (may be NULL). */
 	void (*progress)(void *ctx, const struct compute_progress *p);
@@ -70,8 +70,7 @@ struct compute_output {
 /* Checks what a client can check before fetching anything: the kernel ABI,
  * a known GPT preset, context = the preset's T, a batch the engine takes,
  * the data size cap. One-line message on failure. */
-int compute_check_unit(const struct unit *u, struct error *err)
-    __attribute__((warn_unused_result));
+int compute_check_unit(const struct unit *u, struct error *err) __attribute__((warn_unused_result));
 
 /* Runs unit u. theta holds theta_len bytes (must be the preset's parameter
  * bytes), data the concatenated training bytes. ERROR_STATE with "stopped"

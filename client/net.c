@@ -28,8 +28,9 @@ struct collect {
 
 int net_global_init(void)
 {
-	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK && sodium_init() >= 0 ? 0
-										   : ERROR_STATE;
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK && sodium_init() >= 0
+		   ? 0
+		   : ERROR_STATE;
 }
 
 void net_global_cleanup(void)

@@ -37,7 +37,7 @@ struct net_response {
 	long status;         /* HTTP status; 0 when no response came */
 	unsigned char *body; /* malloc'd, NUL-terminated; the caller frees it */
 	size_t len;
-	long retry_after;    /* Retry-After seconds, -1 when absent */
+	long retry_after; /* Retry-After seconds, -1 when absent */
 };
 
 int net_global_init(void);

@@ -164,8 +164,8 @@ static int fetch_blobs(struct runner *r, struct job *j, struct error *err)
 	if ((ret = blobcache_fetch(&r->cache, &r->net, j->p.url, &j->u.model, err)) < 0)
 		return ret;
 	for (size_t i = 0; i < j->u.n_data; i++)
-		if ((ret = blobcache_fetch(&r->cache, &r->net, j->p.url, &j->u.data[i].shard, err)) <
-		    0)
+		if ((ret = blobcache_fetch(&r->cache, &r->net, j->p.url, &j->u.data[i].shard,
+					   err)) < 0)
 			return ret;
 	return 0;
 }
@@ -246,8 +246,8 @@ static int save_result(struct runner *r, struct job *j, const struct compute_out
 
 static enum outcome compute_job(struct runner *r, struct job *j)
 {
-	struct compute_opts co = {r->o->device, j->dir, r->o->ckpt_interval, &runner_stop,
-				  on_progress, r};
+	struct compute_opts co = {r->o->device, j->dir,      r->o->ckpt_interval,
+				  &runner_stop, on_progress, r};
 	struct compute_output c;
 	unsigned char *theta = NULL, *data = NULL;
 	size_t theta_len = 0, data_len = 0;
@@ -363,8 +363,8 @@ static int upload_once(struct runner *r, struct job *j, const struct key_secret 
 		return 1;
 	}
 	log_warn("upload of unit %.16s refused: %s", j->id_hex, why);
-	return resp.status >= 400 && resp.status < 500 && resp.status != 401 && resp.status != 408 &&
-			   resp.status != 429
+	return resp.status >= 400 && resp.status < 500 && resp.status != 401 &&
+		       resp.status != 408 && resp.status != 429
 		   ? -1
 		   : 0;
 }

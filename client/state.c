@@ -50,8 +50,9 @@ int state_dir_resolve(const char *dir, char *out, struct error *err)
 	else if (home && *home)
 		n = snprintf(out, FILEIO_PATH_MAX, "%s/.local/share/agora", home);
 	else
-		return error_set(err, ERROR_INVALID, "no state directory: set --state, "
-						     "XDG_DATA_HOME or HOME");
+		return error_set(err, ERROR_INVALID,
+				 "no state directory: set --state, "
+				 "XDG_DATA_HOME or HOME");
 	if (n < 0 || n >= FILEIO_PATH_MAX)
 		return error_set(err, ERROR_TOO_BIG, "state directory name too long");
 	if (state_mkdirs(out, 0700, err) < 0)
@@ -69,8 +70,8 @@ void state_slug(const char *url, char out[STATE_SLUG_MAX + 1])
 	p = p ? p + 3 : url;
 	for (; *p && i < STATE_SLUG_MAX; p++) {
 		char c = *p;
-		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			 c == '.' || c == '-';
+		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			 (c >= '0' && c <= '9') || c == '.' || c == '-';
 		out[i++] = ok ? c : '_';
 	}
 	if (i == 0 || out[0] == '.')

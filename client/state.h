@@ -24,26 +24,26 @@
 #include "common/fileio.h"
 #include "workunits/key.h"
 
-#define STATE_URL_MAX     512
-#define STATE_SLUG_MAX    128
-#define STATE_ACCOUNT_MAX 64
-#define STATE_NAME_MAX    64
-#define STATE_PROJECTS_MAX 64
-#define STATE_SHARE_MAX   1000000
+#define STATE_URL_MAX          512
+#define STATE_SLUG_MAX         128
+#define STATE_ACCOUNT_MAX      64
+#define STATE_NAME_MAX         64
+#define STATE_PROJECTS_MAX     64
+#define STATE_SHARE_MAX        1000000
 #define STATE_PROJECT_JSON_MAX (64u * 1024)
 
 /* One attached project. Plain value: copy freely. */
 struct project {
-	char url[STATE_URL_MAX];   /* base URL without trailing '/', e.g. http://h:8470 */
+	char url[STATE_URL_MAX]; /* base URL without trailing '/', e.g. http://h:8470 */
 	char slug[STATE_SLUG_MAX + 1];
 	char name[STATE_NAME_MAX + 1]; /* the coordinator's project name */
 	struct key_public server_key;  /* pinned at attach */
 	char account[STATE_ACCOUNT_MAX + 1];
 	int64_t host_id;
-	unsigned share;        /* resource share, 1..STATE_SHARE_MAX (default 100) */
-	double compute_s;      /* seconds computed for this project */
-	uint64_t units_done;   /* results uploaded (or forgotten as over) */
-	double credit;         /* granted credit as last reported (0 for now) */
+	unsigned share;      /* resource share, 1..STATE_SHARE_MAX (default 100) */
+	double compute_s;    /* seconds computed for this project */
+	uint64_t units_done; /* results uploaded (or forgotten as over) */
+	double credit;       /* granted credit as last reported (0 for now) */
 };
 
 /* Resolves the state directory: dir when not NULL, else

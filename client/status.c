@@ -89,9 +89,9 @@ void status_progress(FILE *f, int tty, const struct status *st)
 	int fill = (int)(frac * 30);
 
 	if (!tty) {
-		fprintf(f, "agora-client: unit %.16s step %llu/%llu loss %.4f eta %.0fs\n", st->unit,
-			(unsigned long long)st->step, (unsigned long long)st->steps, st->loss,
-			st->eta_s);
+		fprintf(f, "agora-client: unit %.16s step %llu/%llu loss %.4f eta %.0fs\n",
+			st->unit, (unsigned long long)st->step, (unsigned long long)st->steps,
+			st->loss, st->eta_s);
 		fflush(f);
 		return;
 	}

@@ -23,9 +23,9 @@
 #include "tests/tap.h"
 #include "tests/unit/client/cluster.h"
 
-#define UNITS 3
+#define UNITS  3
 #define QUORUM 2
-#define STEPS 2
+#define STEPS  2
 
 static void msleep(int ms)
 {
@@ -70,8 +70,8 @@ int main(void)
 		tap_skip_all("cannot start agora-server");
 	key_fingerprint(&c.coord_pk, fp);
 	for (int i = 0; i < 3; i++) {
-		const char *args[] = {"attach", c.url, "--fingerprint", fp, "--account", names[i],
-				      NULL};
+		const char *args[] = {"attach", c.url, "--fingerprint", fp, "--account",
+				      names[i], NULL};
 		TAP_IS(cluster_wait(cluster_client(&c, names[i], args), 30), 0,
 		       "a client attaches");
 	}

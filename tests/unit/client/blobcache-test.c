@@ -22,7 +22,7 @@
 
 enum mode { MODE_CUT, MODE_WHOLE, MODE_NO_RANGE };
 
-static unsigned char *serve;     /* the container served */
+static unsigned char *serve; /* the container served */
 static size_t serve_len;
 static enum mode mode;
 static int requests;
@@ -63,8 +63,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	if (mode == MODE_CUT && requests == 1)
 		r = MHD_create_response_from_callback(serve_len, 4096, cut_reader, NULL, NULL);
 	else
-		r = MHD_create_response_from_buffer(serve_len - from, serve + from,
-						    MHD_RESPMEM_MUST_COPY); /* the client may hang up early */
+		r = MHD_create_response_from_buffer(
+		    serve_len - from, serve + from,
+		    MHD_RESPMEM_MUST_COPY); /* the client may hang up early */
 	if (status == 206) {
 		char cr[96];
 		snprintf(cr, sizeof(cr), "bytes %zu-%zu/%zu", from, serve_len - 1, serve_len);
@@ -133,7 +134,8 @@ int main(void)
 		   memcmp(back, raw + 1000, sizeof(back)) == 0,
 	       "its raw content reads back");
 	requests = 0;
-	TAP_IS(blobcache_fetch(&bc, &n, base, &hdr.hash, &err), 0, "a cached blob is not fetched again");
+	TAP_IS(blobcache_fetch(&bc, &n, base, &hdr.hash, &err), 0,
+	       "a cached blob is not fetched again");
 	TAP_IS(requests, 0, "no request made");
 	free(serve);
 

@@ -57,8 +57,13 @@ int cluster_open(struct cluster *c, const char *preset)
 	float *theta = malloc(n * sizeof(float));
 	unsigned char *text;
 	char path[400], hex[HASH_HEX_LEN + 1];
-	struct sched_job job = {.name = "test-job", .dataset = 1, .spec = "{}", .quorum = 1,
-				.rounds = 1, .inner_steps = 1, .seed = 1};
+	struct sched_job job = {.name = "test-job",
+				.dataset = 1,
+				.spec = "{}",
+				.quorum = 1,
+				.rounds = 1,
+				.inner_steps = 1,
+				.seed = 1};
 	int64_t id;
 	int ret = -1;
 
@@ -83,8 +88,8 @@ int cluster_open(struct cluster *c, const char *preset)
 		text[i] = (unsigned char)(' ' + model_rng_u64(99, i) % 95);
 	if (blobstore_put_mem(server_blobstore(srv), theta, n * sizeof(float), BLOB_CODEC_ZLIB,
 			      &c->model, NULL, &err) < 0 ||
-	    blobstore_put_mem(server_blobstore(srv), text, c->shard_len, BLOB_CODEC_ZLIB, &c->shard, NULL,
-			      &err) < 0)
+	    blobstore_put_mem(server_blobstore(srv), text, c->shard_len, BLOB_CODEC_ZLIB, &c->shard,
+			      NULL, &err) < 0)
 		goto out;
 	hash_to_hex(&c->model, hex);
 	if (db_blob_add(server_db(srv), hex, (int64_t)(n * sizeof(float)), 0, time(NULL)) < 0)
@@ -153,9 +158,15 @@ int cluster_unit(struct cluster *c, const struct cluster_unit_opts *o, struct ha
 	}
 	hash_to_hex(uid, hex);
 	if (server_open(&srv, &opt, &err) == 0) {
-		struct sched_unit su = {.job = 1, .round = 0, .index = c->next_index,
-					.envelope = env, .envelope_len = env_len, .uid = hex,
-					.quorum = o->quorum, .deadline_s = 3600, .flops = 1e6};
+		struct sched_unit su = {.job = 1,
+					.round = 0,
+					.index = c->next_index,
+					.envelope = env,
+					.envelope_len = env_len,
+					.uid = hex,
+					.quorum = o->quorum,
+					.deadline_s = 3600,
+					.flops = 1e6};
 		ret = sched_unit_add(server_db(srv), &su, time(NULL), &row) < 0 ? -1 : 0;
 	} else {
 		tap_diag("server_open: %s", err.msg);
@@ -288,7 +299,8 @@ long long cluster_sql(struct cluster *c, const char *sql)
 	snprintf(path, sizeof(path), "%s/state.db", c->sstate);
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
 	    sqlite3_busy_timeout(db, 5000) == SQLITE_OK &&
-	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int64(st, 0);
 	else
 		tap_diag("sql '%s': %s", sql, sqlite3_errmsg(db));

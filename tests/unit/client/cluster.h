@@ -21,12 +21,12 @@
 #include "workunits/key.h"
 
 struct cluster {
-	char root[256];       /* scratch directory */
-	char sstate[300];     /* the server's state directory */
-	char url[64];         /* http://127.0.0.1:PORT */
+	char root[256];   /* scratch directory */
+	char sstate[300]; /* the server's state directory */
+	char url[64];     /* http://127.0.0.1:PORT */
 	unsigned port;
 	pid_t server;
-	int server_runs;      /* starts so far (log file per start) */
+	int server_runs; /* starts so far (log file per start) */
 	struct key_secret coord_sk;
 	struct key_public coord_pk;
 	struct hash model, shard;
@@ -37,8 +37,8 @@ struct cluster {
 
 struct cluster_unit_opts {
 	int steps, batch, quorum;
-	uint32_t kernel_abi; /* 0: 1 */
-	const char *preset;  /* NULL: the cluster's */
+	uint32_t kernel_abi;             /* 0: 1 */
+	const char *preset;              /* NULL: the cluster's */
 	const struct key_secret *signer; /* NULL: the coordinator */
 };
 

@@ -17,8 +17,8 @@
 #include "kernels/runtime.h"
 #include "tests/tap.h"
 
-#define STEPS 12
-#define STOP_AT 5
+#define STEPS    12
+#define STOP_AT  5
 #define DATA_LEN 4096
 
 static volatile sig_atomic_t stop;
@@ -125,7 +125,8 @@ int main(void)
 	check_resume("ref", "reference", &u, theta, n, data, dir, &ref_hash);
 
 	u.hyper.context = 16;
-	TAP_IS(compute_check_unit(&u, &err), ERROR_RANGE, "a context other than the preset's T is refused");
+	TAP_IS(compute_check_unit(&u, &err), ERROR_RANGE,
+	       "a context other than the preset's T is refused");
 	u.hyper.context = 8;
 	snprintf(u.preset, sizeof(u.preset), "gpt-unknown");
 	TAP_IS(compute_check_unit(&u, &err), ERROR_RANGE, "an unknown preset is refused");

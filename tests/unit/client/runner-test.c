@@ -70,8 +70,8 @@ static int wait_status(const char *name, const char *state, uint64_t min, double
 
 static int attach(const char *name, const char *fp)
 {
-	const char *args[] = {"attach", c.url, "--account", name, fp ? "--fingerprint" : NULL, fp,
-			      NULL};
+	const char *args[] = {"attach", c.url, "--account", name, fp ? "--fingerprint" : NULL,
+			      fp,       NULL};
 	return cluster_wait(cluster_client(&c, name, args), 30);
 }
 
@@ -104,8 +104,8 @@ int main(void)
 	struct key_secret osk;
 	struct hash u_sig, u_preset, u_abi, u_good, u_kill, u_srv;
 	const char *run1[] = {"run", "--device", "ref", "--max-units", "1", NULL};
-	const char *runk[] = {"run", "--device", "ref", "--max-units", "1",
-			      "--checkpoint-interval", "0", "--stall", "5", NULL};
+	const char *runk[] = {"run", "--device", "ref", "--max-units", "1", "--checkpoint-interval",
+			      "0",   "--stall",  "5",   NULL};
 	char fp[KEY_FINGERPRINT_LEN + 1];
 	struct status st;
 	pid_t pid;
@@ -163,7 +163,8 @@ int main(void)
 	TAP_OK(st.step > 0 && st.step < (uint64_t)steps_kill, "killed mid-unit (step %llu of %ld)",
 	       (unsigned long long)st.step, steps_kill);
 	TAP_IS(results_of(&u_kill), 0, "no result yet");
-	TAP_IS(cluster_wait(cluster_client(&c, "ann", runk), 180), 0, "the restarted client exits 0");
+	TAP_IS(cluster_wait(cluster_client(&c, "ann", runk), 180), 0,
+	       "the restarted client exits 0");
 	TAP_OK(cluster_log_has(&c, "ann", "resuming unit"), "it resumed from a checkpoint");
 	{
 		char hex[HASH_HEX_LEN + 1], line[128];
