@@ -271,7 +271,7 @@ static int run_usage(void)
 {
 	fprintf(stderr, "usage: agora-client run [--device N|NAME|ref] [--once] [--max-units N] "
 			"[--checkpoint-interval S] [--state DIR] [--cacert FILE] [--idle-max S] "
-			"[--stall S]\n");
+			"[--stall S] [--upload-limit BYTES_PER_S]\n");
 	return 2;
 }
 
@@ -306,6 +306,9 @@ int cli_run(int argc, char **argv)
 			o.ckpt_interval = (double)v;
 		} else if (strcmp(a, "--idle-max") == 0 && has) {
 			if (parse_long(a, argv[++i], 1, 86400, &o.idle_max) < 0)
+				return 2;
+		} else if (strcmp(a, "--upload-limit") == 0 && has) {
+			if (parse_long(a, argv[++i], 1024, 1L << 40, &o.upload_limit) < 0)
 				return 2;
 		} else if (strcmp(a, "--stall") == 0 && has) {
 			if (parse_long(a, argv[++i], 1, 3600, &o.stall_s) < 0)

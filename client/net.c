@@ -124,6 +124,8 @@ static void common_opts(struct net *n, CURL *c, const char *method, const char *
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, n->connect_timeout_s);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, n->stall_s);
+	if (n->upload_limit > 0)
+		curl_easy_setopt(c, CURLOPT_MAX_SEND_SPEED_LARGE, (curl_off_t)n->upload_limit);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	if (n->cacert)
 		curl_easy_setopt(c, CURLOPT_CAINFO, n->cacert);

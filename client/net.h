@@ -30,6 +30,7 @@ struct net {
 	void *curl;             /* CURL * */
 	const char *cacert;     /* not owned; NULL: system CAs */
 	long stall_s;           /* low-speed time limit (seconds) */
+	long upload_limit;      /* bytes/s a request body is sent at; 0: no limit */
 	long connect_timeout_s; /* connection timeout */
 };
 

@@ -36,6 +36,7 @@ struct runner_opts {
 	double ckpt_interval; /* seconds */
 	long idle_max;        /* cap on a no-work sleep (seconds) */
 	long stall_s;         /* network stall limit (seconds) */
+	long upload_limit;    /* upload bandwidth cap, bytes/s (0: none) */
 };
 
 /* Runs until stopped (SIGTERM/SIGINT: checkpoint and return 0), --once

@@ -30,7 +30,7 @@ int state_mkdirs(const char *path, unsigned mode, struct error *err)
 		if (buf[i] != '/' && buf[i] != '\0')
 			continue;
 		buf[i] = '\0';
-		if (mkdir(buf, i == len ? (mode_t)mode : 0755) != 0 && errno != EEXIST)
+		if (mkdir(buf, (mode_t)mode) != 0 && errno != EEXIST)
 			return fileio_error(err, errno, "create directory", buf);
 		if (i < len)
 			buf[i] = '/';

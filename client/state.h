@@ -73,7 +73,7 @@ int state_projects(const char *state, struct project *p, int max, struct error *
 int state_host_key(const char *state, const struct project *p, struct key_secret *sk,
 		   struct error *err) __attribute__((warn_unused_result));
 
-/* mkdir -p with mode for each created component. */
+/* mkdir -p; every directory it creates gets mode. */
 int state_mkdirs(const char *path, unsigned mode, struct error *err)
     __attribute__((warn_unused_result));
 
