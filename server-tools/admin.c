@@ -19,6 +19,10 @@ static const struct admin_command admin_commands[] = {
      admin_fingerprint},
     {"wu", "sign|verify|show ...",
      "sign, verify and inspect work-unit descriptors ('agora-admin wu --help')", admin_wu},
+    {"audit", "--dir DIR --pub KEY",
+     "re-derive and check every model version of an exported job", admin_audit},
+    {"ledger", "verify --file F --pub K", "check the signed, hash-chained credit ledger",
+     admin_ledger},
 };
 
 #define ADMIN_N_COMMANDS (sizeof(admin_commands) / sizeof(admin_commands[0]))

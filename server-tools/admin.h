@@ -49,5 +49,7 @@ int admin_parse_args(int argc, char **argv, const struct admin_option *opts, con
 int admin_keygen(int argc, char **argv);
 int admin_fingerprint(int argc, char **argv);
 int admin_wu(int argc, char **argv);
+int admin_audit(int argc, char **argv);  /* admin_audit.c */
+int admin_ledger(int argc, char **argv); /* admin_ledger.c */
 
 #endif

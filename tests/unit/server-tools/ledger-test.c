@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/fileio.h"
@@ -170,6 +171,46 @@ static void test_torn_open(void)
 	TAP_IS(n, N_ENTRIES, "with six entries");
 }
 
+static int run_admin(const char *args)
+{
+	const char *top = getenv("top_builddir");
+	char cmd[1600];
+	int rc;
+
+	snprintf(cmd, sizeof(cmd), "%s/agora-admin %s >/dev/null 2>&1", top && *top ? top : ".",
+		 args);
+	rc = system(cmd);
+	return rc == -1 || !WIFEXITED(rc) ? -1 : WEXITSTATUS(rc);
+}
+
+/* agora-admin ledger verify on the good ledger, then with one byte of
+ * entry 3 altered. */
+static void test_admin(void)
+{
+	char args[1400], key[700];
+	unsigned char *buf;
+	size_t size, start[N_ENTRIES], len[N_ENTRIES];
+	struct error err;
+
+	if (key_write_pair(dir, "coord", &pk, &sk, &err) < 0)
+		abort();
+	snprintf(key, sizeof(key), "%s/coord.pub", dir);
+	snprintf(args, sizeof(args), "ledger verify --file '%s' --pub '%s' --totals account", path,
+		 key);
+	TAP_IS(run_admin(args), 0, "agora-admin ledger verify passes");
+	if (fileio_read_all(path, 1 << 20, &buf, &size, &err) < 0)
+		abort();
+	records(buf, size, start, len);
+	buf[start[3] + len[3] / 2] ^= 4;
+	if (fileio_write_atomic(path, buf, size, 0600, 0, &err) < 0)
+		abort();
+	TAP_IS(run_admin(args), 1, "agora-admin ledger verify exits 1 on an altered entry");
+	free(buf);
+	unlink(key);
+	snprintf(key, sizeof(key), "%s/coord.key", dir);
+	unlink(key);
+}
+
 static void test_flops(void)
 {
 	const struct model_config *cfg = model_preset_find("gpt-tiny");
@@ -197,6 +238,7 @@ int main(void)
 	test_tamper();
 	test_torn_open();
 	test_flops();
+	test_admin();
 	unlink(path);
 	rmdir(dir);
 	return tap_done();

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "common/fileio.h"
 #include "kernels/model.h"
@@ -305,6 +306,46 @@ static void test_missing(void)
 		abort();
 }
 
+/* Runs agora-admin with args; its exit status, or -1 when the program
+ * cannot run. */
+static int run_admin(const char *args)
+{
+	const char *top = getenv("top_builddir");
+	char cmd[1600];
+	int rc;
+
+	snprintf(cmd, sizeof(cmd), "%s/agora-admin %s >/dev/null 2>&1", top && *top ? top : ".",
+		 args);
+	rc = system(cmd);
+	return rc == -1 || !WIFEXITED(rc) ? -1 : WEXITSTATUS(rc);
+}
+
+static void test_admin(void)
+{
+	char args[1400], path[700];
+	struct error err;
+	unsigned char *buf;
+	size_t len;
+
+	if (key_write_pair(dir, "coord", &coord_pk, &coord_sk, &err) < 0)
+		abort();
+	snprintf(args, sizeof(args), "audit --dir '%s' --pub '%s/coord.pub'", dir, dir);
+	TAP_IS(run_admin(args), 0, "agora-admin audit passes");
+	snprintf(path, sizeof(path), "%s/manifests/round-1.env", dir);
+	if (fileio_read_all(path, 1 << 20, &buf, &len, &err) < 0)
+		abort();
+	buf[len - 5] ^= 1;
+	if (fileio_write_atomic(path, buf, len, 0644, 0, &err) < 0)
+		abort();
+	TAP_IS(run_admin(args), 1, "agora-admin audit exits 1 on an altered manifest");
+	buf[len - 5] ^= 1;
+	if (fileio_write_atomic(path, buf, len, 0644, 0, &err) < 0)
+		abort();
+	free(buf);
+	snprintf(args, sizeof(args), "audit --dir '%s'", dir);
+	TAP_IS(run_admin(args), 2, "agora-admin audit without --pub: usage");
+}
+
 static void setup(void)
 {
 	unsigned char seed[KEY_SEED_BYTES];
@@ -362,6 +403,7 @@ int main(void)
 	free(theta);
 	test_tamper();
 	test_missing();
+	test_admin();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		tap_diag("cannot remove %s", dir);
