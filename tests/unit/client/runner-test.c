@@ -129,6 +129,7 @@ int main(void)
 			      NULL};
 	char fp[KEY_FINGERPRINT_LEN + 1];
 	long long blobs;
+	uint64_t killed_at;
 	struct status st;
 	pid_t pid;
 	const char *env_steps = getenv("RUNNER_TEST_STEPS");
@@ -185,6 +186,13 @@ int main(void)
 	TAP_OK(st.step > 0 && st.step < (uint64_t)steps_kill, "killed mid-unit (step %llu of %ld)",
 	       (unsigned long long)st.step, steps_kill);
 	TAP_IS(results_of(&u_kill), 0, "no result yet");
+	killed_at = st.step;
+	pid = cluster_client(&c, "ann", runk);
+	TAP_OK(wait_status("ann", "computing", killed_at + 50, 120),
+	       "the restarted client computes");
+	kill(pid, SIGTERM);
+	TAP_IS(cluster_wait(pid, 30), 0, "SIGTERM mid-unit: it exits 0");
+	TAP_OK(cluster_log_has(&c, "ann", "checkpoint saved"), "after saving a checkpoint");
 	TAP_IS(cluster_wait(cluster_client(&c, "ann", runk), 180), 0,
 	       "the restarted client exits 0");
 	TAP_OK(cluster_log_has(&c, "ann", "resuming unit"), "it resumed from a checkpoint");
