@@ -409,7 +409,9 @@ __kernel void attn_bwd_dqkv_v(G float *dqkv, int dqo, GC float *dpre, int dpo, G
 
 	if (i >= n)
 		return;
-	int bt = i / nb, c3 = (i % nb) * 16, b = bt / T, t = bt % T;
+	/* t fastest: neighbouring items read the same rows of q, k, dout and
+	 * neighbouring entries of the columns of dpre and att */
+	int t = i % T, c3 = ((i / T) % nb) * 16, b = i / (T * nb), bt = b * T + t;
 	int part = c3 / C, c = c3 - part * C, h = c / (C / NH);
 	int base = (b * NH + h) * T;
 	GC float *rows = qkv + qo + b * T * C3;
