@@ -5,8 +5,9 @@
  * failure names the first op whose output differs).
  *
  * Covers every kernel of kernels/cl/train.cl and the GEMMs in all their
- * uses: a small GPT with ragged sizes (C 48, 3 heads, T 7, B 3) under
- * every local size the runtime may choose (driver's, 1, 4, 16, 64), a GPT
+ * uses: a small GPT with ragged sizes (C 48, 3 heads, T 7, B 3) and one
+ * with T 20 (whole and partial 16-lane blocks of the vectorised attention)
+ * under every local size the runtime may choose (driver's, 1, 4, 16, 64), a GPT
  * with head size 12 (per-element attention kernels), the gpt-test preset
  * with both GEMM variants and both attention paths, gpt-tiny for a few
  * steps, and mlp-tiny. Also checkpoint/resume (save after 2 steps, load into a new
@@ -280,10 +281,17 @@ int main(void)
 	struct runtime *rt = cl_test_open();
 	struct engine_opts eo = {.gemm = GEMM_VARIANT_AUTO};
 
+	/* T 20: full 16-lane blocks in the vectorised softmax and score
+	 * kernels, and a ragged last block */
+	struct model_config longer = {.kind = MODEL_GPT, .name = "longer", .n_layer = 1,
+				      .n_embd = 32, .n_head = 2, .n_ctx = 20, .vocab = MODEL_VOCAB};
+
 	for (size_t l = 0; l < sizeof(locals) / sizeof(locals[0]); l++) {
 		eo.local = locals[l];
 		tap_ok(gpt_case(rt, &ragged, 3, 2, &eo),
 		       "ragged gpt (C48 NH3 T7 B3), local size %zu: 2 steps bitwise", locals[l]);
+		tap_ok(gpt_case(rt, &longer, 2, 2, &eo),
+		       "gpt C32 NH2 T20 B2, local size %zu: 2 steps bitwise", locals[l]);
 	}
 	eo.local = 0;
 	odd.n_embd = 36; /* head size 12: the per-element attention kernels */
