@@ -4,9 +4,12 @@
  * The forward and backward passes below follow kernels/ref/gpt_impl.h and
  * kernels/ref/mlp_impl.h statement by statement; each reference loop
  * becomes one kernel launch (kernels/cl/train.cl) or one GEMM
- * (kernels/cl/gemm.cl). Launch errors are sticky: the first one is kept in
- * e->rc / e->err and the step reports it after its clFinish, so the
- * enqueueing code stays a straight list of launches.
+ * (kernels/cl/gemm.cl). Where the per-element kernel leaves a CPU
+ * scalar, a 16-lane twin runs the same per-element operations (checked at
+ * start where it restates fmath.h: gelu_selfcheck). Launch errors are
+ * sticky: the first one is kept in e->rc / e->err and the step reports it
+ * after its clFinish, so the enqueueing code stays a straight list of
+ * launches.
  */
 #include "config.h"
 

@@ -12,8 +12,14 @@
  * engine_load() restores them, so a unit resumes where it stopped.
  *
  * Every result equals the C reference's for the same inputs (memcmp):
- * every kernel calls the reference's element function or, for GEMMs,
- * keeps its per-element k order (kernels/gemm.h).
+ * every kernel calls the reference's element function, or runs the same
+ * per-element sequence of operations in 16 vector lanes (attention, GELU,
+ * column sums; engine_opts.per_element turns those off), or, for GEMMs,
+ * keeps the per-element k order (kernels/gemm.h).
+ *
+ * Cost: engine_new builds two programs (cached on disk, see runtime.h) and
+ * allocates 4 x params + activations + GEMM panels + B*C*T floats; a step
+ * transfers only the batch (B*T tokens and targets) and 16 bytes back.
  */
 #ifndef AGORA_KERNELS_ENGINE_H
 #define AGORA_KERNELS_ENGINE_H
