@@ -374,8 +374,17 @@ int compute_unit(const struct unit *u, const unsigned char *theta, size_t theta_
 		return error_set(err, ERROR_FORMAT,
 				 "model blob has %zu bytes, preset '%s' needs %zu", theta_len,
 				 u->preset, model_param_count(cfg) * sizeof(float));
-	if ((ret = backend_open(&b, o->device, cfg, (int)u->hyper.batch, err)) < 0)
-		return ret;
+	if ((ret = backend_open(&b, o->device, cfg, (int)u->hyper.batch, err)) < 0) {
+		struct error e2;
+
+		if (err)
+			e2 = *err;
+		else
+			error_clear(&e2);
+		backend_close(&b);
+		return error_set(err, ERROR_DEVICE, "cannot open device '%s': %s",
+				 o->device ? o->device : "auto", e2.msg);
+	}
 	bufs = malloc(3 * b.n * sizeof(float));
 	ck_size = model_ckpt_size(b.n);
 	ck = o->dir ? malloc(ck_size) : NULL;

@@ -30,6 +30,7 @@
 #define ASSIGNMENT_MAX (ENVELOPE_MAX * 7 + 4096) /* JSON-escaped envelope */
 
 volatile sig_atomic_t runner_stop;
+static int runner_failed; /* a device failure ended the run: exit 1 */
 
 /* What happened to one unit. */
 enum outcome { UNIT_DONE, UNIT_DROPPED, UNIT_RETRY, UNIT_STOPPED };
@@ -278,6 +279,14 @@ static enum outcome compute_job(struct runner *r, struct job *j)
 	r->st.steps = j->u.steps;
 	status_set(r, "computing");
 	ret = compute_unit(&j->u, theta, theta_len, data, data_len, &co, &c, &err);
+	if (ret == ERROR_DEVICE) {
+		log_error(
+		    "unit %.16s: device failure, stopping (the unit stays for the next run): %s",
+		    j->id_hex, err.msg);
+		runner_failed = 1;
+		res = UNIT_STOPPED;
+		goto out;
+	}
 	if (ret == ERROR_STATE && runner_stop) {
 		log_info("unit %.16s: %s, checkpoint saved", j->id_hex, err.msg);
 		res = UNIT_STOPPED;
@@ -300,6 +309,34 @@ out:
 	return res;
 }
 
+/* Sends a heartbeat to p; takes the host's credit from the answer when
+ * the coordinator reports one ("credit", a number), else leaves it. */
+static void heartbeat(struct runner *r, struct project *p)
+{
+	struct net_response resp;
+	struct key_secret sk;
+	struct error err;
+	json_t *o, *credit;
+	int ret;
+
+	error_clear(&err);
+	if (state_host_key(r->o->state, p, &sk, &err) < 0)
+		return;
+	ret = net_signed(&r->net, &sk, p->host_id, "POST", p->url, "/api/v1/heartbeat", NULL, "{}",
+			 2, NET_CONTROL_MAX, &resp, &err);
+	sodium_memzero(&sk, sizeof(sk));
+	if (ret < 0) {
+		log_debug("heartbeat to '%s' failed: %s", p->url, err.msg);
+		return;
+	}
+	o = json_loadb((const char *)resp.body, resp.len, 0, NULL);
+	credit = json_object_get(o, "credit");
+	if (resp.status == 200 && json_is_number(credit) && json_number_value(credit) >= 0)
+		p->credit = json_number_value(credit);
+	json_decref(o);
+	net_response_release(&resp);
+}
+
 /* Marks the unit uploaded (durably), counts it, removes its directory. */
 static void job_finish(struct runner *r, struct job *j, double seconds)
 {
@@ -314,6 +351,7 @@ static void job_finish(struct runner *r, struct job *j, double seconds)
 	if (state_project_load(r->o->state, j->p.slug, &p, &err) == 0) {
 		p.compute_s += seconds;
 		p.units_done++;
+		heartbeat(r, &p);
 		if (state_project_save(r->o->state, &p, &err) < 0)
 			log_warn("cannot update project '%s': %s", p.url, err.msg);
 	}
@@ -450,6 +488,10 @@ static enum outcome job_process(struct runner *r, struct job *j)
 	r->st.round = j->u.round;
 	path_in(path, j->dir, "result.env");
 	if (access(path, F_OK) != 0) {
+		if (j->deadline > 0 && (int64_t)time(NULL) > j->deadline) {
+			drop(j, "its deadline has passed");
+			return UNIT_DROPPED;
+		}
 		res = compute_job(r, j);
 		if (res != UNIT_DONE)
 			return res;
@@ -679,7 +721,7 @@ int runner_run(const struct runner_opts *o)
 	memset(&r->st.unit, 0, sizeof(r->st.unit));
 	status_set(r, "stopped");
 	log_info("stopped after %ld unit%s", r->units, r->units == 1 ? "" : "s");
-	ret = 0;
+	ret = runner_failed ? 1 : 0;
 out:
 	if (r)
 		net_release(&r->net);

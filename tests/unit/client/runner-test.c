@@ -8,7 +8,9 @@
  *    the good unit behind them;
  *  - kill -9 of a client mid-unit: the restarted client resumes from its
  *    last checkpoint (fewer steps recomputed) and exactly one result is
- *    stored;
+ *    stored; SIGTERM mid-unit checkpoints and exits 0;
+ *  - a --device that cannot be opened stops the client (exit 1) and keeps
+ *    the unit for the next run;
  *  - kill -9 of the server in the middle of an upload (the client sends
  *    at 16 KiB/s, and the server is seen streaming it into a temporary
  *    file): after the restart nothing is half-written (no result row, no
@@ -121,12 +123,12 @@ int main(void)
 	struct cluster_unit_opts big = {.steps = 0, .batch = 4, .quorum = 1};
 	struct key_public opk;
 	struct key_secret osk;
-	struct hash u_sig, u_preset, u_abi, u_good, u_kill, u_srv;
+	struct hash u_sig, u_preset, u_abi, u_good, u_kill, u_srv, u_dev;
 	const char *run1[] = {"run", "--device", "ref", "--max-units", "1", NULL};
 	const char *runk[] = {"run", "--device", "ref", "--max-units", "1", "--checkpoint-interval",
 			      "0",   "--stall",  "5",   NULL};
-	const char *runu[] = {"run", "--device", "ref", "--max-units", "1", "--upload-limit", "16384",
-			      NULL};
+	const char *runu[] = {"run", "--device",       "ref",   "--max-units",
+			      "1",   "--upload-limit", "16384", NULL};
 	char fp[KEY_FINGERPRINT_LEN + 1];
 	long long blobs;
 	uint64_t killed_at;
@@ -155,6 +157,7 @@ int main(void)
 	cluster_unit(&c, &big, &u_kill);
 	big.steps = (int)(steps_kill / 3);
 	cluster_unit(&c, &big, &u_srv);
+	cluster_unit(&c, &good, &u_dev);
 	if (cluster_server_start(&c, 0) < 0)
 		tap_skip_all("cannot start agora-server");
 
@@ -231,6 +234,17 @@ int main(void)
 		TAP_IS(cluster_wait(cluster_client(&c, "ann", args), 30), 0, "status --json");
 		TAP_OK(cluster_log_has(&c, "ann", "\"units_done\": 3"),
 		       "it counts the three units done");
+	}
+
+	/* a device that cannot be opened stops the client; the unit stays */
+	{
+		const char *nodev[] = {"run", "--device", "no-such-device", "--once", NULL};
+		TAP_IS(cluster_wait(cluster_client(&c, "ann", nodev), 60), 1,
+		       "an unusable --device: run exits 1");
+		TAP_OK(cluster_log_has(&c, "ann", "device failure"), "saying why");
+		TAP_IS(cluster_wait(cluster_client(&c, "ann", run1), 60), 0,
+		       "the next run with a working device");
+		TAP_IS(results_of(&u_dev), 1, "computes the kept unit");
 	}
 
 	cluster_close(&c);
