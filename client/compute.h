@@ -74,7 +74,8 @@ int compute_check_unit(const struct unit *u, struct error *err) __attribute__((w
 
 /* Runs unit u. theta holds theta_len bytes (must be the preset's parameter
  * bytes), data the concatenated training bytes. ERROR_STATE with "stopped"
- * when *stop ended the run (after a checkpoint). */
+ * when *stop ended the run (after a checkpoint); ERROR_DEVICE when the
+ * device cannot be opened or fails (the unit itself may be fine). */
 int compute_unit(const struct unit *u, const unsigned char *theta, size_t theta_len,
 		 const unsigned char *data, size_t data_len, const struct compute_opts *o,
 		 struct compute_output *out, struct error *err) __attribute__((warn_unused_result));
