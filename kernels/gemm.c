@@ -111,8 +111,9 @@ static int enqueue_tiled(struct gemm *g, const struct gemm_args *a, struct error
 	rc |= ARG(k, i++, a->mode);
 	if (rc != CL_SUCCESS)
 		return runtime_cl_error(err, "clSetKernelArg", CL_INVALID_ARG_VALUE);
-	global[0] = round_up((size_t)a->N, 16);
-	global[1] = round_up((size_t)a->M, 16);
+	/* a 16 x 16 group per 64 x 64 block of C */
+	global[0] = round_up((size_t)a->N, 64) / 4;
+	global[1] = round_up((size_t)a->M, 64) / 4;
 	return enqueue(g, k, global, local, err);
 }
 

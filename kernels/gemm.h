@@ -24,7 +24,7 @@
 enum gemm_variant {
 	GEMM_VARIANT_AUTO = 0,
 	GEMM_VARIANT_RB,    /* barrier-free register blocking (CPUs) */
-	GEMM_VARIANT_TILED, /* 16x16 local-memory tiles (GPUs) */
+	GEMM_VARIANT_TILED, /* local-memory tiles, 64x64 per group (GPUs) */
 };
 
 /* One multiply. Offsets and strides count floats. A(m,k) is

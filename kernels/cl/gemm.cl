@@ -24,8 +24,9 @@
  * AVX-512 PoCL: 8 x 32 beats 16 x 16, whose per-row lane broadcasts
  * compete with the fmas for the shuffle port.)
  *
- * gemm_tiled: local-memory tiles of GEMM_TS x GEMM_TS for GPUs; the local
- * size is fixed (GEMM_TS, GEMM_TS) and the global size rounded up to whole
+ * gemm_tiled: for GPUs, local-memory tiles: a group of 16 x 16 items
+ * computes a 64 x 64 block of C (4 x 4 outputs per item) through tiles of
+ * 16 k; the local size is fixed and the global size rounded up to whole
  * groups, so no group is partial; every item runs the same number of
  * barriers.
  */
@@ -37,7 +38,8 @@
 #define GEMM_ADD_C 8
 #define GEMM_RM 8 /* gemm_pack_a_t moves a panel row with vload8 */
 #define GEMM_RN 32
-#define GEMM_TS 16
+#define GEMM_TS 16 /* gemm_tiled: items per side of a group, k per tile */
+#define GEMM_TB 64 /* gemm_tiled: rows and columns of C per group */
 
 static float gemm_init(int mode, __global const float *bias, __global const float *C,
 		       int ci, int n)
@@ -204,32 +206,60 @@ gemm_tiled(int M, int N, int K, __global const float *A, int a_off, int sam, int
 	   __global const float *B, int b_off, int sbk, int sbn, __global float *C, int c_off,
 	   int ldc, __global const float *bias, int bias_off, int mode)
 {
-	__local float as[GEMM_TS][GEMM_TS + 1];
-	__local float bs[GEMM_TS][GEMM_TS + 1];
-	int tx = (int)get_local_id(0), ty = (int)get_local_id(1);
-	int n = (int)get_group_id(0) * GEMM_TS + tx;
-	int m = (int)get_group_id(1) * GEMM_TS + ty;
-	int ci = c_off + m * ldc + n;
-	int live = m < M && n < N;
+	/* a 64 x 64 block of C per group of 16 x 16 items, each item holding
+	 * 4 x 4 outputs (rows ty + 16i, columns tx + 16j); K in tiles of 16 */
+	__local float as[GEMM_TS][GEMM_TB + 1]; /* as[kk][mm] = A(m0 + mm, k0 + kk) */
+	__local float bs[GEMM_TS][GEMM_TB + 1]; /* bs[kk][nn] = B(k0 + kk, n0 + nn) */
+	int tx = (int)get_local_id(0), ty = (int)get_local_id(1), id = ty * GEMM_TS + tx;
+	int m0 = (int)get_group_id(1) * GEMM_TB, n0 = (int)get_group_id(0) * GEMM_TB;
 	int tiles = (K + GEMM_TS - 1) / GEMM_TS;
+	/* load with the unit-stride index fastest across items */
+	int a_kfast = sak == 1 || sam != 1, b_nfast = sbn == 1 || sbk != 1;
+	float acc[4][4];
 
 	if (mode & (GEMM_INIT_BIAS | GEMM_ADD_BIAS))
 		bias += bias_off;
-	float acc = live ? gemm_init(mode, bias, C, ci, n) : 0.0f;
-
+	for (int i = 0; i < 4; i++)
+		for (int j = 0; j < 4; j++) {
+			int m = m0 + ty + 16 * i, n = n0 + tx + 16 * j;
+			acc[i][j] = m < M && n < N ? gemm_init(mode, bias, C, c_off + m * ldc + n, n)
+						   : 0.0f;
+		}
 	for (int t = 0; t < tiles; t++) {
-		int ka = t * GEMM_TS + tx, kb = t * GEMM_TS + ty;
-		/* as[ty][tx] = A(m, ka); bs[ty][tx] = B(kb, n) */
-		as[ty][tx] = (m < M && ka < K) ? A[a_off + m * sam + ka * sak] : 0.0f;
-		bs[ty][tx] = (kb < K && n < N) ? B[b_off + kb * sbk + n * sbn] : 0.0f;
+		int k0 = t * GEMM_TS;
+		for (int l = 0; l < 4; l++) {
+			int x = id + l * GEMM_TS * GEMM_TS;
+			int kk = a_kfast ? x % GEMM_TS : x / GEMM_TB;
+			int mm = a_kfast ? x / GEMM_TS : x % GEMM_TB;
+			as[kk][mm] = (m0 + mm < M && k0 + kk < K)
+					     ? A[a_off + (m0 + mm) * sam + (k0 + kk) * sak]
+					     : 0.0f;
+			kk = b_nfast ? x / GEMM_TB : x % GEMM_TS;
+			int nn = b_nfast ? x % GEMM_TB : x / GEMM_TS;
+			bs[kk][nn] = (k0 + kk < K && n0 + nn < N)
+					     ? B[b_off + (k0 + kk) * sbk + (n0 + nn) * sbn]
+					     : 0.0f;
+		}
 		barrier(CLK_LOCAL_MEM_FENCE);
-		int kend = min(GEMM_TS, K - t * GEMM_TS);
-		for (int kk = 0; kk < kend; kk++)
-			acc = fma(as[ty][kk], bs[kk][tx], acc);
+		int kend = min(GEMM_TS, K - k0);
+		for (int kk = 0; kk < kend; kk++) {
+			float a[4], b[4];
+			for (int i = 0; i < 4; i++)
+				a[i] = as[kk][ty + 16 * i];
+			for (int j = 0; j < 4; j++)
+				b[j] = bs[kk][tx + 16 * j];
+			for (int i = 0; i < 4; i++)
+				for (int j = 0; j < 4; j++)
+					acc[i][j] = fma(a[i], b[j], acc[i][j]);
+		}
 		barrier(CLK_LOCAL_MEM_FENCE);
 	}
-	if (live)
-		gemm_store(mode, bias, C, ci, n, acc);
+	for (int i = 0; i < 4; i++)
+		for (int j = 0; j < 4; j++) {
+			int m = m0 + ty + 16 * i, n = n0 + tx + 16 * j;
+			if (m < M && n < N)
+				gemm_store(mode, bias, C, c_off + m * ldc + n, n, acc[i][j]);
+		}
 }
 
 /* dst (cols x rows) = transpose of src (rows x cols); exact data moves. */
