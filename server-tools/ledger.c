@@ -348,6 +348,30 @@ static int ledger_note(void *ctx, const struct ledger_entry *e)
 	return ledger_set_add(&l->credited, &k);
 }
 
+/* 1 when the bytes after the last good record can be one torn append:
+ * at most one record long, and no second envelope starts inside them
+ * (which would mean a damaged length in the middle of the file, not a
+ * crash: then nothing is cut). */
+static int ledger_tail_is_torn(struct ledger *l, off_t good_end)
+{
+	static const char magic[] = ENVELOPE_MAGIC "\n";
+	const size_t mlen = sizeof(magic) - 1;
+	unsigned char *tail = malloc(LEDGER_RECORD_MAX + 5);
+	ssize_t got;
+	size_t i;
+	int torn;
+
+	if (!tail)
+		return 0;
+	got = pread(l->fd, tail, LEDGER_RECORD_MAX + 5, good_end);
+	torn = got >= 0 && got <= LEDGER_RECORD_MAX + 4;
+	for (i = 5; torn && i + mlen <= (size_t)got; i++)
+		if (memcmp(tail + i, magic, mlen) == 0)
+			torn = 0;
+	free(tail);
+	return torn;
+}
+
 /* Scans an opened ledger and cuts a torn tail. */
 static int ledger_load(struct ledger *l, struct error *err)
 {
@@ -366,7 +390,7 @@ static int ledger_load(struct ledger *l, struct error *err)
 	if (rc == ERROR_DUPLICATE)
 		return error_set(err, rc, "entry %llu: credits a result twice",
 				 (unsigned long long)s.count);
-	if (rc < 0 && s.torn) {
+	if (rc < 0 && s.torn && ledger_tail_is_torn(l, (off_t)s.good_end)) {
 		log_warn("ledger '%s': cutting a torn last record: %s", l->path,
 			 err ? err->msg : "");
 		if (ftruncate(l->fd, (off_t)s.good_end) < 0 || fsync(l->fd) < 0)

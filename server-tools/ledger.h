@@ -22,7 +22,9 @@
  *
  * Crash safety: a record torn by a crash during an append can only be the
  * last one, and its append never returned success. ledger_open() (the
- * writer) truncates such a torn tail, with a warning, and continues;
+ * writer) truncates such a torn tail, with a warning, and continues (only
+ * when the bytes after the last whole record are at most one record and
+ * hold no second envelope: a damaged length in the middle is an error);
  * ledger_verify() (the auditor) reports it as an error naming the entry,
  * since a reader cannot tell a crash from tampering. Anything else wrong
  * anywhere makes both fail, naming the first bad entry.

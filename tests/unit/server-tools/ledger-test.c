@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -141,6 +142,30 @@ static void test_tamper(void)
 	if (fileio_write_atomic(path, buf, size, 0600, 0, &err) < 0)
 		abort();
 	TAP_IS(ledger_verify(path, &pk, NULL, NULL, NULL, NULL, &err), 0, "restored: verifies");
+
+	/* A length in the middle pointing past the end looks torn to a reader
+	 * but is not: the writer refuses to cut the entries after it. */
+	buf[start[3]] = 0xf0;
+	buf[start[3] + 1] = 0x0f;
+	if (fileio_write_atomic(path, buf, size, 0600, 0, &err) < 0)
+		abort();
+	TAP_IS(ledger_verify(path, &pk, NULL, NULL, NULL, NULL, &err), ERROR_FORMAT,
+	       "a damaged length in entry 3 fails verify");
+	TAP_OK(!strncmp(err.msg, "entry 3:", 8), "naming entry 3: %s", err.msg);
+	{
+		struct ledger *l;
+		struct stat st;
+
+		TAP_IS(ledger_open(&l, path, &sk, &err), ERROR_FORMAT,
+		       "and the writer refuses it instead of cutting entries 3..5");
+		TAP_OK(stat(path, &st) == 0 && (size_t)st.st_size == start[5] + len[5],
+		       "the file was not cut");
+	}
+	buf[start[3]] = (unsigned char)((len[3] - 4) & 0xff);
+	buf[start[3] + 1] = (unsigned char)((len[3] - 4) >> 8);
+	if (fileio_write_atomic(path, buf, size, 0600, 0, &err) < 0)
+		abort();
+	TAP_IS(ledger_verify(path, &pk, NULL, NULL, NULL, NULL, &err), 0, "restored again");
 
 	/* A torn last record: cut in the middle of entry 5. */
 	if (truncate(path, (off_t)(start[5] + len[5] / 2)) < 0)
