@@ -9,9 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/fileio.h"
 #include "kernels/model.h"
+#include "server-tools/blobstore.h"
 #include "server-tools/merge.h"
 #include "server-tools/validate.h"
 #include "workunits/blob.h"
@@ -305,6 +307,26 @@ int lineage_dir_blob(void *ctx, const struct hash *h, size_t max, unsigned char 
 	if (rc < 0)
 		return rc;
 	rc = blob_decode_mem(buf, buf_len, &caps, raw, len, NULL, err);
+	free(buf);
+	return rc;
+}
+
+int lineage_store_blob(void *ctx, const struct hash *h, size_t max, unsigned char **raw,
+		       size_t *len, struct error *err)
+{
+	struct blob_caps caps = {max, BLOB_DEFAULT_MAX_RATIO, h};
+	unsigned char *buf = NULL;
+	size_t buf_len;
+	uint64_t size;
+	int fd, rc;
+
+	rc = blobstore_get(ctx, h, &fd, &size, err);
+	if (rc < 0)
+		return rc;
+	rc = fileio_read_fd(fd, "blob", max + max / 64 + 4096, &buf, &buf_len, err);
+	close(fd);
+	if (rc == 0)
+		rc = blob_decode_mem(buf, buf_len, &caps, raw, len, NULL, err);
 	free(buf);
 	return rc;
 }

@@ -82,4 +82,9 @@ int lineage_verify_dir(const char *dir, const struct key_public *coord,
 int lineage_dir_blob(void *ctx, const struct hash *h, size_t max, unsigned char **raw, size_t *len,
 		     struct error *err);
 
+/* The blob callback of the coordinator's blob store: ctx is a struct
+ * blobstore *. */
+int lineage_store_blob(void *ctx, const struct hash *h, size_t max, unsigned char **raw,
+		       size_t *len, struct error *err);
+
 #endif

@@ -332,3 +332,30 @@ out:
 	free(delta);
 	return rc;
 }
+
+int merge_genesis(struct blobstore *bs, const struct model_config *cfg, uint64_t seed,
+		  const unsigned char *eval_data, size_t eval_len, int eval_seqs,
+		  struct merge_round_out *out, struct error *err)
+{
+	size_t n = model_param_count(cfg);
+	float *theta = calloc(n, sizeof(float)), *mom = calloc(n, sizeof(float));
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!theta || !mom) {
+		rc = error_set(err, ERROR_NOMEM, "cannot make the initial model: out of memory");
+		goto out;
+	}
+	model_init_params(cfg, seed, theta);
+	if ((rc = merge_eval(cfg, theta, eval_data, eval_len, eval_seqs, &out->eval_loss, err)) <
+		0 ||
+	    (rc = blobstore_put_mem(bs, theta, n * sizeof(float), BLOB_CODEC_ZLIB, &out->theta,
+				    NULL, err)) < 0 ||
+	    (rc = blobstore_put_mem(bs, mom, n * sizeof(float), BLOB_CODEC_ZLIB, &out->momentum,
+				    NULL, err)) < 0)
+		goto out;
+out:
+	free(theta);
+	free(mom);
+	return rc;
+}

@@ -119,6 +119,14 @@ struct merge_round_out {
 	double eval_loss;
 };
 
+/* Round 0: θ_0 = model_init_params(cfg, seed) and an all-zero momentum,
+ * both stored in bs (zlib), and θ_0's eval loss: what round 0's manifest
+ * names. */
+int merge_genesis(struct blobstore *bs, const struct model_config *cfg, uint64_t seed,
+		  const unsigned char *eval_data, size_t eval_len, int eval_seqs,
+		  struct merge_round_out *out, struct error *err)
+    __attribute__((warn_unused_result));
+
 /* Loads every blob (each Δ checked: size, finite), applies the outer
  * step, evaluates, and stores θ_(r+1) and the momentum (zlib) in bs. Holds
  * three model-sized buffers at once (θ, momentum, the running sum) plus

@@ -170,7 +170,20 @@ static void test_round_blobs(void)
 	       "merge_round stores the same θ and momentum, same eval loss");
 	TAP_OK(blobstore_exists(bs, &out.theta) && blobstore_exists(bs, &out.momentum),
 	       "θ_1 and the momentum are in the store");
-	hd[1] = in.theta;
+	{
+		struct merge_round_out g;
+		struct hash want;
+
+		TAP_IS(merge_genesis(bs, cfg, 3, data, sizeof(data), 4, &g, &err), 0,
+		       "merge_genesis runs");
+		memset(m, 0, n * 4);
+		hash_buf(&want, m, n * 4);
+		model_init_params(cfg, 3, t);
+		TAP_OK(hash_equal(&g.theta, &in.theta) && hash_equal(&g.momentum, &want) &&
+			   merge_eval(cfg, t, data, sizeof(data), 4, &loss, &err) == 0 &&
+			   loss == g.eval_loss,
+		       "genesis: θ_0 from the seed, zero momentum, its eval loss");
+	}
 	hash_buf(&hd[1], "missing", 7);
 	TAP_IS(merge_round(bs, &in, &out, &err), ERROR_NOT_FOUND, "a missing Δ fails the merge");
 	tap_diag("%s", err.msg);
