@@ -210,6 +210,15 @@ static void test_cache(void)
 	TAP_OK(rt && runtime_program(rt, "gemm", &err) && rt->cache_hits == 1,
 	       "the rebuilt binary was cached again");
 	runtime_free(rt);
+	snprintf(cmd, sizeof(cmd), "for f in '%s'/*.bin; do head -c 60 \"$f\" > \"$f.t\" && "
+		 "mv \"$f.t\" \"$f\"; done", dir);
+	if (system(cmd) != 0)
+		tap_diag("cannot truncate the cache files");
+	rt = runtime_new(&devs[i], &err);
+	TAP_OK(rt && runtime_program(rt, "gemm", &err) && rt->cache_rejects == 1 &&
+		       rt->cache_misses == 1,
+	       "a truncated cache file is rejected and rebuilt");
+	runtime_free(rt);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		tap_diag("cannot remove '%s'", dir);
