@@ -22,7 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+#include <utime.h>
 
 #include <sodium.h>
 
@@ -419,6 +421,15 @@ struct runtime *runtime_new(const struct runtime_device *dev, struct error *err)
 		goto fail;
 	}
 	cache_dir_pick(rt->cache_dir, sizeof(rt->cache_dir));
+	rt->cache_max = RUNTIME_CACHE_DIR_MAX;
+	{
+		const char *v = getenv("AGORA_KERNEL_CACHE_MAX");
+		char *end;
+		unsigned long long cap = v ? strtoull(v, &end, 10) : 0;
+
+		if (v && *v && !*end && cap > 0 && cap <= RUNTIME_CACHE_DIR_MAX)
+			rt->cache_max = cap;
+	}
 	return rt;
 fail:
 	runtime_free(rt);
@@ -527,26 +538,42 @@ static int mkdir_p(const char *path)
 	return mkdir(tmp, 0700) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-static uint64_t cache_dir_bytes(const char *dir)
+/* Makes room for `need` more bytes under cap by deleting
+ * the least recently used "*.bin" files (hits refresh a file's mtime).
+ * Returns 0 when the new file fits. Other files are left alone. */
+static int cache_make_room(const char *dir, uint64_t need, uint64_t cap)
 {
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	uint64_t total = 0;
-	char p[1024];
-	struct stat st;
+	for (int round = 0; round < 64; round++) {
+		DIR *d = opendir(dir);
+		struct dirent *e;
+		uint64_t total = 0;
+		char p[1024], oldest[1024] = "";
+		time_t oldest_t = 0;
+		struct stat st;
+		size_t len;
 
-	if (!d)
-		return 0;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		if (snprintf(p, sizeof(p), "%s/%s", dir, e->d_name) >= (int)sizeof(p))
-			continue;
-		if (stat(p, &st) == 0 && S_ISREG(st.st_mode))
+		if (!d)
+			return -1;
+		while ((e = readdir(d)) != NULL) {
+			len = strlen(e->d_name);
+			if (e->d_name[0] == '.' || len < 5 || strcmp(e->d_name + len - 4, ".bin") != 0)
+				continue;
+			if (snprintf(p, sizeof(p), "%s/%s", dir, e->d_name) >= (int)sizeof(p) ||
+			    stat(p, &st) != 0 || !S_ISREG(st.st_mode))
+				continue;
 			total += (uint64_t)st.st_size;
+			if (!oldest[0] || st.st_mtime < oldest_t) {
+				oldest_t = st.st_mtime;
+				snprintf(oldest, sizeof(oldest), "%s", p);
+			}
+		}
+		closedir(d);
+		if (total + need <= cap)
+			return 0;
+		if (!oldest[0] || unlink(oldest) != 0)
+			return -1;
 	}
-	closedir(d);
-	return total;
+	return -1;
 }
 
 /* Writes the program's binary to the cache, atomically; failures only
@@ -564,8 +591,7 @@ static void cache_write(struct runtime *rt, cl_program prog, const char *path,
 		    CL_SUCCESS ||
 	    sz == 0 || sz > RUNTIME_CACHE_FILE_MAX)
 		return;
-	if (mkdir_p(rt->cache_dir) != 0 ||
-	    cache_dir_bytes(rt->cache_dir) + sz > RUNTIME_CACHE_DIR_MAX)
+	if (mkdir_p(rt->cache_dir) != 0 || cache_make_room(rt->cache_dir, sz + 80, rt->cache_max) != 0)
 		return;
 	bin = malloc(sz);
 	if (!bin || clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof(bin), &bin, NULL) !=
@@ -641,6 +667,7 @@ static cl_program program_from_cache(struct runtime *rt, const char *path,
 		return NULL;
 	}
 	rt->cache_hits++;
+	utime(path, NULL); /* recently used: evicted last */
 	return prog;
 }
 

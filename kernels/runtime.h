@@ -31,7 +31,8 @@
 #define RUNTIME_BUILD_OPTIONS "-cl-std=CL1.2"
 /* Cached program binaries larger than this are neither read nor written. */
 #define RUNTIME_CACHE_FILE_MAX (64u << 20)
-/* No new binary is written once the cache directory holds this much. */
+/* The cache directory's "*.bin" files are kept under this many bytes:
+ * writing a new one first deletes the least recently used. */
 #define RUNTIME_CACHE_DIR_MAX (512u << 20)
 
 enum runtime_device_type {
@@ -113,6 +114,8 @@ struct runtime {
 	cl_context ctx;
 	cl_command_queue queue;
 	char cache_dir[512]; /* "" disables the on-disk cache */
+	uint64_t cache_max;  /* bytes of "*.bin" kept; RUNTIME_CACHE_DIR_MAX or
+				$AGORA_KERNEL_CACHE_MAX when smaller */
 	/* Counters of runtime_program() for tests and logs. */
 	unsigned cache_hits, cache_misses, cache_rejects;
 	struct runtime_program_slot *programs; /* built programs, by name */

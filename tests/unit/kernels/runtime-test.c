@@ -8,7 +8,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kernels/runtime.h"
@@ -148,6 +150,46 @@ static void test_sources(void)
 	TAP_OK(!bad, "no native_* or mad() in any program");
 }
 
+/* Bytes of the "*.bin" files in dir. */
+static unsigned long long cache_bytes(const char *dir)
+{
+	unsigned long long total = 0;
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	struct stat st;
+	char p[600];
+
+	while (d && (de = readdir(d)) != NULL) {
+		if (!strstr(de->d_name, ".bin"))
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		if (stat(p, &st) == 0)
+			total += (unsigned long long)st.st_size;
+	}
+	if (d)
+		closedir(d);
+	return total;
+}
+
+/* The path of a "*.bin" file in dir other than `not` into out. */
+static void bin_name(const char *dir, const char *not, char *out, size_t size)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	out[0] = '\0';
+	while (d && (de = readdir(d)) != NULL) {
+		if (!strstr(de->d_name, ".bin"))
+			continue;
+		snprintf(out, size, "%s/%s", dir, de->d_name);
+		if (strcmp(out, not) != 0)
+			break;
+		out[0] = '\0';
+	}
+	if (d)
+		closedir(d);
+}
+
 static int corrupt(const char *dir)
 {
 	char cmd[700];
@@ -219,6 +261,34 @@ static void test_cache(void)
 		       rt->cache_misses == 1,
 	       "a truncated cache file is rejected and rebuilt");
 	runtime_free(rt);
+	/* a cap that holds one program: writing a second evicts the first */
+	setenv("AGORA_KERNEL_CACHE_MAX", "1", 1);
+	rt = runtime_new(&devs[i], &err);
+	TAP_OK(rt && rt->cache_max == 1, "AGORA_KERNEL_CACHE_MAX sets the cap");
+	runtime_free(rt);
+	unsetenv("AGORA_KERNEL_CACHE_MAX");
+	{
+		unsigned long long gemm_b = cache_bytes(dir), train_b;
+		char cap[32], gemm_file[600], train_file[600];
+		struct runtime *r2;
+
+		bin_name(dir, "", gemm_file, sizeof(gemm_file));
+		r2 = runtime_new(&devs[i], &err); /* uncapped: both cached */
+		TAP_OK(r2 && runtime_program(r2, "train", &err), "build a second program");
+		runtime_free(r2);
+		train_b = cache_bytes(dir) - gemm_b;
+		bin_name(dir, gemm_file, train_file, sizeof(train_file));
+		unlink(train_file);
+		snprintf(cap, sizeof(cap), "%llu", (train_b > gemm_b ? train_b : gemm_b) + 100);
+		setenv("AGORA_KERNEL_CACHE_MAX", cap, 1);
+		r2 = runtime_new(&devs[i], &err);
+		TAP_OK(r2 && runtime_program(r2, "train", &err) && r2->cache_misses == 1,
+		       "rebuild it under a cap that holds one program");
+		runtime_free(r2);
+		TAP_OK(access(gemm_file, F_OK) != 0 && access(train_file, F_OK) == 0,
+		       "the least recently used binary was evicted, the new one kept");
+		unsetenv("AGORA_KERNEL_CACHE_MAX");
+	}
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		tap_diag("cannot remove '%s'", dir);
