@@ -110,12 +110,68 @@ static void on_progress(void *ctx, const struct compute_progress *p)
 	}
 }
 
-static void drop(struct job *j, const char *why)
+/* Tells the server this host gives the replica up (POST /api/v1/abandon),
+ * so that a replacement goes out at once instead of after the deadline.
+ * Best effort: one try; the deadline covers a lost request. */
+static void abandon(struct runner *r, const struct job *j, const char *why)
+{
+	char reason[201];
+	size_t len = strlen(why);
+	struct net_response resp;
+	struct key_secret sk;
+	struct error err;
+	json_t *o;
+	char *body;
+	int ret;
+
+	if (len > 200)
+		len = 200;
+	while (len > 0 && len < strlen(why) && ((unsigned char)why[len] & 0xc0) == 0x80)
+		len--; /* do not cut a UTF-8 sequence */
+	for (size_t i = 0; i < len; i++)
+		reason[i] = (unsigned char)why[i] < 32 || why[i] == 127 ? ' ' : why[i];
+	reason[len] = '\0';
+	o = json_pack("{s:I, s:s}", "replica", (json_int_t)j->replica, "reason", reason);
+	if (!o)
+		o = json_pack("{s:I, s:s}", "replica", (json_int_t)j->replica, "reason", "refused");
+	body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	error_clear(&err);
+	if (!body || state_host_key(r->o->state, &j->p, &sk, &err) < 0) {
+		free(body);
+		return;
+	}
+	ret = net_signed(&r->net, &sk, j->p.host_id, "POST", j->p.url, "/api/v1/abandon", NULL,
+			 body, strlen(body), NET_CONTROL_MAX, &resp, &err);
+	sodium_memzero(&sk, sizeof(sk));
+	free(body);
+	if (ret < 0) {
+		log_warn("cannot tell '%s' that replica %lld is given up: %s", j->p.url,
+			 (long long)j->replica, err.msg);
+		return;
+	}
+	if (resp.status != 200 && resp.status != 409) {
+		char d[300];
+		net_describe(&resp, d, sizeof(d));
+		log_warn("giving up replica %lld: '%s' answered %s", (long long)j->replica,
+			 j->p.url, d);
+	}
+	net_response_release(&resp);
+}
+
+/* Gives the unit up: tells the server, removes its directory. */
+static void forget(struct runner *r, struct job *j, const char *why)
+{
+	abandon(r, j, why);
+	if (state_remove_tree(j->dir) < 0)
+		log_warn("cannot remove '%s'", j->dir);
+}
+
+static void drop(struct runner *r, struct job *j, const char *why)
 {
 	log_warn("dropping unit %.16s (replica %lld) from '%s': %s", j->id_hex[0] ? j->id_hex : "?",
 		 (long long)j->replica, j->p.url, why);
-	if (state_remove_tree(j->dir) < 0)
-		log_warn("cannot remove '%s'", j->dir);
+	forget(r, j, why);
 }
 
 /* dir/name into out (FILEIO_PATH_MAX); a name that does not fit becomes
@@ -262,7 +318,7 @@ static enum outcome compute_job(struct runner *r, struct job *j)
 		log_warn("cannot fetch the blobs of unit %.16s from '%s': %s", j->id_hex, j->p.url,
 			 err.msg);
 		return ++r->fetch_fails >= RUNNER_FETCH_TRIES || time(NULL) > j->deadline
-			   ? (drop(j, "blobs unavailable"), UNIT_DROPPED)
+			   ? (drop(r, j, "blobs unavailable"), UNIT_DROPPED)
 			   : UNIT_RETRY;
 	}
 	r->fetch_fails = 0;
@@ -303,7 +359,7 @@ static enum outcome compute_job(struct runner *r, struct job *j)
 	}
 out:
 	if (ret < 0 && res == UNIT_DROPPED)
-		drop(j, err.msg);
+		drop(r, j, err.msg);
 	free(theta);
 	free(data);
 	return res;
@@ -444,14 +500,14 @@ static enum outcome upload_job(struct runner *r, struct job *j)
 		job_finish(r, j, result_seconds(env, env_len));
 		res = UNIT_DONE;
 	} else if (got < 0) {
-		drop(j, "the server refused the result");
+		drop(r, j, "the server refused the result");
 		res = UNIT_DROPPED;
 	} else if (runner_stop) {
 		res = UNIT_STOPPED;
 	}
 	goto out;
 bad:
-	drop(j, err.msg);
+	drop(r, j, err.msg);
 	res = UNIT_DROPPED;
 out:
 	free(env);
@@ -477,8 +533,7 @@ static enum outcome job_process(struct runner *r, struct job *j)
 	if (job_open(j, &err) < 0) {
 		log_warn("refusing unit (replica %lld) from '%s': %s", (long long)j->replica,
 			 j->p.url, err.msg);
-		if (state_remove_tree(j->dir) < 0)
-			log_warn("cannot remove '%s'", j->dir);
+		forget(r, j, err.msg);
 		return UNIT_DROPPED;
 	}
 	snprintf(r->st.project, sizeof(r->st.project), "%s", j->p.url);
@@ -489,7 +544,7 @@ static enum outcome job_process(struct runner *r, struct job *j)
 	path_in(path, j->dir, "result.env");
 	if (access(path, F_OK) != 0) {
 		if (j->deadline > 0 && (int64_t)time(NULL) > j->deadline) {
-			drop(j, "its deadline has passed");
+			drop(r, j, "its deadline has passed");
 			return UNIT_DROPPED;
 		}
 		res = compute_job(r, j);

@@ -4,8 +4,9 @@
  *
  *  - attach with a wrong --fingerprint is refused and pins nothing;
  *  - units signed by another key, with an unknown preset or another kernel
- *    ABI are refused with one log line each and the client carries on to
- *    the good unit behind them;
+ *    ABI are refused with one log line each, given back to the server
+ *    (POST /api/v1/abandon), and the client carries on to the good unit
+ *    behind them;
  *  - kill -9 of a client mid-unit: the restarted client resumes from its
  *    last checkpoint (fewer steps recomputed) and exactly one result is
  *    stored; SIGTERM mid-unit checkpoints and exits 0;
@@ -176,6 +177,17 @@ int main(void)
 	TAP_IS(results_of(&u_sig) + results_of(&u_preset) + results_of(&u_abi), 0,
 	       "no result for a refused unit");
 	TAP_IS(results_of(&u_good), 1, "the good unit behind them is computed and stored");
+	{
+		char a[HASH_HEX_LEN + 1], b[HASH_HEX_LEN + 1], d[HASH_HEX_LEN + 1], sql[500];
+		hash_to_hex(&u_sig, a);
+		hash_to_hex(&u_preset, b);
+		hash_to_hex(&u_abi, d);
+		snprintf(sql, sizeof(sql),
+			 "SELECT count(*) FROM replicas p JOIN units u ON u.id = p.unit"
+			 " WHERE u.uid IN ('%s', '%s', '%s') AND p.outcome = 'error'",
+			 a, b, d);
+		TAP_IS(cluster_sql(&c, sql), 3, "each refused replica is given back (abandon)");
+	}
 
 	/* kill -9 of the client mid-unit */
 	pid = cluster_client(&c, "ann", runk);
