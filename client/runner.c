@@ -602,30 +602,14 @@ static time_t *next_try_of(struct runner *r, const struct project *p)
 	return &r->next_try[free_slot];
 }
 
-/* The project to ask: least compute seconds per share among those not
- * waiting. -1 when all wait; *wake gets the earliest wake-up. */
+/* The project to ask (state_pick_project() over this run's waits). */
 static int pick_project(struct runner *r, const struct project *ps, int n, time_t *wake)
 {
-	time_t now = time(NULL);
-	double best = 0;
-	int pick = -1;
+	time_t next[STATE_PROJECTS_MAX];
 
-	*wake = 0;
-	for (int i = 0; i < n; i++) {
-		time_t t = *next_try_of(r, &ps[i]);
-		double score = ps[i].compute_s / (double)ps[i].share;
-
-		if (t > now) {
-			if (!*wake || t < *wake)
-				*wake = t;
-			continue;
-		}
-		if (pick < 0 || score < best) {
-			pick = i;
-			best = score;
-		}
-	}
-	return pick;
+	for (int i = 0; i < n && i < STATE_PROJECTS_MAX; i++)
+		next[i] = *next_try_of(r, &ps[i]);
+	return state_pick_project(ps, n, next, time(NULL), wake);
 }
 
 /* Writes the assignment of a new unit into its directory. */

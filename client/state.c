@@ -204,6 +204,29 @@ int state_projects(const char *state, struct project *p, int max, struct error *
 	return n;
 }
 
+int state_pick_project(const struct project *ps, int n, const time_t *next_try, time_t now,
+		       time_t *wake)
+{
+	double best = 0;
+	int pick = -1;
+
+	*wake = 0;
+	for (int i = 0; i < n; i++) {
+		double score = ps[i].compute_s / (double)ps[i].share;
+
+		if (next_try[i] > now) {
+			if (!*wake || next_try[i] < *wake)
+				*wake = next_try[i];
+			continue;
+		}
+		if (pick < 0 || score < best) {
+			pick = i;
+			best = score;
+		}
+	}
+	return pick;
+}
+
 int state_host_key(const char *state, const struct project *p, struct key_secret *sk,
 		   struct error *err)
 {

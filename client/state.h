@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "common/error.h"
 #include "common/fileio.h"
@@ -68,6 +69,13 @@ int state_project_save(const char *state, const struct project *p, struct error 
  * a negative code. A project whose file does not load is logged and
  * skipped. */
 int state_projects(const char *state, struct project *p, int max, struct error *err);
+
+/* Which project to ask for work: among those whose next_try[i] <= now,
+ * the one with the least compute_s / share (the first on a tie), so that
+ * over time each project gets compute in proportion to its share. -1 when
+ * every project waits; *wake then holds the earliest next_try. Pure. */
+int state_pick_project(const struct project *ps, int n, const time_t *next_try, time_t now,
+		       time_t *wake);
 
 /* Loads the project's host secret key (0600). */
 int state_host_key(const char *state, const struct project *p, struct key_secret *sk,
