@@ -212,14 +212,19 @@ int cluster_server_start(struct cluster *c, unsigned port)
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
-		execl(bin, bin, "--state", c->sstate, "--listen", listen, "--threads", "2",
-		      (char *)NULL);
+		if (c->tls_cert)
+			execl(bin, bin, "--state", c->sstate, "--listen", listen, "--threads", "2",
+			      "--tls-cert", c->tls_cert, "--tls-key", c->tls_key, (char *)NULL);
+		else
+			execl(bin, bin, "--state", c->sstate, "--listen", listen, "--threads", "2",
+			      (char *)NULL);
 		_exit(127);
 	}
 	c->server = pid;
 	for (double end = mono() + 20; mono() < end; msleep(20)) {
 		if (read_port(log, &c->port)) {
-			snprintf(c->url, sizeof(c->url), "http://127.0.0.1:%u", c->port);
+			snprintf(c->url, sizeof(c->url), "%s://127.0.0.1:%u",
+				 c->tls_cert ? "https" : "http", c->port);
 			return 0;
 		}
 		if (waitpid(pid, NULL, WNOHANG) == pid) {

@@ -33,6 +33,7 @@ struct cluster {
 	uint64_t shard_len;
 	const char *preset;
 	int64_t next_index;
+	const char *tls_cert, *tls_key; /* set before cluster_server_start: https */
 };
 
 struct cluster_unit_opts {
