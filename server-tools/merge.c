@@ -181,16 +181,58 @@ static int merge_pick(const float *logits, double temperature, uint64_t seed, ui
 	return best;
 }
 
+/* The same model cut to a context of L <= T positions: every tensor is
+ * copied, wpe only its first L rows (causal attention: positions 0..L-1
+ * never see the others), into short (model_param_count(cfg) floats). */
+static void merge_cut_context(const struct model_config *cfg, const float *params, int L,
+			      struct model_config *cut, float *short_params)
+{
+	struct model_tensor a, b;
+	int i, n;
+
+	*cut = *cfg;
+	cut->n_ctx = L;
+	n = model_tensor_count(cfg);
+	for (i = 0; i < n; i++) {
+		if (model_tensor_get(cfg, i, &a) < 0 || model_tensor_get(cut, i, &b) < 0)
+			continue;
+		memcpy(short_params + b.offset, params + a.offset, b.rows * b.cols * sizeof(float));
+	}
+}
+
+/* The logits row of the last of n_ctx context bytes (the model cut to
+ * n_ctx positions unless it is the whole context). */
+static const float *merge_next_logits(const struct model_config *cfg, const float *params,
+				      const unsigned char *ctx, int n_ctx, struct merge_fwd *f,
+				      float *short_params)
+{
+	struct model_config cut;
+	struct gpt_acts_layout a;
+	const struct model_config *use = cfg;
+	const float *p = params;
+	int t;
+
+	if (n_ctx < cfg->n_ctx) {
+		merge_cut_context(cfg, params, n_ctx, &cut, short_params);
+		use = &cut;
+		p = short_params;
+	}
+	for (t = 0; t < n_ctx; t++)
+		f->tokens[t] = ctx[t];
+	ref_gpt_forward(use, p, f->tokens, NULL, 1, f->acts);
+	model_gpt_acts_layout(use, 1, &a);
+	return f->acts + a.logits + (size_t)(n_ctx - 1) * MODEL_VOCAB;
+}
+
 int merge_sample(const struct model_config *cfg, const float *params, const unsigned char *prompt,
 		 size_t prompt_len, int n_new, double temperature, uint64_t seed, char *out,
 		 size_t cap, struct error *err)
 {
-	struct gpt_acts_layout a;
 	struct merge_fwd f;
 	unsigned char *ctx = NULL;
+	float *short_params = NULL;
 	const int T = cfg->n_ctx;
-	size_t n_ctx;
-	int i, rc;
+	int i, rc, n_ctx;
 
 	if (cap > 0)
 		out[0] = '\0';
@@ -199,33 +241,28 @@ int merge_sample(const struct model_config *cfg, const float *params, const unsi
 	rc = merge_fwd_init(&f, cfg, 1, err);
 	if (rc < 0)
 		goto out;
-	model_gpt_acts_layout(cfg, 1, &a);
 	ctx = malloc((size_t)T);
-	if (!ctx) {
+	short_params = malloc(model_param_count(cfg) * sizeof(float));
+	if (!ctx || !short_params) {
 		rc = error_set(err, ERROR_NOMEM, "cannot sample: out of memory");
 		goto out;
 	}
-	n_ctx = prompt_len < (size_t)T ? prompt_len : (size_t)T;
-	memcpy(ctx, prompt + (prompt_len - n_ctx), n_ctx);
+	n_ctx = prompt_len < (size_t)T ? (int)prompt_len : T;
+	memcpy(ctx, prompt + (prompt_len - (size_t)n_ctx), (size_t)n_ctx);
 	for (i = 0; i < n_new; i++) {
-		int t, c;
+		const float *logits = merge_next_logits(cfg, params, ctx, n_ctx, &f, short_params);
+		int c = merge_pick(logits, temperature, seed, (uint64_t)i);
 
-		/* Causal attention: position n_ctx-1 sees only bytes 0..n_ctx-1,
-		 * so the padding after it does not matter. */
-		for (t = 0; t < T; t++)
-			f.tokens[t] = (size_t)t < n_ctx ? ctx[t] : ' ';
-		ref_gpt_forward(cfg, params, f.tokens, NULL, 1, f.acts);
-		c = merge_pick(f.acts + a.logits + (n_ctx - 1) * MODEL_VOCAB, temperature, seed,
-			       (uint64_t)i);
 		out[i] = (char)c;
-		if (n_ctx == (size_t)T)
-			memmove(ctx, ctx + 1, --n_ctx);
+		if (n_ctx == T)
+			memmove(ctx, ctx + 1, (size_t)--n_ctx);
 		ctx[n_ctx++] = (unsigned char)c;
 	}
 	out[n_new] = '\0';
 	rc = n_new;
 out:
 	free(ctx);
+	free(short_params);
 	merge_fwd_release(&f);
 	return rc;
 }

@@ -78,8 +78,10 @@ int merge_eval(const struct model_config *cfg, const float *params, const unsign
  * printable ASCII (0x20..0x7e) and '\n' are ever chosen. temperature <= 0:
  * greedy (highest logit, lowest byte on ties); else sampled from
  * softmax(logits / temperature) over those bytes with the counter-based
- * generator model_rng_uniform(seed, i). Costs one forward of one sequence
- * per byte. Returns the number of bytes written, or ERROR_*.
+ * generator model_rng_uniform(seed, i). Costs one forward per byte over
+ * the current context only (the model is cut to the context's length
+ * until it reaches T: causal attention makes that exact), so short
+ * prompts are cheap. Returns the number of bytes written, or ERROR_*.
  */
 int merge_sample(const struct model_config *cfg, const float *params, const unsigned char *prompt,
 		 size_t prompt_len, int n_new, double temperature, uint64_t seed, char *out,

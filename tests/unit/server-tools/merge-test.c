@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kernels/model.h"
+#include "kernels/ref/gpt.h"
 #include "server-tools/blobstore.h"
 #include "server-tools/merge.h"
 #include "tests/tap.h"
@@ -119,6 +120,40 @@ static void test_eval_sample(void)
 	free(p);
 }
 
+/* The sampler cuts the model to the context's length: the logits of the
+ * last position must be the same bits as with the full context padded. */
+static void test_cut_context(void)
+{
+	const struct model_config *cfg = model_preset_find("gpt-tiny");
+	struct model_config cut = *cfg;
+	size_t n = model_param_count(cfg);
+	float *p = malloc(n * 4), *q = calloc(n, 4);
+	float *af = calloc(model_act_floats(cfg, 1), 4), *ac = calloc(model_act_floats(cfg, 1), 4);
+	int tokens[128], i, L = 11, nt = model_tensor_count(cfg);
+	struct gpt_acts_layout lf, lc;
+
+	model_init_params(cfg, 9, p);
+	cut.n_ctx = L;
+	for (i = 0; i < nt; i++) {
+		struct model_tensor a, b;
+
+		if (model_tensor_get(cfg, i, &a) == 0 && model_tensor_get(&cut, i, &b) == 0)
+			memcpy(q + b.offset, p + a.offset, b.rows * b.cols * 4);
+	}
+	for (i = 0; i < 128; i++)
+		tokens[i] = i < L ? "hello world"[i] : ' ';
+	ref_gpt_forward(cfg, p, tokens, NULL, 1, af);
+	ref_gpt_forward(&cut, q, tokens, NULL, 1, ac);
+	model_gpt_acts_layout(cfg, 1, &lf);
+	model_gpt_acts_layout(&cut, 1, &lc);
+	TAP_OK(!memcmp(af + lf.logits + (L - 1) * 256, ac + lc.logits + (L - 1) * 256, 256 * 4),
+	       "a model cut to 11 positions gives the same last logits, bit for bit");
+	free(p);
+	free(q);
+	free(af);
+	free(ac);
+}
+
 static void test_round_blobs(void)
 {
 	const struct model_config *cfg = model_preset_find("gpt-test");
@@ -201,6 +236,7 @@ int main(void)
 {
 	test_outer_step();
 	test_eval_sample();
+	test_cut_context();
 	test_round_blobs();
 	return tap_done();
 }
