@@ -185,6 +185,18 @@ int cli_attach(int argc, char **argv)
 	state_slug(p.url, p.slug);
 	snprintf(p.account, sizeof(p.account), "%s", account);
 	p.share = (unsigned)share;
+	if (cacert) { /* remembered (absolute) for `run` */
+		char *abs = realpath(cacert, NULL);
+
+		if (!abs || strlen(abs) >= sizeof(p.cacert)) {
+			log_error("cannot use --cacert '%s': %s", cacert,
+				  abs ? "path too long" : strerror(errno));
+			free(abs);
+			return 1;
+		}
+		memcpy(p.cacert, abs, strlen(abs) + 1);
+		free(abs);
+	}
 	if (state_dir_resolve(sdir, state, &err) < 0 || net_global_init() < 0 ||
 	    net_init(&n, cacert, &err) < 0 || fetch_project(&n, &p, &err) < 0) {
 		log_error("cannot attach to '%s': %s", p.url,

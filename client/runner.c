@@ -80,6 +80,14 @@ static void nap(double s)
 	}
 }
 
+/* The network handle for a request to p: its CA file is --cacert when
+ * given, else the one the project was attached with, else the system's. */
+static struct net *net_for(struct runner *r, const struct project *p)
+{
+	r->net.cacert = r->o->cacert ? r->o->cacert : (p->cacert[0] ? p->cacert : NULL);
+	return &r->net;
+}
+
 static void status_set(struct runner *r, const char *state)
 {
 	struct error err;
@@ -141,8 +149,8 @@ static void abandon(struct runner *r, const struct job *j, const char *why)
 		free(body);
 		return;
 	}
-	ret = net_signed(&r->net, &sk, j->p.host_id, "POST", j->p.url, "/api/v1/abandon", NULL,
-			 body, strlen(body), NET_CONTROL_MAX, &resp, &err);
+	ret = net_signed(net_for(r, &j->p), &sk, j->p.host_id, "POST", j->p.url, "/api/v1/abandon",
+			 NULL, body, strlen(body), NET_CONTROL_MAX, &resp, &err);
 	sodium_memzero(&sk, sizeof(sk));
 	free(body);
 	if (ret < 0) {
@@ -218,11 +226,11 @@ static int fetch_blobs(struct runner *r, struct job *j, struct error *err)
 
 	snprintf(r->st.state, sizeof(r->st.state), "downloading");
 	status_set(r, "downloading");
-	if ((ret = blobcache_fetch(&r->cache, &r->net, j->p.url, &j->u.model, err)) < 0)
+	if ((ret = blobcache_fetch(&r->cache, net_for(r, &j->p), j->p.url, &j->u.model, err)) < 0)
 		return ret;
 	for (size_t i = 0; i < j->u.n_data; i++)
-		if ((ret = blobcache_fetch(&r->cache, &r->net, j->p.url, &j->u.data[i].shard,
-					   err)) < 0)
+		if ((ret = blobcache_fetch(&r->cache, net_for(r, &j->p), j->p.url,
+					   &j->u.data[i].shard, err)) < 0)
 			return ret;
 	return 0;
 }
@@ -378,8 +386,8 @@ static void heartbeat(struct runner *r, struct project *p)
 	error_clear(&err);
 	if (state_host_key(r->o->state, p, &sk, &err) < 0)
 		return;
-	ret = net_signed(&r->net, &sk, p->host_id, "POST", p->url, "/api/v1/heartbeat", NULL, "{}",
-			 2, NET_CONTROL_MAX, &resp, &err);
+	ret = net_signed(net_for(r, p), &sk, p->host_id, "POST", p->url, "/api/v1/heartbeat", NULL,
+			 "{}", 2, NET_CONTROL_MAX, &resp, &err);
 	sodium_memzero(&sk, sizeof(sk));
 	if (ret < 0) {
 		log_debug("heartbeat to '%s' failed: %s", p->url, err.msg);
@@ -439,7 +447,7 @@ static int upload_once(struct runner *r, struct job *j, const struct key_secret 
 	snprintf(path, sizeof(path), "/api/v1/results/%lld", (long long)j->replica);
 	snprintf(extra, sizeof(extra), "X-Agora-Envelope-Length: %zu", env_len);
 	error_clear(&err);
-	if (net_signed(&r->net, sk, j->p.host_id, "PUT", j->p.url, path, extra, body, len,
+	if (net_signed(net_for(r, &j->p), sk, j->p.host_id, "PUT", j->p.url, path, extra, body, len,
 		       NET_CONTROL_MAX, &resp, &err) < 0) {
 		log_warn("cannot upload unit %.16s to '%s': %s", j->id_hex, j->p.url, err.msg);
 		return 0;
@@ -661,7 +669,7 @@ static int ask_work(struct runner *r, const struct project *p, struct job *j, lo
 		*wait = r->o->idle_max;
 		return 0;
 	}
-	ret = net_signed(&r->net, &sk, p->host_id, "POST", p->url, "/api/v1/work", NULL, body,
+	ret = net_signed(net_for(r, p), &sk, p->host_id, "POST", p->url, "/api/v1/work", NULL, body,
 			 sizeof(body) - 1, NET_CONTROL_MAX + ASSIGNMENT_MAX, &resp, &err);
 	sodium_memzero(&sk, sizeof(sk));
 	if (ret < 0) {

@@ -120,6 +120,9 @@ static int project_parse(struct project *p, json_t *o, struct error *err)
 	p->units_done = (uint64_t)done;
 	p->compute_s = json_number_value(json_object_get(o, "compute_s"));
 	p->credit = json_number_value(json_object_get(o, "credit"));
+	if (json_object_get(o, "cacert") &&
+	    get_str(o, "cacert", p->cacert, sizeof(p->cacert), err) < 0)
+		return ERROR_FORMAT;
 	state_slug(p->url, p->slug);
 	return 0;
 }
@@ -167,6 +170,8 @@ int state_project_save(const char *state, const struct project *p, struct error 
 		      p->name, "public_key", hex, "fingerprint", fp, "account", p->account,
 		      "host_id", (json_int_t)p->host_id, "share", (int)p->share, "compute_s",
 		      p->compute_s, "units_done", (json_int_t)p->units_done, "credit", p->credit);
+	if (o && p->cacert[0])
+		json_object_set_new(o, "cacert", json_string(p->cacert));
 	text = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(o);
 	if (!text)

@@ -31,6 +31,7 @@
 #define STATE_NAME_MAX         64
 #define STATE_PROJECTS_MAX     64
 #define STATE_SHARE_MAX        1000000
+#define STATE_CACERT_MAX       1024
 #define STATE_PROJECT_JSON_MAX (64u * 1024)
 
 /* One attached project. Plain value: copy freely. */
@@ -41,10 +42,11 @@ struct project {
 	struct key_public server_key;  /* pinned at attach */
 	char account[STATE_ACCOUNT_MAX + 1];
 	int64_t host_id;
-	unsigned share;      /* resource share, 1..STATE_SHARE_MAX (default 100) */
-	double compute_s;    /* seconds computed for this project */
-	uint64_t units_done; /* results uploaded (or forgotten as over) */
-	double credit;       /* granted credit as last reported (0 for now) */
+	unsigned share;                /* resource share, 1..STATE_SHARE_MAX (default 100) */
+	double compute_s;              /* seconds computed for this project */
+	uint64_t units_done;           /* results uploaded (or forgotten as over) */
+	double credit;                 /* granted credit as last reported (0 for now) */
+	char cacert[STATE_CACERT_MAX]; /* CA file given at attach (absolute), or "" */
 };
 
 /* Resolves the state directory: dir when not NULL, else
