@@ -177,6 +177,10 @@ int compute_check_unit(const struct unit *u, struct error *err)
 	    model_batch_check(cfg, (int)u->hyper.batch, err) < 0)
 		return error_set(err, ERROR_RANGE, "batch %u is out of range",
 				 (unsigned)u->hyper.batch);
+	if ((uint64_t)model_act_floats(cfg, (int)u->hyper.batch) * sizeof(float) > COMPUTE_ACT_MAX)
+		return error_set(err, ERROR_TOO_BIG,
+				 "batch %u needs over %llu bytes of activations",
+				 (unsigned)u->hyper.batch, (unsigned long long)COMPUTE_ACT_MAX);
 	for (size_t i = 0; i < u->n_data; i++) {
 		if (u->data[i].length > COMPUTE_DATA_MAX - total)
 			return error_set(err, ERROR_TOO_BIG, "data over %llu bytes",

@@ -37,6 +37,9 @@
 #define COMPUTE_KERNEL_ABI 1
 /* Largest training buffer a unit may name (sum of its data ranges). */
 #define COMPUTE_DATA_MAX (UINT64_C(1) << 30)
+/* Largest activation memory a unit's batch may need (bytes): a unit over
+ * it is refused instead of failing to allocate on every try. */
+#define COMPUTE_ACT_MAX (UINT64_C(8) << 30)
 
 struct compute_progress {
 	uint64_t step;  /* steps done */
@@ -69,7 +72,8 @@ struct compute_output {
 
 /* Checks what a client can check before fetching anything: the kernel ABI,
  * a known GPT preset, context = the preset's T, a batch the engine takes,
- * the data size cap. One-line message on failure. */
+ * the data size cap, the activation memory cap. One-line message on
+ * failure. */
 int compute_check_unit(const struct unit *u, struct error *err) __attribute__((warn_unused_result));
 
 /* Runs unit u. theta holds theta_len bytes (must be the preset's parameter

@@ -115,6 +115,15 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *ctx)
 	return len;
 }
 
+static int xfer_cb(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		   curl_off_t ulnow)
+{
+	struct net *n = ctx;
+
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	return n->stop && *n->stop ? 1 : 0;
+}
+
 static void common_opts(struct net *n, CURL *c, const char *method, const char *url)
 {
 	curl_easy_reset(c);
@@ -124,6 +133,11 @@ static void common_opts(struct net *n, CURL *c, const char *method, const char *
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, n->connect_timeout_s);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, n->stall_s);
+	if (n->stop) {
+		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, xfer_cb);
+		curl_easy_setopt(c, CURLOPT_XFERINFODATA, n);
+		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	}
 	if (n->upload_limit > 0)
 		curl_easy_setopt(c, CURLOPT_MAX_SEND_SPEED_LARGE, (curl_off_t)n->upload_limit);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");

@@ -14,6 +14,7 @@
 #ifndef AGORA_CLIENT_NET_H
 #define AGORA_CLIENT_NET_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,10 +28,13 @@
 #define NET_STALL_S 60
 
 struct net {
-	void *curl;             /* CURL * */
-	const char *cacert;     /* not owned; NULL: system CAs */
-	long stall_s;           /* low-speed time limit (seconds) */
-	long upload_limit;      /* bytes/s a request body is sent at; 0: no limit */
+	void *curl;         /* CURL * */
+	const char *cacert; /* not owned; NULL: system CAs */
+	long stall_s;       /* low-speed time limit (seconds) */
+	long upload_limit;  /* bytes/s a request body is sent at; 0: no limit */
+	/* When not NULL and non-zero, transfers in progress are abandoned
+	 * (ERROR_NET): lets SIGTERM end a long download at once. */
+	volatile sig_atomic_t *stop;
 	long connect_timeout_s; /* connection timeout */
 };
 

@@ -761,6 +761,7 @@ int runner_run(const struct runner_opts *o)
 	}
 	r->net.stall_s = o->stall_s;
 	r->net.upload_limit = o->upload_limit;
+	r->net.stop = &runner_stop;
 	status_set(r, "idle");
 	while (!runner_stop && (o->max_units <= 0 || r->units < o->max_units))
 		if (!runner_turn(r, ps))

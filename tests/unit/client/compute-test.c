@@ -132,6 +132,13 @@ int main(void)
 	TAP_IS(compute_check_unit(&u, &err), ERROR_RANGE, "an unknown preset is refused");
 	snprintf(u.preset, sizeof(u.preset), "mlp-tiny");
 	TAP_IS(compute_check_unit(&u, &err), ERROR_RANGE, "a non-GPT preset is refused");
+	snprintf(u.preset, sizeof(u.preset), "gpt-tiny");
+	u.hyper.context = 128;
+	u.hyper.batch = 4096;
+	TAP_IS(compute_check_unit(&u, &err), ERROR_TOO_BIG,
+	       "a batch needing too much activation memory is refused");
+	u.hyper.context = 8;
+	u.hyper.batch = 2;
 	snprintf(u.preset, sizeof(u.preset), "gpt-test");
 	u.kernel_abi = 2;
 	TAP_IS(compute_check_unit(&u, &err), ERROR_VERSION, "another kernel ABI is refused");
