@@ -19,10 +19,20 @@ static const struct admin_command admin_commands[] = {
      admin_fingerprint},
     {"wu", "sign|verify|show ...",
      "sign, verify and inspect work-unit descriptors ('agora-admin wu --help')", admin_wu},
-    {"audit", "--dir DIR --pub KEY",
-     "re-derive and check every model version of an exported job", admin_audit},
+    {"audit", "--dir DIR --pub KEY", "re-derive and check every model version of an exported job",
+     admin_audit},
     {"ledger", "verify --file F --pub K", "check the signed, hash-chained credit ledger",
      admin_ledger},
+};
+
+/* Commands against a running coordinator: agora-admin --server URL --key
+ * FILE COMMAND ... (admin_remote.c). */
+static const struct admin_command admin_remote_commands[] = {
+    {"dataset", "add FILE... | list", "cut files into shards, upload, sign the manifest", NULL},
+    {"job", "create|list|status|...", "create a job from SPEC.json, watch and steer it", NULL},
+    {"host", "list|ban|unban|clear ID", "hosts, bans, reputation blocks", NULL},
+    {"model", "export JOB --out DIR", "manifests, blobs, model card, final parameters", NULL},
+    {"audit", "JOB", "export JOB to a temporary directory and audit it", NULL},
 };
 
 #define ADMIN_N_COMMANDS (sizeof(admin_commands) / sizeof(admin_commands[0]))
@@ -37,6 +47,11 @@ static void admin_usage(FILE *out)
 		fprintf(out, "  %-11s %-24s %s\n", admin_commands[i].name,
 			admin_commands[i].synopsis, admin_commands[i].summary);
 	fprintf(out, "  %-11s %-24s %s\n", "help", "", "show this list");
+	fprintf(out, "\nagainst a running coordinator: agora-admin --server URL --key ADMIN.key "
+		     "COMMAND ...\n");
+	for (i = 0; i < sizeof(admin_remote_commands) / sizeof(admin_remote_commands[0]); i++)
+		fprintf(out, "  %-11s %-24s %s\n", admin_remote_commands[i].name,
+			admin_remote_commands[i].synopsis, admin_remote_commands[i].summary);
 	fprintf(out, "\nExit status: 0 ok, 1 the operation failed, 2 usage error.\n");
 }
 
@@ -97,6 +112,36 @@ int admin_parse_args(int argc, char **argv, const struct admin_option *opts, con
 	return ADMIN_EXIT_OK;
 }
 
+/* "--server URL" / "--server=URL" and "--key FILE" before the command. */
+static int admin_main_remote(int argc, char **argv)
+{
+	const char *url = NULL, *key = NULL, **slot;
+	int i;
+
+	for (i = 1; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+		const char *a = argv[i] + 2, *eq = strchr(a, '=');
+		size_t n = eq ? (size_t)(eq - a) : strlen(a);
+		if (n == 6 && strncmp(a, "server", 6) == 0)
+			slot = &url;
+		else if (n == 3 && strncmp(a, "key", 3) == 0)
+			slot = &key;
+		else
+			break;
+		if (eq)
+			*slot = eq + 1;
+		else if (i + 1 < argc)
+			*slot = argv[++i];
+	}
+	if (i >= argc) {
+		admin_usage(stderr);
+		return ADMIN_EXIT_USAGE;
+	}
+	/* audit with --dir is the local audit of an export directory. */
+	if (strcmp(argv[i], "audit") == 0 && argc - i > 1 && strncmp(argv[i + 1], "--", 2) == 0)
+		return admin_audit(argc - i, argv + i);
+	return admin_remote(url, key, argc - i, argv + i);
+}
+
 int main(int argc, char **argv)
 {
 	size_t i;
@@ -115,6 +160,8 @@ int main(int argc, char **argv)
 		printf("agora-admin %s\n", PACKAGE_VERSION);
 		return ADMIN_EXIT_OK;
 	}
+	if (strncmp(argv[1], "--server", 8) == 0 || strncmp(argv[1], "--key", 5) == 0)
+		return admin_main_remote(argc, argv);
 	for (i = 0; i < ADMIN_N_COMMANDS; i++)
 		if (strcmp(argv[1], admin_commands[i].name) == 0)
 			return admin_commands[i].run(argc - 1, argv + 1);

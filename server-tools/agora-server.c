@@ -16,27 +16,32 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "server-tools/coord.h"
 #include "server-tools/http.h"
 #include "server-tools/server.h"
 
+static const char *admin_keys[SERVER_ADMIN_KEYS_MAX];
+
 static void usage(FILE *out)
 {
-	fprintf(
-	    out,
-	    "usage: agora-server --state DIR [--listen ADDR:PORT] [--tls-cert FILE --tls-key "
-	    "FILE]\n"
-	    "                    [--name NAME] [--threads N] [--max-in-progress N] [--verbose]\n"
-	    "\n"
-	    "  --state DIR        state directory (created on first start, mode 0700)\n"
-	    "  --listen ADDR:PORT address to serve on (default %s; [::1]:PORT for IPv6)\n"
-	    "  --tls-cert FILE    serve HTTPS with this PEM certificate (chain)\n"
-	    "  --tls-key FILE     and this PEM private key\n"
-	    "  --name NAME        project name, used on first start (default '%s')\n"
-	    "  --threads N        HTTP threads (default: one per CPU)\n"
-	    "  --max-in-progress N  replicas one host may hold at once (default %d;\n"
-	    "                     0: no limit)\n"
-	    "  --verbose          log debug messages\n",
-	    HTTP_DEFAULT_LISTEN, SERVER_DEFAULT_NAME, SERVER_MAX_IN_PROGRESS);
+	fprintf(out,
+		"usage: agora-server --state DIR [--listen ADDR:PORT] [--tls-cert FILE --tls-key "
+		"FILE]\n"
+		"                    [--name NAME] [--threads N] [--max-in-progress N]\n"
+		"                    [--admin-key FILE.pub]... [--verbose]\n"
+		"\n"
+		"  --state DIR        state directory (created on first start, mode 0700)\n"
+		"  --listen ADDR:PORT address to serve on (default %s; [::1]:PORT for IPv6)\n"
+		"  --tls-cert FILE    serve HTTPS with this PEM certificate (chain)\n"
+		"  --tls-key FILE     and this PEM private key\n"
+		"  --name NAME        project name, used on first start (default '%s')\n"
+		"  --threads N        HTTP threads (default: one per CPU)\n"
+		"  --max-in-progress N  replicas one host may hold at once (default %d;\n"
+		"                     0: no limit)\n"
+		"  --admin-key FILE   an admin public key allowed to sign admin requests\n"
+		"                     (repeatable; STATE/admins/NAME.pub are allowed too)\n"
+		"  --verbose          log debug messages\n",
+		HTTP_DEFAULT_LISTEN, SERVER_DEFAULT_NAME, SERVER_MAX_IN_PROGRESS);
 }
 
 static int parse_count(const char *text, long min, long max, long *out)
@@ -62,6 +67,7 @@ static int parse_args(int argc, char **argv, struct server_options *opt)
 	    {"name", required_argument, NULL, 'n'},
 	    {"threads", required_argument, NULL, 't'},
 	    {"max-in-progress", required_argument, NULL, 'm'},
+	    {"admin-key", required_argument, NULL, 'a'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -100,6 +106,14 @@ static int parse_args(int argc, char **argv, struct server_options *opt)
 			}
 			opt->max_in_progress = n ? (int)n : -1;
 			break;
+		case 'a':
+			if (opt->n_admin_keys >= SERVER_ADMIN_KEYS_MAX) {
+				log_error("at most %d --admin-key", SERVER_ADMIN_KEYS_MAX);
+				return 2;
+			}
+			admin_keys[opt->n_admin_keys++] = optarg;
+			opt->admin_keys = admin_keys;
+			break;
 		case 'v':
 			log_set_level(LOG_LEVEL_DEBUG);
 			break;
@@ -127,6 +141,7 @@ int main(int argc, char **argv)
 {
 	struct server_options opt = {0};
 	struct server *s = NULL;
+	struct coord *c = NULL;
 	struct error err;
 	sigset_t set;
 	int sig = 0, rc;
@@ -144,8 +159,12 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (server_open(&s, &opt, &err) < 0 || server_start(s, &err) < 0) {
+	if (server_open(&s, &opt, &err) < 0 || coord_new(&c, s, &err) < 0 ||
+	    server_start(s, &err) < 0) {
 		log_error("%s", err.msg);
+		if (s)
+			server_stop(s);
+		coord_free(c);
 		server_free(s);
 		return 1;
 	}
@@ -155,6 +174,8 @@ int main(int argc, char **argv)
 	if (sigwait(&set, &sig) != 0)
 		sig = 0;
 	log_info("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	server_stop(s);
+	coord_free(c);
 	server_free(s);
 	log_info("stopped");
 	return 0;

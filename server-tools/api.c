@@ -34,7 +34,7 @@
 #include "workunits/result.h"
 
 /* Routes in /api/v1/stats (all of ours fit, plus "unrouted"). */
-#define API_STATS_MAX 16
+#define API_STATS_MAX 32
 /* Client addresses the registration limiter remembers (a collision
  * evicts: the limiter bounds honest mistakes and simple floods, not an
  * attacker with many addresses). */
@@ -82,6 +82,11 @@ void api_free(struct api *a)
 		return;
 	pthread_mutex_destroy(&a->limit_lock);
 	free(a);
+}
+
+struct server *api_server(struct api *a)
+{
+	return a->server;
 }
 
 void api_set_http(struct api *a, struct http_server *http)
@@ -572,12 +577,14 @@ static void api_work(struct http_request *req, void *ctx)
 		http_respond_error(req, 401, "replayed_nonce", "this nonce was used before");
 		goto out;
 	}
-	if (rc == ERROR_NOT_FOUND || rc == ERROR_STATE) {
+	if (rc == ERROR_NOT_FOUND || rc == ERROR_STATE || rc == ERROR_PERM) {
 		snprintf(retry, sizeof(retry), "%d", SERVER_RETRY_S);
 		http_request_add_header(req, "Retry-After", retry);
 		http_respond_json(req, 200,
 				  json_pack("{s:i, s:s}", "retry_after", SERVER_RETRY_S, "reason",
-					    rc == ERROR_STATE ? "in_progress_limit" : "no_work"));
+					    rc == ERROR_STATE  ? "in_progress_limit"
+					    : rc == ERROR_PERM ? "blocked"
+							       : "no_work"));
 		goto out;
 	}
 	if (rc < 0) {
@@ -833,6 +840,7 @@ static void api_upload_done(struct http_request *req, void *ctx)
 {
 	struct api *a = ctx;
 	struct api_upload *u = http_request_state(req);
+	const struct server_hooks *hooks;
 	struct blob_header hdr;
 	struct key_public pk;
 	struct hash body_hash;
@@ -875,8 +883,10 @@ static void api_upload_done(struct http_request *req, void *ctx)
 		return;
 	}
 	hash_to_hex(&hdr.hash, out);
-	rc = sched_result_add(a->db, u->replica.id, u->host.id, out, (int64_t)hdr.raw_size,
-			      (int64_t)stored, u->env, u->env_len, api_now(), &rid);
+	hooks = server_hooks(a->server);
+	rc = sched_result_record(a->db, u->replica.id, u->host.id, out, (int64_t)hdr.raw_size,
+				 (int64_t)stored, u->env, u->env_len, api_now(),
+				 hooks->result_added == NULL, &rid);
 	if (rc == ERROR_STATE) {
 		http_respond_error(req, 409, "replica_over", "replica %" PRId64 " is over",
 				   u->replica.id);
@@ -888,6 +898,8 @@ static void api_upload_done(struct http_request *req, void *ctx)
 	}
 	log_info("result %" PRId64 " for replica %" PRId64 " from host %" PRId64, rid,
 		 u->replica.id, u->host.id);
+	if (hooks->result_added)
+		hooks->result_added(hooks->ctx, u->replica.unit);
 	http_respond_json(req, 201,
 			  json_pack("{s:I, s:s}", "result_id", (json_int_t)rid, "output", out));
 }

@@ -31,9 +31,9 @@ static int auth_token_ok(const char *s, size_t max)
 	return 1;
 }
 
-static int auth_text(char *buf, size_t size, const char *method, const char *path, int64_t host,
-		     int64_t time, const unsigned char nonce[AUTH_NONCE_BYTES],
-		     const struct hash *body_hash, struct error *err)
+static int auth_text_who(char *buf, size_t size, const char *method, const char *path,
+			 const char *who, int64_t time, const unsigned char nonce[AUTH_NONCE_BYTES],
+			 const struct hash *body_hash, struct error *err)
 {
 	char nonce_hex[AUTH_NONCE_BYTES * 2 + 1], body_hex[HASH_HEX_LEN + 1];
 	int n;
@@ -44,11 +44,21 @@ static int auth_text(char *buf, size_t size, const char *method, const char *pat
 		return error_set(err, ERROR_INVALID, "bad request path");
 	hex_encode(nonce_hex, nonce, AUTH_NONCE_BYTES);
 	hash_to_hex(body_hash, body_hex);
-	n = snprintf(buf, size, "%s\n%s\n%lld\n%lld\n%s\n%s", method, path, (long long)host,
-		     (long long)time, nonce_hex, body_hex);
+	n = snprintf(buf, size, "%s\n%s\n%s\n%lld\n%s\n%s", method, path, who, (long long)time,
+		     nonce_hex, body_hex);
 	if (n < 0 || (size_t)n >= size)
 		return error_set(err, ERROR_TOO_BIG, "request text too long");
 	return n;
+}
+
+static int auth_text(char *buf, size_t size, const char *method, const char *path, int64_t host,
+		     int64_t time, const unsigned char nonce[AUTH_NONCE_BYTES],
+		     const struct hash *body_hash, struct error *err)
+{
+	char who[24];
+
+	snprintf(who, sizeof(who), "%lld", (long long)host);
+	return auth_text_who(buf, size, method, path, who, time, nonce, body_hash, err);
 }
 
 int auth_sign_request(const struct key_secret *sk, const char *method, const char *path,
@@ -144,5 +154,52 @@ int auth_verify_request(const struct key_public *pk, const char *method, const c
 		return len;
 	if (key_verify(pk, AUTH_DOMAIN, text, (size_t)len, c->sig) != 0)
 		return error_set(err, ERROR_SIGNATURE, "request signature does not verify");
+	return 0;
+}
+
+int auth_sign_admin(const struct key_secret *sk, const char *method, const char *path, int64_t now,
+		    const struct hash *body_hash, struct auth_admin_headers *out, struct error *err)
+{
+	unsigned char nonce[AUTH_NONCE_BYTES], sig[KEY_SIG_BYTES];
+	char text[AUTH_TEXT_MAX + KEY_PUBLIC_HEX_LEN];
+	struct key_public pk;
+	int len, rc;
+
+	memset(out, 0, sizeof(*out));
+	if (now < 0)
+		return error_set(err, ERROR_INVALID, "negative time");
+	if (getrandom(nonce, sizeof(nonce), 0) != (ssize_t)sizeof(nonce))
+		return error_set(err, ERROR_IO, "cannot get random bytes: %s", strerror(errno));
+	key_public_of(&pk, sk);
+	key_public_to_hex(&pk, out->admin);
+	len =
+	    auth_text_who(text, sizeof(text), method, path, out->admin, now, nonce, body_hash, err);
+	if (len < 0)
+		return len;
+	rc = key_sign(sk, AUTH_ADMIN_DOMAIN, text, (size_t)len, sig);
+	if (rc < 0)
+		return error_set(err, rc, "cannot sign the request");
+	snprintf(out->time, sizeof(out->time), "%lld", (long long)now);
+	hex_encode(out->nonce, nonce, sizeof(nonce));
+	hex_encode(out->signature, sig, sizeof(sig));
+	return 0;
+}
+
+int auth_verify_admin(const struct key_public *admin, const char *method, const char *path,
+		      const struct auth_claims *c, const struct hash *body_hash, int64_t now,
+		      struct error *err)
+{
+	char text[AUTH_TEXT_MAX + KEY_PUBLIC_HEX_LEN], who[KEY_PUBLIC_HEX_LEN + 1];
+	int len, rc = auth_check_time(c, now, err);
+
+	if (rc < 0)
+		return rc;
+	key_public_to_hex(admin, who);
+	len =
+	    auth_text_who(text, sizeof(text), method, path, who, c->time, c->nonce, body_hash, err);
+	if (len < 0)
+		return len;
+	if (key_verify(admin, AUTH_ADMIN_DOMAIN, text, (size_t)len, c->sig) != 0)
+		return error_set(err, ERROR_SIGNATURE, "admin signature does not verify");
 	return 0;
 }

@@ -87,4 +87,37 @@ int auth_verify_request(const struct key_public *pk, const char *method, const c
 			const struct auth_claims *c, const struct hash *body_hash, int64_t now,
 			struct error *err) __attribute__((warn_unused_result));
 
+/*
+ * Admin requests (the admin CLI, docs/PROTOCOL.md "Admin API") are signed
+ * the same way with an admin key and their own domain, so that a host
+ * signature can never pass for an admin one. X-Agora-Admin carries the
+ * admin's public key (64 hex) instead of X-Agora-Host, and the text's HOST
+ * line is that hex:
+ *
+ *     METHOD "\n" PATH "\n" ADMIN-KEY-HEX "\n" TIME "\n" NONCE "\n" BODY-HASH
+ *
+ * signed with key_sign(sk, AUTH_ADMIN_DOMAIN, text). Nonces share the
+ * hosts' replay table.
+ */
+#define AUTH_ADMIN_DOMAIN "agora-admin-v1"
+#define AUTH_HEADER_ADMIN "X-Agora-Admin"
+
+struct auth_admin_headers {
+	char admin[KEY_PUBLIC_HEX_LEN + 1];
+	char time[24];
+	char nonce[AUTH_NONCE_BYTES * 2 + 1];
+	char signature[KEY_SIG_HEX_LEN + 1];
+};
+
+/* Client side: the four admin header values for a request signed by sk. */
+int auth_sign_admin(const struct key_secret *sk, const char *method, const char *path, int64_t now,
+		    const struct hash *body_hash, struct auth_admin_headers *out, struct error *err)
+    __attribute__((warn_unused_result));
+
+/* Server side: the time window (ERROR_RANGE) and the admin signature by
+ * admin (ERROR_SIGNATURE); c comes from auth_parse() with host NULL. */
+int auth_verify_admin(const struct key_public *admin, const char *method, const char *path,
+		      const struct auth_claims *c, const struct hash *body_hash, int64_t now,
+		      struct error *err) __attribute__((warn_unused_result));
+
 #endif

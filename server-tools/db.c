@@ -178,6 +178,21 @@ static const char *const db_migrations[] = {
     "ALTER TABLE units ADD COLUMN uid TEXT"
     " CHECK (uid IS NULL OR (length(uid) = 64 AND uid NOT GLOB '*[^0-9a-f]*'));"
     "CREATE UNIQUE INDEX units_uid ON units (uid);",
+
+    /* 3: the training loop (coord.c). A round's manifest id (the parent
+     * of the next one) and momentum blob; why a replica was judged
+     * invalid; a host's invalid results and whether that blocked it from
+     * work (cleared by an admin); a dataset's size and a job's held-out
+     * eval blob. */
+    "ALTER TABLE rounds ADD COLUMN manifest_id TEXT;"
+    "ALTER TABLE rounds ADD COLUMN momentum TEXT;"
+    "ALTER TABLE replicas ADD COLUMN reason TEXT;"
+    "ALTER TABLE hosts ADD COLUMN invalid INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE hosts ADD COLUMN blocked INTEGER NOT NULL DEFAULT 0"
+    " CHECK (blocked IN (0, 1));"
+    "ALTER TABLE datasets ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN eval_blob TEXT;"
+    "CREATE INDEX units_job_round ON units (job, round, state);",
 };
 
 #define DB_MIGRATION_COUNT (sizeof(db_migrations) / sizeof(db_migrations[0]))

@@ -28,7 +28,7 @@
 #include "common/error.h"
 
 /* The schema version this build writes (the number of migrations). */
-#define DB_SCHEMA_VERSION 2
+#define DB_SCHEMA_VERSION 3
 
 /* Length caps, enforced by the schema too (CHECK constraints). */
 #define DB_NAME_MAX    64  /* project name */
@@ -132,7 +132,7 @@ sqlite3 *db_sqlite(struct db *db);
 /* With the lock held: the prepared statement for sql, reset and unbound,
  * prepared on first use and cached by the ADDRESS of sql (pass a static
  * string; at most DB_STMT_CACHE_MAX of them). NULL (logged) on error. */
-#define DB_STMT_CACHE_MAX 64
+#define DB_STMT_CACHE_MAX 160
 sqlite3_stmt *db_stmt_cached(struct db *db, const char *sql);
 /* With the lock held: steps a statement returning no rows and resets it;
  * constraint failures map to ERROR_DUPLICATE (unique), ERROR_RANGE

@@ -62,6 +62,7 @@ static const char sched_sql_fail_errors[] =
     "UPDATE units SET state = 'failed' WHERE id = ?1 AND state = 'active'"
     " AND (SELECT count(*) FROM replicas WHERE unit = ?1 AND outcome = 'error')"
     "  >= 2 * quorum + 1";
+static const char sched_sql_host_blocked[] = "SELECT blocked FROM hosts WHERE id = ?1";
 static const char sched_sql_count[] = "SELECT count(*) FROM replicas WHERE state = ?1";
 static const char sched_sql_dataset_insert[] =
     "INSERT INTO datasets (name, owner, licence, source, created) VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -202,6 +203,20 @@ static int sched_in_progress_locked(struct db *db, int64_t host, int max)
 	return n >= max ? ERROR_STATE : 0;
 }
 
+/* ERROR_PERM when the host is blocked for invalid results; lock held. */
+static int sched_blocked_locked(struct db *db, int64_t host)
+{
+	sqlite3_stmt *st = db_stmt_cached(db, sched_sql_host_blocked);
+	int blocked;
+
+	if (!st)
+		return ERROR_DB;
+	sqlite3_bind_int64(st, 1, host);
+	blocked = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_reset(st);
+	return blocked ? ERROR_PERM : 0;
+}
+
 /* Picks and sends a replica; the lock is held, a transaction open. */
 static int sched_assign_locked(struct db *db, int64_t host, const char *account, int64_t now,
 			       struct sched_assignment *out)
@@ -247,8 +262,10 @@ int sched_assign(struct db *db, int64_t host, const char *account, const unsigne
 	if (rc == 0 && max_in_progress > 0)
 		rc = sched_in_progress_locked(db, host, max_in_progress);
 	if (rc == 0)
+		rc = sched_blocked_locked(db, host);
+	if (rc == 0)
 		rc = sched_assign_locked(db, host, account, now, out);
-	if (rc == 0 || rc == ERROR_NOT_FOUND || rc == ERROR_STATE) {
+	if (rc == 0 || rc == ERROR_NOT_FOUND || rc == ERROR_STATE || rc == ERROR_PERM) {
 		/* No work is an answer too: keep the nonce and the expiries. */
 		int c = db_commit(db);
 		rc = c < 0 ? c : rc;
@@ -459,6 +476,14 @@ int sched_result_add(struct db *db, int64_t replica, int64_t host, const char *b
 		     int64_t stored, const void *descriptor, size_t descriptor_len, int64_t now,
 		     int64_t *result_id)
 {
+	return sched_result_record(db, replica, host, blob, size, stored, descriptor,
+				   descriptor_len, now, 1, result_id);
+}
+
+int sched_result_record(struct db *db, int64_t replica, int64_t host, const char *blob,
+			int64_t size, int64_t stored, const void *descriptor, size_t descriptor_len,
+			int64_t now, int validate, int64_t *result_id)
+{
 	int rc;
 
 	db_lock(db);
@@ -468,10 +493,42 @@ int sched_result_add(struct db *db, int64_t replica, int64_t host, const char *b
 					descriptor_len, now);
 	if (rc == 0) {
 		*result_id = sqlite3_last_insert_rowid(db_sqlite(db));
-		rc = sched_validate_locked(db, replica);
+		rc = validate ? sched_validate_locked(db, replica) : 0;
 	}
 	if (rc == 0)
 		rc = db_commit(db);
+	if (rc < 0)
+		db_rollback(db);
+	db_unlock(db);
+	return rc;
+}
+
+int sched_validate(struct db *db, int64_t unit)
+{
+	sqlite3_stmt *st;
+	int64_t replica = 0;
+	int rc;
+
+	db_lock(db);
+	rc = db_begin(db);
+	st = rc == 0 ? db_stmt_cached(db, "SELECT id FROM replicas WHERE unit = ?1 AND"
+					  " outcome = 'success' LIMIT 1")
+		     : NULL;
+	if (st) {
+		sqlite3_bind_int64(st, 1, unit);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			replica = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+	}
+	if (rc == 0 && replica)
+		rc = sched_validate_locked(db, replica);
+	if (rc == 0 && replica)
+		rc = sched_unit_stmt(db,
+				     "UPDATE replicas SET validation = 'inconclusive'"
+				     " WHERE unit = ?1 AND validation = 'pending'"
+				     " AND outcome = 'success'",
+				     unit, NULL, 0);
+	rc = rc == 0 ? db_commit(db) : rc;
 	if (rc < 0)
 		db_rollback(db);
 	db_unlock(db);

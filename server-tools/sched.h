@@ -99,7 +99,8 @@ int sched_unit_add(struct db *db, const struct sched_unit *u, int64_t now, int64
  * the nonce is kept even when there is no work. A host that already has
  * max_in_progress replicas in progress gets nothing (ERROR_STATE; 0 means
  * no limit), so that one host cannot drain the queue and stall a round
- * until the deadlines. */
+ * until the deadlines. A host blocked for repeated invalid results
+ * (hosts.blocked, cleared by an admin) gets nothing: ERROR_PERM. */
 int sched_assign(struct db *db, int64_t host, const char *account, const unsigned char *nonce,
 		 int max_in_progress, int64_t now, struct sched_assignment *out);
 void sched_assignment_release(struct sched_assignment *a);
@@ -125,6 +126,19 @@ int sched_replica_get(struct db *db, int64_t id, struct sched_replica *out);
 int sched_result_add(struct db *db, int64_t replica, int64_t host, const char *blob, int64_t size,
 		     int64_t stored, const void *descriptor, size_t descriptor_len, int64_t now,
 		     int64_t *result_id);
+
+/* The same; with validate 0 the result is only recorded (its replica's
+ * validation stays 'pending') and the caller validates it later (the
+ * coordinator's validator, coord.h). */
+int sched_result_record(struct db *db, int64_t replica, int64_t host, const char *blob,
+			int64_t size, int64_t stored, const void *descriptor,
+			size_t descriptor_len, int64_t now, int validate, int64_t *result_id);
+
+/* The hash validation above for one unit, for units whose job has no
+ * spec the coordinator's validator can use (jobs made outside
+ * coord_job_create(), e.g. by tests); still pending successes become
+ * 'inconclusive' so they are not looked at again. */
+int sched_validate(struct db *db, int64_t unit);
 
 /* Number of replicas in a state ("unsent", "in_progress", "over"). */
 int64_t sched_replica_count(struct db *db, const char *state);

@@ -7,6 +7,7 @@
 
 #include "server-tools/server.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -39,6 +40,10 @@ struct server {
 	struct key_secret sk;
 	struct http_server *http;
 	struct api *api;
+	struct server_hooks hooks;
+	struct http_route *routes; /* api's and the hooks', malloc'd */
+	struct key_public admins[SERVER_ADMIN_KEYS_MAX];
+	size_t n_admins;
 };
 
 static int server_path(const struct server *s, char *buf, size_t size, const char *rel)
@@ -167,6 +172,43 @@ static int server_storage(struct server *s, struct error *err)
 	return blobstore_open(&s->blobs, path, err);
 }
 
+/* Loads one admin public key file. */
+static int server_admin_add(struct server *s, const char *path, struct error *err)
+{
+	if (s->n_admins >= SERVER_ADMIN_KEYS_MAX)
+		return error_set(err, ERROR_TOO_BIG, "more than %d admin keys",
+				 SERVER_ADMIN_KEYS_MAX);
+	return key_load_public(&s->admins[s->n_admins++], path, err);
+}
+
+/* The admin keys: --admin-key files, then STATE/admins/NAME.pub. */
+static int server_admins(struct server *s, struct error *err)
+{
+	char dir[SERVER_PATH_MAX], path[SERVER_PATH_MAX * 2];
+	struct dirent *e;
+	size_t i, len;
+	DIR *d;
+	int rc = 0;
+
+	for (i = 0; i < s->opt.n_admin_keys && rc == 0; i++)
+		rc = server_admin_add(s, s->opt.admin_keys[i], err);
+	if (rc < 0 || server_path(s, dir, sizeof(dir), "admins") < 0)
+		return rc < 0 ? rc : error_set(err, ERROR_TOO_BIG, "state path too long");
+	d = opendir(dir);
+	while (d && rc == 0 && (e = readdir(d)) != NULL) {
+		len = strlen(e->d_name);
+		if (len < 5 || e->d_name[0] == '.' || strcmp(e->d_name + len - 4, ".pub") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		rc = server_admin_add(s, path, err);
+	}
+	if (d)
+		closedir(d);
+	if (rc == 0 && s->n_admins)
+		log_info("%zu admin key%s allowed", s->n_admins, s->n_admins == 1 ? "" : "s");
+	return rc;
+}
+
 int server_open(struct server **out, const struct server_options *opt, struct error *err)
 {
 	struct server *s;
@@ -193,6 +235,8 @@ int server_open(struct server **out, const struct server_options *opt, struct er
 		rc = server_keys(s, err);
 	if (rc == 0)
 		rc = server_storage(s, err);
+	if (rc == 0)
+		rc = server_admins(s, err);
 	if (rc == 0)
 		rc = api_new(&s->api, s, err);
 out:
@@ -243,7 +287,15 @@ int server_start(struct server *s, struct error *err)
 		cfg.tls_key_pem = key;
 	}
 	routes = api_routes(&nroutes);
-	rc = http_server_new(&s->http, &cfg, routes, nroutes, s->api, err);
+	s->routes = calloc(nroutes + s->hooks.n_routes, sizeof(*s->routes));
+	if (!s->routes) {
+		rc = error_set(err, ERROR_NOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(s->routes, routes, nroutes * sizeof(*routes));
+	if (s->hooks.n_routes)
+		memcpy(s->routes + nroutes, s->hooks.routes, s->hooks.n_routes * sizeof(*routes));
+	rc = http_server_new(&s->http, &cfg, s->routes, nroutes + s->hooks.n_routes, s->api, err);
 	if (rc == 0)
 		api_set_http(s->api, s->http);
 out:
@@ -270,6 +322,7 @@ void server_free(struct server *s)
 	if (!s)
 		return;
 	http_server_free(s->http); /* first: no handler runs after this */
+	free(s->routes);
 	api_free(s->api);
 	blobstore_free(s->blobs);
 	db_free(s->db);
@@ -305,4 +358,40 @@ int server_max_in_progress(const struct server *s)
 	if (s->opt.max_in_progress < 0)
 		return 0;
 	return s->opt.max_in_progress ? s->opt.max_in_progress : SERVER_MAX_IN_PROGRESS;
+}
+
+void server_set_hooks(struct server *s, const struct server_hooks *h)
+{
+	s->hooks = *h;
+}
+
+const struct server_hooks *server_hooks(const struct server *s)
+{
+	return &s->hooks;
+}
+
+void server_stop(struct server *s)
+{
+	http_server_free(s->http);
+	s->http = NULL;
+}
+
+int server_admin_allowed(const struct server *s, const struct key_public *pk)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_admins; i++)
+		if (key_public_equal(&s->admins[i], pk))
+			return 1;
+	return 0;
+}
+
+const struct key_secret *server_secret_key(const struct server *s)
+{
+	return &s->sk;
+}
+
+const char *server_state_path(const struct server *s)
+{
+	return s->state;
 }

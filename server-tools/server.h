@@ -16,9 +16,11 @@
 #ifndef AGORA_SERVER_SERVER_H
 #define AGORA_SERVER_SERVER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/error.h"
+#include "server-tools/http.h"
 #include "workunits/key.h"
 
 /* The kernel ABI this coordinator's work units are written for; a client
@@ -65,7 +67,25 @@ struct server_options {
 	 * register_every_s seconds; 0: SERVER_REGISTER_BURST / _EVERY_S. */
 	unsigned register_burst;
 	unsigned register_every_s;
+	/* Admin public key files (--admin-key); STATE/admins/NAME.pub are
+	 * allowed too. Without any, every admin request is refused. */
+	const char *const *admin_keys;
+	size_t n_admin_keys;
 };
+
+/* What the coordinator's training side (server-tools/coord.h) adds to the
+ * bare server: routes served beside /api/v1's own (their handlers get the
+ * struct api as ctx; server_hooks_ctx() finds the hooks' ctx), and a call
+ * after each recorded result. With hooks set, results are validated by
+ * the hooks (sched_result_record(..., validate 0)), not by hash in sched. */
+struct server_hooks {
+	const struct http_route *routes;
+	size_t n_routes;
+	void (*result_added)(void *ctx, int64_t unit);
+	void *ctx;
+};
+
+#define SERVER_ADMIN_KEYS_MAX 64
 
 /* Opens (creating on first start) the state directory, database, blob
  * store and key pair, and takes the state lock (ERROR_STATE when another
@@ -74,6 +94,18 @@ int server_open(struct server **out, const struct server_options *opt, struct er
     __attribute__((warn_unused_result));
 /* Starts serving HTTP(S). */
 int server_start(struct server *s, struct error *err) __attribute__((warn_unused_result));
+/* Installs hooks (copied; before server_start()). */
+void server_set_hooks(struct server *s, const struct server_hooks *h);
+const struct server_hooks *server_hooks(const struct server *s);
+/* Stops serving HTTP (waits for running requests); the rest stays open
+ * until server_free(). */
+void server_stop(struct server *s);
+/* 1 when pk is an allowed admin key. */
+int server_admin_allowed(const struct server *s, const struct key_public *pk);
+/* The coordinator's secret key (signs units, manifests, ledger entries). */
+const struct key_secret *server_secret_key(const struct server *s);
+/* The state directory's path. */
+const char *server_state_path(const struct server *s);
 /* The bound port, once started. */
 unsigned server_port(const struct server *s);
 /* 1 when serving over TLS. */
