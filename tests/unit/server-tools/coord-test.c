@@ -30,6 +30,7 @@
 #include "kernels/ref/gpt.h"
 #include "server-tools/auth.h"
 #include "server-tools/coord.h"
+#include "server-tools/db.h"
 #include "server-tools/dataset.h"
 #include "server-tools/jobspec.h"
 #include "server-tools/ledger.h"
@@ -712,6 +713,59 @@ static void test_outcome(json_t *st)
 	tap_ok(honest_ok, "honest hosts gained reputation");
 }
 
+/* 1 when job 1 is done. */
+static int coord_query_state(void)
+{
+	struct fetch f;
+	int done;
+
+	admin("GET", "/api/v1/admin/jobs/1", NULL, 0, &f);
+	done = f.body && strstr(f.body, "\"state\": \"done\"") != NULL;
+	if (!done && f.body && strstr(f.body, "\"state\":\"done\"") != NULL)
+		done = 1;
+	fetch_release(&f);
+	return done;
+}
+
+/* The merge is crash-safe: undo round 2's publication as if the process
+ * had died before its transaction, restart the coordinator, and the worker
+ * merges round 1 again into the same θ_2. */
+static void test_merge_redo(void)
+{
+	static const char undo[] =
+	    "DELETE FROM rounds WHERE job = 1 AND round = 2;"
+	    "UPDATE rounds SET state = 'open', next_model = NULL WHERE job = 1 AND round = 1;"
+	    "UPDATE jobs SET state = 'running' WHERE id = 1;";
+	static const char get[] = "SELECT model FROM rounds WHERE job = 1 AND round = 2";
+	char before[65] = "", after[65] = "";
+	struct error err;
+	sqlite3_stmt *st;
+	struct db *db = server_db(srv);
+
+	db_lock(db);
+	if (sqlite3_prepare_v2(db_sqlite(db), get, -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			snprintf(before, sizeof(before), "%s", sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+	}
+	sqlite3_exec(db_sqlite(db), undo, NULL, NULL, NULL);
+	db_unlock(db);
+	coord_free(coord);
+	if (coord_new(&coord, srv, &err) < 0)
+		tap_diag("cannot restart the coordinator: %s", err.msg);
+	coord_step(coord);
+	db_lock(db);
+	if (sqlite3_prepare_v2(db_sqlite(db), get, -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			snprintf(after, sizeof(after), "%s", sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+	}
+	db_unlock(db);
+	tap_ok(before[0] && strcmp(before, after) == 0,
+	       "a merge lost before its transaction is redone at restart: same theta_2");
+	TAP_IS(coord_query_state(), 1, "  ... and the job is done again");
+}
+
 static void test_admin_actions(void)
 {
 	char path[96];
@@ -809,6 +863,7 @@ int main(void)
 	fetch_release(&f);
 	check_merged(exp);
 	json_decref(exp);
+	test_merge_redo();
 	test_export_audit();
 	test_admin_actions();
 	server_stop(srv);
