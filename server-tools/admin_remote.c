@@ -411,6 +411,20 @@ static void admin_job_print(json_t *j)
 	json_object_foreach(json_object_get(j, "invalid_reasons"), key, v)
 	    printf(" %s %lld", key, (long long)json_integer_value(v));
 	printf("\n");
+	json_array_foreach(json_object_get(j, "invalid"), i, r)
+	{
+		if (i >= 20) {
+			printf("  ... %zu rejected results in all\n",
+			       json_array_size(json_object_get(j, "invalid")));
+			break;
+		}
+		printf("  rejected: replica %lld from host %lld (round %lld, unit %lld): %s\n",
+		       (long long)json_integer_value(json_object_get(r, "replica")),
+		       (long long)json_integer_value(json_object_get(r, "host")),
+		       (long long)json_integer_value(json_object_get(r, "round")),
+		       (long long)json_integer_value(json_object_get(r, "unit")),
+		       json_string_value(json_object_get(r, "reason")));
+	}
 	json_array_foreach(json_object_get(j, "failed_units"), i, r)
 	    printf("  FAILED unit %lld of round %lld (%s)\n",
 		   (long long)json_integer_value(json_object_get(r, "unit")),
