@@ -87,9 +87,11 @@ struct coord_rep {
 
 static const char coord_sql_pending_units[] =
     "SELECT DISTINCT r.unit FROM replicas r JOIN units u ON u.id = r.unit"
-    " JOIN jobs j ON j.id = u.job WHERE u.state = 'active' AND r.state = 'over'"
+    " WHERE u.state IN ('active', 'validated') AND r.state = 'over'"
     " AND r.outcome = 'success' AND r.validation = 'pending' LIMIT 64";
 static const char coord_sql_unit_job[] = "SELECT job FROM units WHERE id = ?1";
+static const char coord_sql_unit_validated[] =
+    "SELECT state = 'validated' FROM units WHERE id = ?1";
 static const char coord_sql_unit_reps[] =
     "SELECT r.id, r.host, s.id, r.result_hash, r.validation FROM replicas r"
     " JOIN results s ON s.replica = r.id WHERE r.unit = ?1 AND r.state = 'over'"
@@ -344,6 +346,62 @@ static int coord_decide(struct coord *c, int64_t unit, struct coord_rep *reps, i
 	return rc;
 }
 
+/* Results that came in after their unit was validated (replicas that
+ * were out when the majority formed): each is compared with the canonical
+ * result alone; agreeing earns credit, the others are invalid. */
+static int coord_validate_late(struct coord *c, int64_t unit, const struct validate_params *vp,
+			       struct coord_rep *reps, int n)
+{
+	struct validate_params p = *vp;
+	struct validate_replica vr[2];
+	struct validate_outcome out;
+	char canon[HASH_HEX_LEN + 1] = "";
+	struct error err;
+	sqlite3_stmt *st;
+	double flops = 0;
+	int i, rc = 0;
+
+	db_lock(c->db);
+	st = db_stmt_cached(c->db, "SELECT s.blob, s.id, u.flops FROM units u JOIN results s"
+				   " ON s.id = u.canonical WHERE u.id = ?1");
+	if (st) {
+		sqlite3_bind_int64(st, 1, unit);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			coord_text(st, 0, canon, sizeof(canon));
+			flops = sqlite3_column_double(st, 2);
+		}
+		sqlite3_reset(st);
+	}
+	db_unlock(c->db);
+	p.min_agree = 2;
+	p.max_replicas = 3;
+	for (i = 0; i < n && rc == 0; i++) {
+		if (!reps[i].pending || reps[i].reason != VALIDATE_REASON_NONE)
+			continue;
+		memset(vr, 0, sizeof(vr));
+		vr[0].result_id = 0;
+		vr[1].result_id = reps[i].result;
+		if (hash_from_hex(&vr[0].output, canon, &err) < 0 ||
+		    hash_from_hex(&vr[1].output, reps[i].output, &err) < 0 ||
+		    validate_unit_blobs(c->bs, &p, vr, 2, &out, &err) < 0)
+			return ERROR_FORMAT;
+		reps[i].valid = out.verdict == VALIDATE_CANONICAL && vr[1].valid;
+		reps[i].reason = reps[i].valid ? VALIDATE_REASON_NONE : VALIDATE_DISAGREE;
+		db_lock(c->db);
+		if (reps[i].valid) {
+			rc = coord_mark(c, reps[i].replica, "valid", NULL);
+			if (rc == 0)
+				rc = coord_exec(c, coord_sql_host_good, reps[i].host, 0, flops);
+		} else {
+			rc = coord_mark_invalid(c, &reps[i]);
+		}
+		db_unlock(c->db);
+		if (rc == 0 && reps[i].valid)
+			coord_credit(c, unit, &reps[i], flops);
+	}
+	return rc < 0 ? rc : 1;
+}
+
 /* Judges the results of one unit. Returns 1 when something changed. */
 static int coord_validate_unit(struct coord *c, int64_t unit)
 {
@@ -371,6 +429,12 @@ static int coord_validate_unit(struct coord *c, int64_t unit)
 	if (n <= 0)
 		return n;
 	coord_check_alone(c, &p, reps, n);
+	if (coord_query_int(c, coord_sql_unit_validated, unit, 0) == 1) {
+		for (i = 0; i < n; i++)
+			if (reps[i].pending && reps[i].reason != VALIDATE_REASON_NONE)
+				rc = rc < 0 ? rc : coord_record_alone(c, &reps[i], 1);
+		return rc < 0 ? rc : coord_validate_late(c, unit, &p, reps, n);
+	}
 	rc = coord_record_alone(c, reps, n);
 	if (rc < 0)
 		return rc;

@@ -766,6 +766,69 @@ static void test_merge_redo(void)
 	TAP_IS(coord_query_state(), 1, "  ... and the job is done again");
 }
 
+/* A result that arrives after its unit was validated (a third replica
+ * that was out) is compared with the canonical one and credited. */
+static void test_late_result(const struct hash *shards, size_t n_shards)
+{
+	char spec[2048], *p;
+	struct db *db = server_db(srv);
+	struct fetch f;
+	int64_t valid = -1, replica;
+	sqlite3_stmt *st;
+	struct error err;
+	struct unit u;
+	struct hash uid;
+	const char *env;
+	float *d, l0 = 0, l1 = 0;
+	size_t n = 0;
+	json_t *j;
+	int got;
+
+	snprintf(spec, sizeof(spec), "%s", spec_good);
+	p = strstr(spec, "\"tiny\"");
+	memcpy(p, "\"late\"", 6);
+	p = strstr(spec, "\"rounds\":2");
+	p[9] = '1';
+	TAP_IS(admin("POST", "/api/v1/admin/jobs", spec, strlen(spec), &f), 201,
+	       "late: a second job");
+	fetch_release(&f);
+	db_lock(db);
+	sqlite3_exec(db_sqlite(db),
+		     "INSERT INTO replicas (unit) SELECT id FROM units WHERE job = 2 AND idx = 0",
+		     NULL, NULL, NULL);
+	db_unlock(db);
+	/* host 3 takes unit 0's first replica and sits on it */
+	host_send(&hosts[3], "POST", "/api/v1/work", "{}", 2, NULL, &f);
+	j = f.body ? json_loads(f.body, 0, NULL) : NULL;
+	fetch_release(&f);
+	env = json_string_value(json_object_get(j, "envelope"));
+	replica = json_integer_value(json_object_get(j, "replica"));
+	got = env && unit_open(&u, &uid, env, strlen(env), server_public_key(srv), &err) == 0;
+	json_decref(j);
+	host_turn(1, shards, n_shards); /* unit 0's second replica */
+	host_turn(2, shards, n_shards); /* its third: two agree, validated */
+	coord_wait_idle(coord, 60000);
+	if (got && (d = compute(&u, &n, &l0, &l1)) != NULL) {
+		TAP_IS(upload(&hosts[3], &hosts[3], replica, &uid, d, n, l0, l1, NULL), 201,
+		       "late: the replica still in progress is uploaded after validation");
+		free(d);
+	}
+	host_turn(1, shards, n_shards); /* unit 1 */
+	host_turn(2, shards, n_shards);
+	coord_wait_idle(coord, 60000);
+	db_lock(db);
+	if (sqlite3_prepare_v2(db_sqlite(db),
+			       "SELECT count(*) FROM replicas r JOIN units u ON u.id = r.unit"
+			       " WHERE u.job = 2 AND u.idx = 0 AND r.validation = 'valid'",
+			       -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			valid = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	db_unlock(db);
+	TAP_IS(valid, 3, "late: the result after validation agrees and is valid too");
+}
+
 static void test_admin_actions(void)
 {
 	char path[96];
@@ -865,6 +928,7 @@ int main(void)
 	json_decref(exp);
 	test_merge_redo();
 	test_export_audit();
+	test_late_result(shards, i);
 	test_admin_actions();
 	server_stop(srv);
 	coord_free(coord);
