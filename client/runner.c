@@ -283,7 +283,6 @@ static int save_result(struct runner *r, struct job *j, const struct compute_out
 	size_t env_len;
 	int ret;
 
-	(void)r;
 	if ((ret = state_host_key(r->o->state, &j->p, &sk, err)) < 0)
 		return ret;
 	result_init(&res);
