@@ -9,6 +9,7 @@
 #include "server-tools/merge.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -115,39 +116,99 @@ static void merge_fwd_release(struct merge_fwd *f)
 	memset(f, 0, sizeof(*f));
 }
 
+/* One evaluation worker: batches first, first + stride, ... of the eval,
+ * each batch's mean loss into losses[batch]. */
+struct merge_eval_job {
+	const struct model_config *cfg;
+	const float *params;
+	const unsigned char *data;
+	size_t len;
+	int n_seq, B, n_batches, first, stride;
+	float *losses;
+	int rc;
+	struct error err;
+};
+
+static void *merge_eval_worker(void *arg)
+{
+	struct merge_eval_job *j = arg;
+	const int T = j->cfg->n_ctx;
+	struct merge_fwd f;
+	int bi;
+
+	j->rc = merge_fwd_init(&f, j->cfg, j->B, &j->err);
+	for (bi = j->first; j->rc == 0 && bi < j->n_batches; bi += j->stride) {
+		int k0 = bi * j->B, B = j->n_seq - k0 < j->B ? j->n_seq - k0 : j->B, b, t;
+
+		for (b = 0; b < B; b++) {
+			size_t off = ((size_t)(k0 + b) * (size_t)T) % (j->len - (size_t)T);
+
+			for (t = 0; t < T; t++) {
+				f.tokens[b * T + t] = j->data[off + (size_t)t];
+				f.targets[b * T + t] = j->data[off + (size_t)t + 1];
+			}
+		}
+		j->losses[bi] = ref_gpt_forward(j->cfg, j->params, f.tokens, f.targets, B, f.acts);
+	}
+	merge_fwd_release(&f);
+	return NULL;
+}
+
+/* Threads for the eval: the online CPUs, at most MERGE_EVAL_THREADS_MAX
+ * and at most one per batch. */
+static int merge_eval_threads(int n_batches)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int n = cpus < 1 ? 1 : cpus > MERGE_EVAL_THREADS_MAX ? MERGE_EVAL_THREADS_MAX : (int)cpus;
+
+	return n < n_batches ? n : n_batches;
+}
+
 int merge_eval(const struct model_config *cfg, const float *params, const unsigned char *data,
 	       size_t len, int n_seq, double *loss, struct error *err)
 {
-	struct merge_fwd f;
+	struct merge_eval_job jobs[MERGE_EVAL_THREADS_MAX];
+	pthread_t tid[MERGE_EVAL_THREADS_MAX];
+	int started[MERGE_EVAL_THREADS_MAX] = {0};
 	const int T = cfg->n_ctx;
+	int B = n_seq < MERGE_EVAL_BATCH ? n_seq : MERGE_EVAL_BATCH, n_batches, n_thr, i, rc = 0;
 	double total = 0;
-	int k = 0, n_batches = 0, rc;
+	float *losses;
 
 	*loss = 0;
 	if (n_seq < 1 || T < 1 || len < (size_t)T + 1)
 		return error_set(err, ERROR_INVALID,
 				 "cannot evaluate: %zu bytes of eval data for %d sequences of %d",
 				 len, n_seq, T + 1);
-	rc = merge_fwd_init(&f, cfg, n_seq < MERGE_EVAL_BATCH ? n_seq : MERGE_EVAL_BATCH, err);
-	if (rc < 0)
-		goto out;
-	while (k < n_seq) {
-		int B = n_seq - k < f.B ? n_seq - k : f.B, b, t;
+	n_batches = (n_seq + B - 1) / B;
+	n_thr = merge_eval_threads(n_batches);
+	losses = calloc((size_t)n_batches, sizeof(float));
+	if (!losses)
+		return error_set(err, ERROR_NOMEM, "cannot evaluate: out of memory");
+	for (i = 0; i < n_thr; i++) {
+		struct merge_eval_job j = {cfg,       params, data,  len,    n_seq, B,
+					   n_batches, i,      n_thr, losses, 0,     {0, ""}};
 
-		for (b = 0; b < B; b++, k++) {
-			size_t off = ((size_t)k * (size_t)T) % (len - (size_t)T);
-
-			for (t = 0; t < T; t++) {
-				f.tokens[b * T + t] = data[off + (size_t)t];
-				f.targets[b * T + t] = data[off + (size_t)t + 1];
-			}
-		}
-		total += (double)ref_gpt_forward(cfg, params, f.tokens, f.targets, B, f.acts);
-		n_batches++;
+		jobs[i] = j;
+		/* Thread 0 is this one; a thread that cannot start runs here. */
+		started[i] =
+		    i > 0 && pthread_create(&tid[i], NULL, merge_eval_worker, &jobs[i]) == 0;
 	}
-	*loss = total / (double)n_batches;
-out:
-	merge_fwd_release(&f);
+	for (i = 0; i < n_thr; i++) {
+		if (started[i])
+			pthread_join(tid[i], NULL);
+		else
+			merge_eval_worker(&jobs[i]);
+	}
+	for (i = 0; i < n_thr && rc == 0; i++)
+		if ((rc = jobs[i].rc) < 0)
+			error_set(err, rc, "%s", jobs[i].err.msg);
+	/* The batch losses are summed in batch order whatever the threads. */
+	for (i = 0; rc == 0 && i < n_batches; i++)
+		total += (double)losses[i];
+	if (rc == 0)
+		*loss = total / (double)n_batches;
+	free(losses);
 	return rc;
 }
 

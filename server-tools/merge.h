@@ -25,7 +25,10 @@
  * batches of MERGE_EVAL_BATCH; the loss is the mean of the per-batch mean
  * losses (batch losses summed in double, in order, divided by the batch
  * count; the last batch may be shorter). Same params, same bytes: same
- * loss, bit for bit, on every machine.
+ * loss, bit for bit, on every machine. The batches are shared out over
+ * one thread per online CPU (at most MERGE_EVAL_THREADS_MAX); each batch
+ * is computed whole by one thread and the sum is taken in batch order,
+ * so the thread count never changes the result.
  *
  * All functions are reentrant; buffers are the caller's.
  */
@@ -39,8 +42,9 @@
 #include "kernels/model.h"
 #include "workunits/hash.h"
 
-#define MERGE_EVAL_BATCH 8
-#define MERGE_SAMPLE_MAX 4096 /* bytes merge_sample() generates at most */
+#define MERGE_EVAL_BATCH       8
+#define MERGE_EVAL_THREADS_MAX 8
+#define MERGE_SAMPLE_MAX       4096 /* bytes merge_sample() generates at most */
 
 struct merge_hyper {
 	double lr;       /* outer learning rate η, (0, 10] */
@@ -66,7 +70,7 @@ int merge_all_finite(const float *buf, size_t n);
 
 /* The deterministic eval loss of a GPT (see above). len must be at least
  * T+1 bytes, n_seq >= 1. Costs n_seq forward passes; allocates the
- * activations of one batch. ERROR_INVALID for a non-GPT config or short
+ * activations of one batch per thread. ERROR_INVALID for a non-GPT config or short
  * data, ERROR_NOMEM. */
 int merge_eval(const struct model_config *cfg, const float *params, const unsigned char *data,
 	       size_t len, int n_seq, double *loss, struct error *err)

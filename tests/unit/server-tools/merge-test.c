@@ -101,6 +101,28 @@ static void test_eval_sample(void)
 	tap_diag("eval loss of a fresh gpt-test: %.9g", l1);
 	TAP_OK(l1 == l2, "eval loss is deterministic");
 	TAP_OK(fabs(l1 - log(256.0)) < 0.5, "a fresh model's loss is near ln 256");
+	{
+		/* The documented order, one batch after the other in this thread. */
+		float *acts = calloc(model_act_floats(cfg, 8), 4);
+		int tok[8 * 8], tgt[8 * 8], k = 0, nb = 0, bb, t;
+		double sum = 0;
+
+		while (k < 20) {
+			int B = 20 - k < 8 ? 20 - k : 8;
+
+			for (bb = 0; bb < B; bb++, k++)
+				for (t = 0; t < 8; t++) {
+					tok[bb * 8 + t] =
+					    data[(size_t)k * 8 % (sizeof(data) - 8) + t];
+					tgt[bb * 8 + t] =
+					    data[(size_t)k * 8 % (sizeof(data) - 8) + t + 1];
+				}
+			sum += (double)ref_gpt_forward(cfg, p, tok, tgt, B, acts);
+			nb++;
+		}
+		TAP_OK(sum / nb == l1, "threaded eval equals the batches summed in order");
+		free(acts);
+	}
 	TAP_IS(merge_eval(cfg, p, data, sizeof(data), 3, &l3, &err), 0, "eval of 3 sequences");
 	TAP_IS(merge_eval(cfg, p, data, 5, 3, &l3, &err), ERROR_INVALID, "short eval data refused");
 	rc = merge_sample(cfg, p, (const unsigned char *)"the ", 4, 40, 0, 0, out, sizeof(out),
