@@ -28,7 +28,8 @@ static void usage(FILE *out)
 		"usage: agora-server --state DIR [--listen ADDR:PORT] [--tls-cert FILE --tls-key "
 		"FILE]\n"
 		"                    [--name NAME] [--threads N] [--max-in-progress N]\n"
-		"                    [--admin-key FILE.pub]... [--verbose]\n"
+		"                    [--admin-key FILE.pub]... [--distinct-netblock BITS]\n"
+		"                    [--verbose]\n"
 		"\n"
 		"  --state DIR        state directory (created on first start, mode 0700)\n"
 		"  --listen ADDR:PORT address to serve on (default %s; [::1]:PORT for IPv6)\n"
@@ -40,6 +41,8 @@ static void usage(FILE *out)
 		"                     0: no limit)\n"
 		"  --admin-key FILE   an admin public key allowed to sign admin requests\n"
 		"                     (repeatable; STATE/admins/NAME.pub are allowed too)\n"
+		"  --distinct-netblock BITS  never two replicas of a unit to one address\n"
+		"                     block (IPv4 /BITS, e.g. 24; IPv6 /48)\n"
 		"  --verbose          log debug messages\n",
 		HTTP_DEFAULT_LISTEN, SERVER_DEFAULT_NAME, SERVER_MAX_IN_PROGRESS);
 }
@@ -68,6 +71,7 @@ static int parse_args(int argc, char **argv, struct server_options *opt)
 	    {"threads", required_argument, NULL, 't'},
 	    {"max-in-progress", required_argument, NULL, 'm'},
 	    {"admin-key", required_argument, NULL, 'a'},
+	    {"distinct-netblock", required_argument, NULL, 'b'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -105,6 +109,13 @@ static int parse_args(int argc, char **argv, struct server_options *opt)
 				return 2;
 			}
 			opt->max_in_progress = n ? (int)n : -1;
+			break;
+		case 'b':
+			if (parse_count(optarg, 8, 32, &n) < 0) {
+				log_error("bad --distinct-netblock '%s': want 8..32", optarg);
+				return 2;
+			}
+			opt->distinct_netblock = (int)n;
 			break;
 		case 'a':
 			if (opt->n_admin_keys >= SERVER_ADMIN_KEYS_MAX) {

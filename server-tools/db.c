@@ -193,6 +193,12 @@ static const char *const db_migrations[] = {
     "ALTER TABLE datasets ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE jobs ADD COLUMN eval_blob TEXT;"
     "CREATE INDEX units_job_round ON units (job, round, state);",
+
+    /* 4: the address block a replica went to (--distinct-netblock): two
+     * replicas of a unit never go to one block. */
+    "ALTER TABLE replicas ADD COLUMN netblock TEXT;"
+    "CREATE UNIQUE INDEX replicas_unit_netblock ON replicas (unit, netblock)"
+    " WHERE netblock IS NOT NULL;",
 };
 
 #define DB_MIGRATION_COUNT (sizeof(db_migrations) / sizeof(db_migrations[0]))

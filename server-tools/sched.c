@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+
 #include "common/log.h"
 
 static const char sched_sql_unit_insert[] =
@@ -32,11 +34,11 @@ static const char sched_sql_pick[] =
     " JOIN units u ON u.id = r.unit JOIN jobs j ON j.id = u.job"
     " WHERE r.state = 'unsent' AND u.state = 'active' AND j.state = 'running'"
     " AND NOT EXISTS (SELECT 1 FROM replicas o WHERE o.unit = r.unit"
-    "  AND (o.host = ?1 OR o.account = ?2))"
+    "  AND (o.host = ?1 OR o.account = ?2 OR o.netblock = ?3))"
     " ORDER BY r.unit, r.id LIMIT 1";
 static const char sched_sql_send[] =
     "UPDATE replicas SET state = 'in_progress', host = ?2, account = ?3, sent = ?4,"
-    " deadline = ?5 WHERE id = ?1 AND state = 'unsent'";
+    " deadline = ?5, netblock = ?6 WHERE id = ?1 AND state = 'unsent'";
 static const char sched_sql_replica_get[] =
     "SELECT r.id, r.unit, coalesce(r.host, 0), r.state, coalesce(r.outcome, ''),"
     " coalesce(r.deadline, 0), coalesce(u.uid, '') FROM replicas r"
@@ -218,8 +220,8 @@ static int sched_blocked_locked(struct db *db, int64_t host)
 }
 
 /* Picks and sends a replica; the lock is held, a transaction open. */
-static int sched_assign_locked(struct db *db, int64_t host, const char *account, int64_t now,
-			       struct sched_assignment *out)
+static int sched_assign_locked(struct db *db, int64_t host, const char *account,
+			       const char *netblock, int64_t now, struct sched_assignment *out)
 {
 	sqlite3_stmt *st = db_stmt_cached(db, sched_sql_pick);
 	int rc, step;
@@ -228,6 +230,10 @@ static int sched_assign_locked(struct db *db, int64_t host, const char *account,
 		return ERROR_DB;
 	sqlite3_bind_int64(st, 1, host);
 	sqlite3_bind_text(st, 2, account, -1, SQLITE_STATIC);
+	if (netblock)
+		sqlite3_bind_text(st, 3, netblock, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 3);
 	step = sqlite3_step(st);
 	if (step == SQLITE_ROW)
 		rc = sched_pick_read(st, now, out);
@@ -244,11 +250,22 @@ static int sched_assign_locked(struct db *db, int64_t host, const char *account,
 	sqlite3_bind_text(st, 3, account, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, now);
 	sqlite3_bind_int64(st, 5, out->deadline);
+	if (netblock)
+		sqlite3_bind_text(st, 6, netblock, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 6);
 	return db_step(db, st);
 }
 
 int sched_assign(struct db *db, int64_t host, const char *account, const unsigned char *nonce,
 		 int max_in_progress, int64_t now, struct sched_assignment *out)
+{
+	return sched_assign_from(db, host, account, NULL, nonce, max_in_progress, now, out);
+}
+
+int sched_assign_from(struct db *db, int64_t host, const char *account, const char *netblock,
+		      const unsigned char *nonce, int max_in_progress, int64_t now,
+		      struct sched_assignment *out)
 {
 	int rc;
 
@@ -264,7 +281,7 @@ int sched_assign(struct db *db, int64_t host, const char *account, const unsigne
 	if (rc == 0)
 		rc = sched_blocked_locked(db, host);
 	if (rc == 0)
-		rc = sched_assign_locked(db, host, account, now, out);
+		rc = sched_assign_locked(db, host, account, netblock, now, out);
 	if (rc == 0 || rc == ERROR_NOT_FOUND || rc == ERROR_STATE || rc == ERROR_PERM) {
 		/* No work is an answer too: keep the nonce and the expiries. */
 		int c = db_commit(db);
@@ -737,4 +754,33 @@ int sched_abandon(struct db *db, int64_t replica, int64_t host, const unsigned c
 	}
 	db_unlock(db);
 	return rc;
+}
+
+int sched_netblock(const char *addr, int v4_bits, int v6_bits, char *out, size_t size)
+{
+	unsigned char a[16];
+	char text[INET6_ADDRSTRLEN];
+	int family, bytes, bits, i;
+
+	if (inet_pton(AF_INET, addr, a) == 1) {
+		family = AF_INET;
+		bytes = 4;
+		bits = v4_bits;
+	} else if (inet_pton(AF_INET6, addr, a) == 1) {
+		family = AF_INET6;
+		bytes = 16;
+		bits = v6_bits;
+	} else {
+		return ERROR_FORMAT;
+	}
+	if (bits < 1 || bits > bytes * 8)
+		return ERROR_RANGE;
+	for (i = 0; i < bytes; i++) {
+		int keep = bits - i * 8;
+		a[i] &= keep >= 8 ? 0xff : keep <= 0 ? 0 : (unsigned char)(0xff << (8 - keep));
+	}
+	if (!inet_ntop(family, a, text, sizeof(text)) ||
+	    snprintf(out, size, "%s/%d", text, bits) >= (int)size)
+		return ERROR_TOO_BIG;
+	return 0;
 }

@@ -104,6 +104,16 @@ int sched_unit_add(struct db *db, const struct sched_unit *u, int64_t now, int64
 int sched_assign(struct db *db, int64_t host, const char *account, const unsigned char *nonce,
 		 int max_in_progress, int64_t now, struct sched_assignment *out);
 void sched_assignment_release(struct sched_assignment *a);
+/* The same, and never two replicas of a unit to one address block:
+ * netblock (sched_netblock(), NULL: no rule) is recorded with the replica
+ * and the schema refuses a second replica of the unit in that block. */
+int sched_assign_from(struct db *db, int64_t host, const char *account, const char *netblock,
+		      const unsigned char *nonce, int max_in_progress, int64_t now,
+		      struct sched_assignment *out);
+/* The block of a numeric IPv4 or IPv6 address: the first v4_bits or
+ * v6_bits bits, as "192.0.2.0/24" or "2001:db8:1::/48". ERROR_FORMAT for
+ * a non-numeric address, ERROR_RANGE for bad prefix lengths. */
+int sched_netblock(const char *addr, int v4_bits, int v6_bits, char *out, size_t size);
 
 /* A host gives an in-progress replica up (it cannot verify or compute
  * the unit): the replica is over with outcome error and, while the unit is

@@ -395,3 +395,8 @@ const char *server_state_path(const struct server *s)
 {
 	return s->state;
 }
+
+int server_distinct_netblock(const struct server *s)
+{
+	return s->opt.distinct_netblock;
+}

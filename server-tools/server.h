@@ -63,6 +63,9 @@ struct server_options {
 	/* Replicas one host may hold at once; 0: SERVER_MAX_IN_PROGRESS,
 	 * negative: no limit. */
 	int max_in_progress;
+	/* Never two replicas of a unit to one address block: the IPv4 prefix
+	 * length (e.g. 24; IPv6 addresses use /48); 0: no such rule. */
+	int distinct_netblock;
 	/* Registrations per client address: a burst, then one every
 	 * register_every_s seconds; 0: SERVER_REGISTER_BURST / _EVERY_S. */
 	unsigned register_burst;
@@ -117,6 +120,8 @@ void server_free(struct server *s);
 struct db *server_db(struct server *s);
 struct blobstore *server_blobstore(struct server *s);
 const struct key_public *server_public_key(const struct server *s);
+/* The IPv4 prefix of the address-block rule (0: off). */
+int server_distinct_netblock(const struct server *s);
 /* The per-host limit of replicas in progress (0: none). */
 int server_max_in_progress(const struct server *s);
 /* The registration rate limit (defaults applied). */

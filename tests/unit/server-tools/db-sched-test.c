@@ -233,6 +233,38 @@ static void test_abandon(struct db *db, int64_t h1, int64_t h3, int64_t h4, int6
 	TAP_IS(sched_replica_count(db, "unsent"), unsent, "and no replacement goes out");
 }
 
+/* --distinct-netblock: never two replicas of a unit to one address block. */
+static void test_netblock(struct db *db, int64_t now)
+{
+	struct sched_unit u = unit0;
+	struct sched_assignment a, b;
+	int64_t unit, h5 = add_host(db, 5, "dan"), h6 = add_host(db, 6, "eve");
+	char block[80];
+
+	TAP_IS(sched_netblock("192.0.2.77", 24, 48, block, sizeof(block)), 0, "netblock of IPv4");
+	TAP_OK(strcmp(block, "192.0.2.0/24") == 0, "  ... is 192.0.2.0/24");
+	TAP_IS(sched_netblock("2001:db8:1:2::5", 24, 48, block, sizeof(block)), 0,
+	       "netblock of IPv6");
+	TAP_OK(strcmp(block, "2001:db8:1::/48") == 0, "  ... is 2001:db8:1::/48");
+	TAP_IS(sched_netblock("10.1.2.3", 20, 48, block, sizeof(block)), 0, "a /20");
+	TAP_OK(strcmp(block, "10.1.0.0/20") == 0, "  ... is 10.1.0.0/20");
+	TAP_IS(sched_netblock("example.org", 24, 48, block, sizeof(block)), ERROR_FORMAT,
+	       "a name is not an address");
+	exec_sql(db, "UPDATE units SET state = 'failed'");
+	u.index = 6;
+	u.uid = "9999999999999999999999999999999999999999999999999999999999999999";
+	TAP_IS(sched_unit_add(db, &u, now, &unit), 0, "a unit for the address-block rule");
+	TAP_IS(sched_assign_from(db, h5, "dan", "192.0.2.0/24", NULL, 0, now, &a), 0,
+	       "dan (192.0.2.0/24) takes a replica");
+	TAP_IS(sched_assign_from(db, h6, "eve", "192.0.2.0/24", NULL, 0, now, &b), ERROR_NOT_FOUND,
+	       "eve from the same block gets none of that unit");
+	TAP_IS(sched_assign_from(db, h6, "eve", "198.51.100.0/24", NULL, 0, now, &b), 0,
+	       "eve from another block gets the second replica");
+	TAP_IS(b.unit, unit, "  ... of that unit");
+	sched_assignment_release(&a);
+	sched_assignment_release(&b);
+}
+
 int main(void)
 {
 	char dir[256], path[300], cmd[300];
@@ -315,6 +347,7 @@ int main(void)
 	test_abandon(db, h1, h3, h4, now + 400);
 	TAP_IS(sched_replica_get(db, 9999, &r), ERROR_NOT_FOUND, "unknown replica");
 	test_nonce(db, h4, now);
+	test_netblock(db, now + 500);
 
 	db_free(db);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
