@@ -650,6 +650,26 @@ static int job_store(struct runner *r, const struct project *p, json_t *o, struc
 	return ret;
 }
 
+/* A "no work" answer: logs its reason, returns the seconds to wait. */
+static long no_work(struct runner *r, const struct project *p, json_t *o,
+		    const struct net_response *resp)
+{
+	json_int_t ra = json_integer_value(json_object_get(o, "retry_after"));
+	const char *reason = json_string_value(json_object_get(o, "reason"));
+	int printable = reason && strlen(reason) <= 64;
+	long wait;
+
+	for (const char *q = reason; printable && *q; q++)
+		printable = *q > 32 && *q < 127;
+	wait = ra > 0 ? (long)ra : (resp->retry_after > 0 ? resp->retry_after : 60);
+	log_info("no work from '%s' (%s), asking again in %lds", p->url,
+		 printable ? reason : "no reason given",
+		 wait < r->o->idle_max ? wait : r->o->idle_max);
+	if (printable && strcmp(reason, "blocked") == 0)
+		log_warn("'%s' blocked this host after invalid results: ask its admin", p->url);
+	return wait;
+}
+
 /* Asks p for work: 1 (a unit stored in j), 0 (none: *wait seconds). */
 static int ask_work(struct runner *r, const struct project *p, struct job *j, long *wait)
 {
@@ -683,19 +703,7 @@ static int ask_work(struct runner *r, const struct project *p, struct job *j, lo
 		if (!ret)
 			log_warn("cannot store work from '%s': %s", p->url, err.msg);
 	} else if (resp.status == 200) {
-		json_int_t ra = json_integer_value(json_object_get(o, "retry_after"));
-		const char *why = json_string_value(json_object_get(o, "reason"));
-		int printable = why && strlen(why) <= 64;
-
-		for (const char *q = why; printable && *q; q++)
-			printable = *q > 32 && *q < 127;
-		*wait = ra > 0 ? (long)ra : (resp.retry_after > 0 ? resp.retry_after : 60);
-		log_info("no work from '%s' (%s), asking again in %lds", p->url,
-			 printable ? why : "no reason given",
-			 *wait < r->o->idle_max ? *wait : r->o->idle_max);
-		if (printable && strcmp(why, "blocked") == 0)
-			log_warn("'%s' blocked this host after invalid results: ask its admin",
-				 p->url);
+		*wait = no_work(r, p, o, &resp);
 		ret = 0;
 	} else {
 		net_describe(&resp, why, sizeof(why));
