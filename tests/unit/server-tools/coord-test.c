@@ -789,8 +789,11 @@ static void test_late_result(const struct hash *shards, size_t n_shards)
 	memcpy(p, "\"late\"", 6);
 	p = strstr(spec, "\"rounds\":2");
 	p[9] = '1';
+	p = strstr(spec, "\"mode\":\"exact\"");
+	memmove(p + 38, p + 14, strlen(p + 14) + 1);
+	memcpy(p, "\"mode\":\"tolerance\",\"threshold\":0.00001", 38);
 	TAP_IS(admin("POST", "/api/v1/admin/jobs", spec, strlen(spec), &f), 201,
-	       "late: a second job");
+	       "late: a second job, in tolerance mode");
 	fetch_release(&f);
 	db_lock(db);
 	sqlite3_exec(db_sqlite(db),
