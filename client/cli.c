@@ -141,50 +141,68 @@ static int attach_usage(void)
 	return 2;
 }
 
+struct attach_args {
+	const char *url, *fp_want, *account, *sdir, *cacert;
+	long share;
+};
+
+/* Parses attach's arguments; 0, or the usage exit status 2. */
+static int attach_parse(int argc, char **argv, struct attach_args *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->share = 100;
+	a->account = "volunteer";
+	for (int i = 1; i < argc; i++) {
+		const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(s, "--fingerprint") == 0 && v)
+			a->fp_want = argv[++i];
+		else if (strcmp(s, "--account") == 0 && v)
+			a->account = argv[++i];
+		else if (strcmp(s, "--state") == 0 && v)
+			a->sdir = argv[++i];
+		else if (strcmp(s, "--cacert") == 0 && v)
+			a->cacert = argv[++i];
+		else if (strcmp(s, "--share") == 0 && v) {
+			if (parse_long("--share", argv[++i], 1, STATE_SHARE_MAX, &a->share) < 0)
+				return 2;
+		} else if (s[0] != '-' && !a->url)
+			a->url = s;
+		else
+			return attach_usage();
+	}
+	if (!a->url || strlen(a->url) >= STATE_URL_MAX ||
+	    (strncmp(a->url, "http://", 7) != 0 && strncmp(a->url, "https://", 8) != 0))
+		return attach_usage();
+	if (!account_ok(a->account)) {
+		log_error("bad --account '%s': 1..64 of A-Z a-z 0-9 . _ @ + -", a->account);
+		return 2;
+	}
+	return 0;
+}
+
 int cli_attach(int argc, char **argv)
 {
-	const char *url = NULL, *fp_want = NULL, *account = NULL, *sdir = NULL, *cacert = NULL;
+	struct attach_args a;
 	char state[FILEIO_PATH_MAX], fp[KEY_FINGERPRINT_LEN + 1];
 	struct project p, old;
 	struct error err;
 	struct net n = {0};
-	long share = 100;
+	const char *fp_want, *sdir, *cacert;
 	int ret = 1;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-
-		if (strcmp(a, "--fingerprint") == 0 && v)
-			fp_want = argv[++i];
-		else if (strcmp(a, "--account") == 0 && v)
-			account = argv[++i];
-		else if (strcmp(a, "--state") == 0 && v)
-			sdir = argv[++i];
-		else if (strcmp(a, "--cacert") == 0 && v)
-			cacert = argv[++i];
-		else if (strcmp(a, "--share") == 0 && v) {
-			if (parse_long("--share", argv[++i], 1, STATE_SHARE_MAX, &share) < 0)
-				return 2;
-		} else if (a[0] != '-' && !url)
-			url = a;
-		else
-			return attach_usage();
-	}
-	if (!url || strlen(url) >= STATE_URL_MAX ||
-	    (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
-		return attach_usage();
-	if (!account)
-		account = "volunteer";
-	if (!account_ok(account)) {
-		log_error("bad --account '%s': 1..64 of A-Z a-z 0-9 . _ @ + -", account);
-		return 2;
-	}
+	if ((ret = attach_parse(argc, argv, &a)) != 0)
+		return ret;
+	ret = 1;
+	fp_want = a.fp_want;
+	sdir = a.sdir;
+	cacert = a.cacert;
 	error_clear(&err);
 	memset(&p, 0, sizeof(p));
-	trim_url(url, p.url);
+	trim_url(a.url, p.url);
 	state_slug(p.url, p.slug);
-	snprintf(p.account, sizeof(p.account), "%s", account);
-	p.share = (unsigned)share;
+	snprintf(p.account, sizeof(p.account), "%s", a.account);
+	p.share = (unsigned)a.share;
 	if (cacert) { /* remembered (absolute) for `run` */
 		char *abs = realpath(cacert, NULL);
 
