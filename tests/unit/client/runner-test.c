@@ -117,32 +117,23 @@ static void test_refusals(void)
 	}
 }
 
-int main(void)
+static struct hash u_sig, u_preset, u_abi, u_good, u_kill, u_srv, u_dev;
+static long steps_kill = 1500;
+static const char *run1[] = {"run", "--device", "ref", "--max-units", "1", NULL};
+static const char *runk[] = {"run", "--device", "ref", "--max-units", "1", "--checkpoint-interval",
+			     "0",   "--stall",  "5",   NULL};
+static const char *runu[] = {"run", "--device",       "ref",   "--max-units",
+			     "1",   "--upload-limit", "16384", NULL};
+
+/* The units, in the order the server hands them out. */
+static void add_units(void)
 {
 	struct cluster_unit_opts bad = {.steps = 3, .batch = 2, .quorum = 1};
 	struct cluster_unit_opts good = {.steps = 4, .batch = 2, .quorum = 1};
 	struct cluster_unit_opts big = {.steps = 0, .batch = 4, .quorum = 1};
 	struct key_public opk;
 	struct key_secret osk;
-	struct hash u_sig, u_preset, u_abi, u_good, u_kill, u_srv, u_dev;
-	const char *run1[] = {"run", "--device", "ref", "--max-units", "1", NULL};
-	const char *runk[] = {"run", "--device", "ref", "--max-units", "1", "--checkpoint-interval",
-			      "0",   "--stall",  "5",   NULL};
-	const char *runu[] = {"run", "--device",       "ref",   "--max-units",
-			      "1",   "--upload-limit", "16384", NULL};
-	char fp[KEY_FINGERPRINT_LEN + 1];
-	long long blobs;
-	uint64_t killed_at;
-	struct status st;
-	pid_t pid;
-	const char *env_steps = getenv("RUNNER_TEST_STEPS");
-	long steps_kill = env_steps ? strtol(env_steps, NULL, 10) : 1500;
 
-	if (steps_kill < 100 || steps_kill > 1000000)
-		steps_kill = 1500;
-	signal(SIGPIPE, SIG_IGN);
-	if (cluster_open(&c, "gpt-test") < 0)
-		tap_skip_all("cannot set up a server state");
 	if (key_generate(&opk, &osk) < 0)
 		tap_skip_all("no keys");
 	bad.signer = &osk;
@@ -159,13 +150,10 @@ int main(void)
 	big.steps = (int)(steps_kill / 3);
 	cluster_unit(&c, &big, &u_srv);
 	cluster_unit(&c, &good, &u_dev);
-	if (cluster_server_start(&c, 0) < 0)
-		tap_skip_all("cannot start agora-server");
+}
 
-	test_refusals();
-	key_fingerprint(&c.coord_pk, fp);
-	TAP_IS(attach("ann", fp), 0, "attach with the right fingerprint");
-
+static void test_bad_units(void)
+{
 	/* the three bad units come first; the client refuses each, goes on */
 	TAP_IS(cluster_wait(cluster_client(&c, "ann", run1), 120), 0, "run --max-units 1 exits 0");
 	TAP_OK(cluster_log_has(&c, "ann", "refusing unit (replica 1)") &&
@@ -188,6 +176,13 @@ int main(void)
 			 a, b, d);
 		TAP_IS(cluster_sql(&c, sql), 3, "each refused replica is given back (abandon)");
 	}
+}
+
+static void test_client_kill(void)
+{
+	struct status st;
+	uint64_t killed_at;
+	pid_t pid;
 
 	/* kill -9 of the client mid-unit */
 	pid = cluster_client(&c, "ann", runk);
@@ -221,6 +216,12 @@ int main(void)
 		       "and not from step 0: fewer steps recomputed");
 	}
 	TAP_IS(results_of(&u_kill), 1, "exactly one result stored for the killed unit");
+}
+
+static void test_server_kill(void)
+{
+	long long blobs;
+	pid_t pid;
 
 	/* kill -9 of the server in the middle of an upload (sent at 16 KiB/s) */
 	blobs = cluster_sql(&c, "SELECT count(*) FROM blobs");
@@ -247,7 +248,10 @@ int main(void)
 		TAP_OK(cluster_log_has(&c, "ann", "\"units_done\": 3"),
 		       "it counts the three units done");
 	}
+}
 
+static void test_device(void)
+{
 	/* a device that cannot be opened stops the client; the unit stays */
 	{
 		const char *nodev[] = {"run", "--device", "no-such-device", "--once", NULL};
@@ -258,7 +262,31 @@ int main(void)
 		       "the next run with a working device");
 		TAP_IS(results_of(&u_dev), 1, "computes the kept unit");
 	}
+}
 
+int main(void)
+{
+	const char *env_steps = getenv("RUNNER_TEST_STEPS");
+	char fp[KEY_FINGERPRINT_LEN + 1];
+
+	if (env_steps)
+		steps_kill = strtol(env_steps, NULL, 10);
+	if (steps_kill < 100 || steps_kill > 1000000)
+		steps_kill = 1500;
+	signal(SIGPIPE, SIG_IGN);
+	if (cluster_open(&c, "gpt-test") < 0)
+		tap_skip_all("cannot set up a server state");
+	add_units();
+	if (cluster_server_start(&c, 0) < 0)
+		tap_skip_all("cannot start agora-server");
+
+	test_refusals();
+	key_fingerprint(&c.coord_pk, fp);
+	TAP_IS(attach("ann", fp), 0, "attach with the right fingerprint");
+	test_bad_units();
+	test_client_kill();
+	test_server_kill();
+	test_device();
 	cluster_close(&c);
 	return tap_done();
 }
