@@ -20,14 +20,17 @@
 
 #define REF_LN_EPS 1e-5f
 
-/* REF_HOT marks the reference's hot loops: on x86-64 Linux with GCC or
- * clang they get a second, FMA-enabled clone picked at load time (ifunc),
+/* REF_HOT marks the reference's hot loops: on x86-64 Linux with GCC they
+ * get a second, FMA-enabled clone picked at load time (ifunc),
  * so fmaf() becomes one instruction instead of a libm call (about 2x
  * faster). fma is correctly rounded either way and nothing else changes
  * (-ffp-contract=off still holds), so both clones give the same bits;
  * ref-gpt-test's pinned checksum checks it on whichever clone runs.
- * Define AGORA_NO_CLONES to turn it off. */
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(AGORA_NO_CLONES)
+ * GCC only: clang 14 leaves the ifunc resolvers of clones unresolved when
+ * they are linked from a static library. Define AGORA_NO_CLONES to turn
+ * it off. */
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__) && \
+	!defined(AGORA_NO_CLONES)
 #define REF_HOT __attribute__((target_clones("fma", "default")))
 #else
 #define REF_HOT
