@@ -25,16 +25,16 @@
 #include "common/log.h"
 #include "server-tools/auth.h"
 #include "server-tools/blobstore.h"
+#include "server-tools/dashboard.h"
 #include "server-tools/db.h"
 #include "server-tools/sched.h"
 #include "server-tools/server.h"
+#include "server-tools/stats.h"
 #include "workunits/envelope.h"
 #include "workunits/hash.h"
 #include "workunits/key.h"
 #include "workunits/result.h"
 
-/* Routes in /api/v1/stats (all of ours fit, plus "unrouted"). */
-#define API_STATS_MAX 32
 /* Client addresses the registration limiter remembers (a collision
  * evicts: the limiter bounds honest mistakes and simple floods, not an
  * attacker with many addresses). */
@@ -94,6 +94,11 @@ struct server *api_server(struct api *a)
 void api_set_http(struct api *a, struct http_server *http)
 {
 	a->http = http;
+}
+
+struct http_server *api_http(struct api *a)
+{
+	return a->http;
 }
 
 static int64_t api_now(void)
@@ -918,30 +923,17 @@ static void api_upload_done(struct http_request *req, void *ctx)
 /* ---- GET /api/v1/stats ---- */
 
 /* Public counters for the dashboard: per endpoint requests, errors and
- * mean latency since start, and the size of the work queue. */
+ * mean latency since start, and the overview's figures (stats.h, the
+ * same as the dashboard's pages: docs/DASHBOARD.md). */
 static void api_stats(struct http_request *req, void *ctx)
 {
 	struct api *a = ctx;
-	struct http_route_stats st[API_STATS_MAX];
-	size_t i, n = a->http ? http_server_stats(a->http, st, API_STATS_MAX) : 0;
-	json_t *eps = json_array(), *o;
+	json_t *o = stats_api_json(a->db, a->http, api_now());
 
-	for (i = 0; eps && i < n; i++) {
-		o = json_pack(
-		    "{s:s, s:I, s:I, s:I, s:f}", "name", st[i].name, "requests",
-		    (json_int_t)st[i].requests, "client_errors", (json_int_t)st[i].client_errors,
-		    "server_errors", (json_int_t)st[i].server_errors, "mean_ms",
-		    st[i].requests ? (double)st[i].latency_ns / 1e6 / (double)st[i].requests : 0.0);
-		json_array_append_new(eps, o);
-	}
-	http_respond_json(req, 200,
-			  json_pack("{s:o, s:I, s:I, s:{s:I, s:I, s:I}, s:I}", "endpoints", eps,
-				    "hosts", (json_int_t)db_host_count(a->db), "blobs",
-				    (json_int_t)db_blob_count(a->db), "replicas", "unsent",
-				    (json_int_t)sched_replica_count(a->db, "unsent"), "in_progress",
-				    (json_int_t)sched_replica_count(a->db, "in_progress"), "over",
-				    (json_int_t)sched_replica_count(a->db, "over"), "server_time",
-				    (json_int_t)api_now()));
+	if (!o)
+		http_respond_error(req, 500, "internal", "cannot read the stats");
+	else
+		http_respond_json(req, 200, o);
 }
 
 /* ---- the table ---- */
@@ -956,6 +948,8 @@ static const struct http_route api_route_table[] = {
     {"POST", API_PREFIX "/abandon", 0, SERVER_CONTROL_BODY_MAX, api_abandon, NULL, "abandon"},
     {"PUT", API_PREFIX "/results/", HTTP_ROUTE_PREFIX | HTTP_ROUTE_STREAM, SERVER_RESULT_MAX,
      api_upload_done, api_upload_chunk, "results"},
+    /* The dashboard: pages, their JSON and /metrics (dashboard.h). */
+    DASHBOARD_ROUTES,
 };
 
 const struct http_route *api_routes(size_t *n)

@@ -27,6 +27,8 @@ int api_new(struct api **out, struct server *s, struct error *err)
 void api_free(struct api *a);
 /* Tells the API its HTTP server (for counters); may be NULL. */
 void api_set_http(struct api *a, struct http_server *http);
+/* Its HTTP server (NULL before api_set_http()). */
+struct http_server *api_http(struct api *a);
 /* The server an API belongs to (for routes added by server hooks). */
 struct server *api_server(struct api *a);
 /* The route table (static; n receives its length). */

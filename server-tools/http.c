@@ -327,6 +327,21 @@ int http_respond_error(struct http_request *req, unsigned status, const char *er
 				 json_pack("{s:s, s:s}", "error", error, "detail", detail));
 }
 
+int http_respond_buffer(struct http_request *req, unsigned status, char *body, size_t len,
+			const char *content_type)
+{
+	struct MHD_Response *resp;
+
+	resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(body);
+		return ERROR_NOMEM;
+	}
+	if (content_type)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	return http_answer(req, status, resp);
+}
+
 int http_respond_fd(struct http_request *req, unsigned status, int fd, uint64_t offset,
 		    uint64_t len, const char *content_type)
 {

@@ -138,6 +138,10 @@ int http_respond_json(struct http_request *req, unsigned status, json_t *body);
 /* Sends {"error": error, "detail": <formatted>}. */
 int http_respond_error(struct http_request *req, unsigned status, const char *error,
 		       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Sends len bytes of body (malloc'd; taken over and freed) as
+ * content_type (text pages, /metrics). */
+int http_respond_buffer(struct http_request *req, unsigned status, char *body, size_t len,
+			const char *content_type);
 /* Sends len bytes of fd from offset (the fd is taken over and closed). */
 int http_respond_fd(struct http_request *req, unsigned status, int fd, uint64_t offset,
 		    uint64_t len, const char *content_type);
