@@ -603,8 +603,14 @@ static void admin_model_card(FILE *f, json_t *x)
 		    json_string_value(json_object_get(e, "account")),
 		    (long long)json_integer_value(json_object_get(e, "results")),
 		    json_number_value(json_object_get(e, "credit")));
-	fprintf(f, "\n## Checking it\n\n    agora-admin audit --dir . --pub coordinator.pub\n\n"
-		   "re-derives every version from its parent and the listed results.\n");
+	fprintf(
+	    f, "\nCredit ledger: %lld entries, tip `%s` (`ledger.log`).\n",
+	    (long long)json_integer_value(json_object_get(json_object_get(x, "ledger"), "entries")),
+	    json_string_value(json_object_get(json_object_get(x, "ledger"), "tip")));
+	fprintf(f, "\n## Checking it\n\n    agora-admin audit --dir . --pub coordinator.pub\n"
+		   "    agora-admin ledger verify --file ledger.log --pub coordinator.pub\n\n"
+		   "re-derive every version from its parent and the listed results, and check\n"
+		   "the signed, hash-chained credit ledger.\n");
 }
 
 /* The datasets' signed manifests into DIR/datasets/NAME.env. */
@@ -631,6 +637,25 @@ static int admin_export_datasets(const char *dir, json_t *x)
 		free(raw);
 	}
 	return 0;
+}
+
+/* The coordinator's credit ledger into DIR/ledger.log (none yet: none). */
+static int admin_export_ledger(const char *dir)
+{
+	struct admin_reply r;
+	int rc = 0;
+
+	if (admin_http("GET", "/api/v1/admin/ledger", NULL, 0, 1, &r) < 0)
+		return -1;
+	if (r.status == 200)
+		rc = admin_write_file(dir, "ledger.log", r.body ? (void *)r.body : (void *)"",
+				      r.len);
+	else if (r.status != 404)
+		log_error("GET /api/v1/admin/ledger: HTTP %ld", r.status);
+	if (r.status != 200 && r.status != 404)
+		rc = -1;
+	admin_reply_release(&r);
+	return rc;
 }
 
 static int admin_export_to(int64_t id, const char *dir, int quiet)
@@ -671,13 +696,13 @@ static int admin_export_to(int64_t id, const char *dir, int quiet)
 	last = json_array_get(json_object_get(x, "round_list"), n_env ? n_env - 1 : 0);
 	if (last && admin_blob_get(dir, json_string_value(json_object_get(last, "model")), &raw,
 				   &len) == 0) {
-		rc = admin_write_file(dir, "model.bin", raw, len);
+		int w = admin_write_file(dir, "model.bin", raw, len);
 		free(raw);
-		if (rc < 0) {
-			rc = ADMIN_EXIT_FAIL;
+		if (w < 0)
 			goto out;
-		}
 	}
+	if (admin_export_ledger(dir) < 0)
+		goto out;
 	s = json_dumps(json_object_get(x, "spec"), JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	if (!s || admin_write_file(dir, "spec.json", s, strlen(s)) < 0) {
 		free(s);

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "server-tools/blobstore.h"
 #include "server-tools/coord_impl.h"
+#include "server-tools/ledger.h"
 #include "server-tools/merge.h"
 #include "server-tools/server.h"
 
@@ -322,6 +323,15 @@ json_t *coord_job_export(struct coord *c, int64_t job)
 	json_decref(set);
 	json_object_set_new(o, "blobs", blobs);
 	json_object_set_new(o, "coordinator_pub", coord_state_file(c, "keys/coordinator.pub"));
+	{
+		char tip[HASH_HEX_LEN + 1];
+		struct hash h;
+		ledger_tip(c->ledger, &h);
+		hash_to_hex(&h, tip);
+		json_object_set_new(o, "ledger",
+				    json_pack("{s:I, s:s}", "entries",
+					      (json_int_t)ledger_count(c->ledger), "tip", tip));
+	}
 	json_object_set_new(
 	    o, "datasets",
 	    coord_list(c,
