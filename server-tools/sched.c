@@ -24,9 +24,20 @@ static const char sched_sql_unit_insert[] =
     "INSERT INTO units (job, round, idx, envelope, flops, quorum, deadline_s, created, uid)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 static const char sched_sql_replica_insert[] = "INSERT INTO replicas (unit) VALUES (?1)";
+/* Timeouts count as errors (BOINC's "no reply"): a replacement goes out
+ * while the unit has had fewer than 2 * quorum + 1 of them, counting this
+ * one; then the unit fails. */
 static const char sched_sql_expire_replace[] =
     "INSERT INTO replicas (unit) SELECT r.unit FROM replicas r JOIN units u ON u.id = r.unit"
-    " WHERE r.state = 'in_progress' AND r.deadline < ?1 AND u.state = 'active'";
+    " WHERE r.state = 'in_progress' AND r.deadline < ?1 AND u.state = 'active'"
+    " AND (SELECT count(*) FROM replicas e WHERE e.unit = r.unit"
+    "  AND e.outcome IN ('error', 'timeout')) + 1 < 2 * u.quorum + 1";
+static const char sched_sql_expire_fail[] =
+    "UPDATE units SET state = 'failed' WHERE state = 'active' AND id IN"
+    " (SELECT r.unit FROM replicas r WHERE r.state = 'in_progress' AND r.deadline < ?1)"
+    " AND (SELECT count(*) FROM replicas e WHERE e.unit = units.id"
+    "  AND (e.outcome IN ('error', 'timeout') OR (e.state = 'in_progress' AND"
+    "  e.deadline < ?1))) >= 2 * quorum + 1";
 static const char sched_sql_expire[] = "UPDATE replicas SET state = 'over', outcome = 'timeout'"
 				       " WHERE state = 'in_progress' AND deadline < ?1";
 static const char sched_sql_pick[] =
@@ -58,12 +69,12 @@ static const char sched_sql_abandon[] =
     " WHERE id = ?1 AND host = ?2 AND state = 'in_progress'";
 static const char sched_sql_replace_error[] =
     "INSERT INTO replicas (unit) SELECT u.id FROM units u WHERE u.id = ?1 AND u.state = 'active'"
-    " AND (SELECT count(*) FROM replicas WHERE unit = ?1 AND outcome = 'error')"
-    "  < 2 * u.quorum + 1";
+    " AND (SELECT count(*) FROM replicas WHERE unit = ?1"
+    "  AND outcome IN ('error', 'timeout')) < 2 * u.quorum + 1";
 static const char sched_sql_fail_errors[] =
     "UPDATE units SET state = 'failed' WHERE id = ?1 AND state = 'active'"
-    " AND (SELECT count(*) FROM replicas WHERE unit = ?1 AND outcome = 'error')"
-    "  >= 2 * quorum + 1";
+    " AND (SELECT count(*) FROM replicas WHERE unit = ?1"
+    "  AND outcome IN ('error', 'timeout')) >= 2 * quorum + 1";
 static const char sched_sql_host_blocked[] = "SELECT blocked FROM hosts WHERE id = ?1";
 static const char sched_sql_count[] = "SELECT count(*) FROM replicas WHERE state = ?1";
 static const char sched_sql_dataset_insert[] =
@@ -134,6 +145,13 @@ static int sched_expire_locked(struct db *db, int64_t now)
 	sqlite3_stmt *st = db_stmt_cached(db, sched_sql_expire_replace);
 	int rc;
 
+	if (!st)
+		return ERROR_DB;
+	sqlite3_bind_int64(st, 1, now);
+	rc = db_step(db, st);
+	if (rc < 0)
+		return rc;
+	st = db_stmt_cached(db, sched_sql_expire_fail);
 	if (!st)
 		return ERROR_DB;
 	sqlite3_bind_int64(st, 1, now);

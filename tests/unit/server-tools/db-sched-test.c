@@ -233,6 +233,32 @@ static void test_abandon(struct db *db, int64_t h1, int64_t h3, int64_t h4, int6
 	TAP_IS(sched_replica_count(db, "unsent"), unsent, "and no replacement goes out");
 }
 
+/* Timeouts count as errors: after 2q+1 of them the unit fails. */
+static void test_timeouts(struct db *db, int64_t h1, int64_t h3, int64_t h4, int64_t now)
+{
+	struct sched_unit u = unit0;
+	struct sched_assignment a;
+	int64_t unit, hosts[3] = {h1, h3, h4};
+	const char *acc[3] = {"ann", "bob", "carol"};
+	int i, ok = 1;
+
+	exec_sql(db, "UPDATE units SET state = 'failed'");
+	u.quorum = 1;
+	u.index = 7;
+	u.deadline_s = 10;
+	u.uid = "aaaa999999999999999999999999999999999999999999999999999999999999";
+	TAP_IS(sched_unit_add(db, &u, now, &unit), 0, "a unit whose replicas time out");
+	for (i = 0; i < 3; i++) {
+		ok &= sched_assign(db, hosts[i], acc[i], NULL, 0, now + 20 * i, &a) == 0 &&
+		      a.unit == unit;
+		sched_assignment_release(&a);
+	}
+	tap_ok(ok, "three hosts take it in turn as each one times out");
+	TAP_IS(sched_expire(db, now + 100), 1, "the third one times out too");
+	TAP_OK(strcmp(unit_state(db, unit), "failed") == 0, "after 2q+1 timeouts the unit fails");
+	TAP_IS(sched_replica_count(db, "unsent"), 0, "  ... and no replacement goes out");
+}
+
 /* --distinct-netblock: never two replicas of a unit to one address block. */
 static void test_netblock(struct db *db, int64_t now)
 {
@@ -348,6 +374,7 @@ int main(void)
 	TAP_IS(sched_replica_get(db, 9999, &r), ERROR_NOT_FOUND, "unknown replica");
 	test_nonce(db, h4, now);
 	test_netblock(db, now + 500);
+	test_timeouts(db, h1, h3, h4, now + 600);
 
 	db_free(db);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
