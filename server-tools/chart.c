@@ -1,6 +1,6 @@
 /*
  * chart.c - the dashboard's SVG line chart (see chart.h). Coordinates are
- * printed with one decimal in a 800 x 260 viewBox; the plot area leaves
+ * printed with one decimal in a 640 x 300 viewBox; the plot area leaves
  * room on the left for the y labels and below for the x labels.
  */
 #include "config.h"
@@ -11,12 +11,12 @@
 
 #include "server-tools/html.h"
 
-#define CHART_W      800.0
-#define CHART_H      260.0
-#define CHART_LEFT   64.0
-#define CHART_RIGHT  12.0
+#define CHART_W      640.0
+#define CHART_H      300.0
+#define CHART_LEFT   84.0
+#define CHART_RIGHT  14.0
 #define CHART_TOP    14.0
-#define CHART_BOTTOM 34.0
+#define CHART_BOTTOM 50.0
 
 size_t chart_kept(size_t n)
 {
@@ -59,9 +59,9 @@ static void chart_frame(struct html *h, const struct chart *c)
 		    CHART_LEFT, CHART_TOP, CHART_W - CHART_LEFT - CHART_RIGHT,
 		    CHART_H - CHART_TOP - CHART_BOTTOM);
 	html_printf(h, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", CHART_W / 2,
-		    CHART_H - 4);
+		    CHART_H - 6);
 	html_text(h, c->x_label);
-	html_printf(h, "</text><text x=\"12\" y=\"%.1f\" transform=\"rotate(-90 12 %.1f)\" "
+	html_printf(h, "</text><text x=\"18\" y=\"%.1f\" transform=\"rotate(-90 18 %.1f)\" "
 		       "text-anchor=\"middle\">",
 		    CHART_H / 2, CHART_H / 2);
 	html_text(h, c->y_label);
@@ -98,19 +98,19 @@ void chart_line_svg(struct html *h, const struct chart *c)
 	sx = x1 > x0 && isfinite(x1 - x0) ? pw / (x1 - x0) : 0;
 	sy = y1 > y0 && isfinite(y1 - y0) ? ph * 0.9 / (y1 - y0) : 0;
 	html_printf(h, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">", CHART_LEFT - 4,
-		    CHART_TOP + ph * 0.05 + 4);
+		    CHART_TOP + ph * 0.05 + 6);
 	chart_num(h, y1);
 	html_printf(h, "</text><text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">", CHART_LEFT - 4,
-		    CHART_TOP + ph * 0.95 + 4);
+		    CHART_TOP + ph * 0.95 + 6);
 	chart_num(h, y0);
-	html_printf(h, "</text><text x=\"%.1f\" y=\"%.1f\">", CHART_LEFT, CHART_H - 18);
+	html_printf(h, "</text><text x=\"%.1f\" y=\"%.1f\">", CHART_LEFT, CHART_H - 28);
 	chart_num(h, x0);
 	html_printf(h, "</text><text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">",
-		    CHART_W - CHART_RIGHT, CHART_H - 18);
+		    CHART_W - CHART_RIGHT, CHART_H - 28);
 	chart_num(h, x1);
 	html_lit(h, "</text>");
-	html_lit(h, good == 1 ? "<circle r=\"4\" fill=\"#1459a8\" "
-			      : "<polyline fill=\"none\" stroke=\"#1459a8\" stroke-width=\"2\" "
+	html_lit(h, good == 1 ? "<circle r=\"6\" fill=\"#1459a8\" "
+			      : "<polyline fill=\"none\" stroke=\"#1459a8\" stroke-width=\"3\" "
 				"stroke-linejoin=\"round\" points=\"");
 	for (i = 0; i < n; i++) {
 		if (!chart_ok(c, i))

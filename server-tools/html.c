@@ -268,7 +268,7 @@ static const char html_style[] =
     ".st-paused,.st-open{background:#fff1c9;color:#6b4e00}"
     ".st-cancelled,.st-failed,.st-invalid{background:#fbdcdc;color:#8a1c1c}"
     "svg{width:100%;height:auto;display:block}"
-    "svg text{font:11px system-ui,sans-serif;fill:#5b6573}"
+    "svg text{font:18px system-ui,sans-serif;fill:#5b6573}"
     "pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f3f5f8;padding:.6rem;"
     "border-radius:4px}"
     "footer{color:#5b6573;font-size:.8rem;padding:0 1rem 1rem;text-align:center}"
