@@ -9,9 +9,13 @@
  *         clipping, AdamW) on the device.
  *   memory: peak resident memory during training against the bytes of
  *         parameters + gradients + AdamW state + activations.
+ *   peer: bench/torch_gpt.py (PyTorch CPU, same model and batch) run as a
+ *         subprocess after our steps, its tokens/s and the ratio; n/a when
+ *         python3 or PyTorch is missing. The script is found beside this
+ *         source file (the path the compiler saw), or given by --torch.
  *
  * Usage: engine-bench [--device SPEC] [--quick] [--gemm] [--profile]
- *                     [--steps N] [--batch B]
+ *                     [--steps N] [--batch B] [--torch SCRIPT|none]
  * Run by hand; never part of `make check`. Figures go to
  * docs/PERFORMANCE.md with the command.
  */
@@ -28,6 +32,7 @@
 #endif
 
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "common/log.h"
 #include "kernels/engine.h"
@@ -187,10 +192,61 @@ static double peak_rss_mib(void)
 	return (double)ru.ru_maxrss / 1024.0; /* Linux: KiB */
 }
 
+/* The default path of torch_gpt.py: beside this file as the compiler
+ * named it (absolute, or relative to the build directory). */
+static const char *torch_default(char *buf, size_t size)
+{
+	const char *slash = strrchr(__FILE__, '/');
+	int n = slash ? (int)(slash - __FILE__) + 1 : 0;
+
+	snprintf(buf, size, "%.*storch_gpt.py", n, __FILE__);
+	return buf;
+}
+
+/*
+ * Runs the PyTorch peer (`python3 SCRIPT --steps N --batch B`) and returns
+ * its tokens/s, or 0 when it could not run (no script, no python3, no
+ * torch: the script then prints "n/a"); *fastest gets its fastest step's
+ * tokens/s. Its output lines are echoed.
+ */
+static double torch_peer(const char *script, int steps, int batch, double *fastest)
+{
+	char cmd[1200], line[512];
+	struct stat st;
+	double tps = 0.0;
+	FILE *p;
+
+	if (!script || strcmp(script, "none") == 0)
+		return 0.0;
+	if (stat(script, &st) != 0 || strchr(script, '\'') != NULL) {
+		printf("  pytorch: n/a ('%s' not found)\n", script);
+		return 0.0;
+	}
+	fflush(stdout);
+	snprintf(cmd, sizeof(cmd), "python3 '%s' --steps %d --batch %d 2>&1", script, steps, batch);
+	p = popen(cmd, "r");
+	if (!p) {
+		printf("  pytorch: n/a (cannot run python3)\n");
+		return 0.0;
+	}
+	while (fgets(line, sizeof(line), p)) {
+		const char *colon = strstr(line, "threads: "), *f = strstr(line, "fastest step ");
+
+		printf("  %s", line);
+		if (colon)
+			tps = strtod(colon + 9, NULL);
+		if (f)
+			*fastest = strtod(f + 13, NULL);
+	}
+	if (pclose(p) != 0 && tps == 0.0)
+		printf("  pytorch: n/a (python3 failed)\n");
+	return tps;
+}
+
 /* gpt-small training steps: tokens/s, and peak memory against the
  * model's own bytes. On a CPU device the buffers live in host memory, so
  * the process's peak RSS is the device footprint plus the runtime's. */
-static int bench_train(struct runtime *rt, int steps, int batch, int profile)
+static int bench_train(struct runtime *rt, int steps, int batch, int profile, const char *torch)
 {
 	const struct model_config *cfg = model_preset_find("gpt-small");
 	const struct ref_adamw opt = {3e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f};
@@ -235,6 +291,16 @@ static int bench_train(struct runtime *rt, int steps, int batch, int profile)
 	printf("  loss %.4f after the warm-up step, %.4f after %d more\n", (double)loss0,
 	       (double)loss1, steps);
 	{
+		double ours = (double)tokens * steps / dt, fast = 0.0;
+		double peer = torch_peer(torch, steps, batch, &fast);
+
+		if (peer > 0.0)
+			printf("  agora / pytorch: %.0f%% (averages), %.0f%% (fastest steps)\n",
+			       100.0 * ours / peer, fast > 0.0 ? 100.0 * tokens / best / fast : 0.0);
+		else if (torch && strcmp(torch, "none") != 0)
+			printf("  agora / pytorch: n/a\n");
+	}
+	{
 		double model_mib = (double)(engine_state_bytes(e) + engine_act_bytes(e)) / 1048576.0;
 		double peak = peak_rss_mib();
 
@@ -263,6 +329,8 @@ int main(int argc, char **argv)
 	struct error err;
 	size_t n = 0;
 	int i, quick = 0, steps = 5, batch = 8, only_gemm = 0, profile = 0;
+	char torch_buf[1024];
+	const char *torch = torch_default(torch_buf, sizeof(torch_buf));
 
 	log_init("engine-bench", LOG_LEVEL_INFO);
 	for (i = 1; i < argc; i++) {
@@ -278,9 +346,11 @@ int main(int argc, char **argv)
 			steps = (int)strtol(argv[++i], NULL, 10);
 		else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc)
 			batch = (int)strtol(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--torch") == 0 && i + 1 < argc)
+			torch = argv[++i];
 		else {
 			fprintf(stderr, "usage: engine-bench [--device SPEC] [--quick] [--gemm] "
-					"[--profile] [--steps N] [--batch B]\n");
+					"[--profile] [--steps N] [--batch B] [--torch SCRIPT|none]\n");
 			return 2;
 		}
 	}
@@ -303,7 +373,7 @@ int main(int argc, char **argv)
 	}
 	if (bench_gemm(rt, quick) != 0)
 		return 1;
-	if (!only_gemm && bench_train(rt, steps, batch, profile) != 0)
+	if (!only_gemm && bench_train(rt, steps, batch, profile, torch) != 0)
 		return 1;
 	runtime_free(rt);
 	return 0;
