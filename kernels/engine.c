@@ -324,6 +324,10 @@ static void ce_bwd(struct engine *e, size_t dlogits, size_t logits, size_t stats
 
 /* ------------------------------------------------------------ the GPT */
 
+/* Rows of t per work-item in the blocked attention kernels: ATTN_R in
+ * kernels/cl/train.cl. */
+#define ATTN_R 8
+
 static float attn_scale(const struct model_config *cfg)
 {
 	/* the reference's expression, evaluated on the host */
@@ -336,7 +340,7 @@ static void attn_forward(struct engine *e, size_t qkv, size_t att, size_t atty)
 {
 	const struct model_config *cfg = e->cfg;
 	int C = cfg->n_embd, T = cfg->n_ctx, NH = cfg->n_head, BT = e->BT;
-	int rows = e->B * NH * T;
+	int rows = e->B * NH * T, ntb = (T + ATTN_R - 1) / ATTN_R;
 	float scale = attn_scale(cfg);
 
 	if (!e->attn_vec) {
@@ -347,20 +351,19 @@ static void attn_forward(struct engine *e, size_t qkv, size_t att, size_t atty)
 		return;
 	}
 	if (e->vec_exp) {
-		int Tp = e->Tp;
+		int Tp = e->Tp, n = e->B * NH * ntb * (Tp / 16);
 
 		launch(e, K_ATTN_T, (size_t)e->B * C * Tp, "mmiiiiii", e->vt, e->acts, (int)qkv, 1,
 		       T, Tp, C, e->B * C * Tp);
-		launch(e, K_ATTN_SCORES, (size_t)rows * (Tp / 16), "mimimiiiifi", e->acts,
-		       (int)att, e->acts, (int)qkv, e->vt, T, Tp, C, NH, (double)scale,
-		       rows * (Tp / 16));
+		launch(e, K_ATTN_SCORES, (size_t)n, "mimimiiiifi", e->acts, (int)att, e->acts,
+		       (int)qkv, e->vt, T, Tp, C, NH, (double)scale, n);
 		launch(e, K_ATTN_SOFTMAX_FIN, (size_t)rows, "miii", e->acts, (int)att, T, rows);
 	} else {
 		launch(e, K_ATTN_SOFTMAX, (size_t)rows, "mimiiiifi", e->acts, (int)qkv, e->acts,
 		       (int)att, T, C, NH, (double)scale, rows);
 	}
-	launch(e, K_ATTN_OUT_V, (size_t)BT * C / 16, "mimimiiiii", e->acts, (int)atty, e->acts,
-	       (int)qkv, e->acts, (int)att, T, C, NH, BT * C / 16);
+	launch(e, K_ATTN_OUT_V, (size_t)e->B * ntb * C / 16, "mimimiiiii", e->acts, (int)atty,
+	       e->acts, (int)qkv, e->acts, (int)att, T, C, NH, e->B * ntb * C / 16);
 }
 
 /* Attention backward of one layer: d_pre (scratch) and d_qkv from d_atty;
@@ -370,7 +373,7 @@ static void attn_backward(struct engine *e, size_t qkv, size_t att, size_t d_att
 {
 	const struct model_config *cfg = e->cfg;
 	int C = cfg->n_embd, T = cfg->n_ctx, NH = cfg->n_head, BT = e->BT, Tp = e->Tp;
-	int rows = e->B * NH * T;
+	int rows = e->B * NH * T, ntb = (T + ATTN_R - 1) / ATTN_R, nrb = e->B * ntb;
 	float scale = attn_scale(cfg);
 
 	if (!e->attn_vec) {
@@ -384,13 +387,13 @@ static void attn_backward(struct engine *e, size_t qkv, size_t att, size_t d_att
 	}
 	launch(e, K_ATTN_T, (size_t)e->B * C * Tp, "mmiiiiii", e->vt, e->acts, (int)qkv, 2, T, Tp,
 	       C, e->B * C * Tp);
-	launch(e, K_ATTN_BWD_DA, (size_t)rows * (Tp / 16), "mimimiiiii", e->acts, (int)d_pre,
-	       e->acts, (int)d_atty, e->vt, T, Tp, C, NH, rows * (Tp / 16));
+	launch(e, K_ATTN_BWD_DA, (size_t)nrb * NH * (Tp / 16), "mimimiiiii", e->acts, (int)d_pre,
+	       e->acts, (int)d_atty, e->vt, T, Tp, C, NH, nrb * NH * (Tp / 16));
 	launch(e, K_ATTN_BWD_FIN, (size_t)rows, "mimiifi", e->acts, (int)d_pre, e->acts, (int)att,
 	       T, (double)scale, rows);
-	launch(e, K_ATTN_BWD_DQKV_V, (size_t)BT * 3 * C / 16, "mimimimimiiiii", e->acts,
+	launch(e, K_ATTN_BWD_DQKV_V, (size_t)nrb * 3 * C / 16, "mimimimimiiiii", e->acts,
 	       (int)d_qkv, e->acts, (int)d_pre, e->acts, (int)att, e->acts, (int)d_atty, e->acts,
-	       (int)qkv, T, C, NH, BT * 3 * C / 16);
+	       (int)qkv, T, C, NH, nrb * 3 * C / 16);
 }
 
 static void gpt_forward(struct engine *e)

@@ -266,6 +266,81 @@ __kernel void delta(G float *out, GC float *start, GC float *end, int n)
 			(dst)[q_] = l_[q_];            \
 	} while (0)
 
+/*
+ * The kernels below block ATTN_R consecutive rows t0.. of one (b,h) per
+ * work-item (register blocking over t: each row of k, q, v or dout loaded
+ * feeds ATTN_R accumulators). Every accumulator still takes exactly its
+ * element's terms, in its order, from 0: a row that a term does not
+ * belong to skips it (a guard, never an fma with a zero, which could turn
+ * a -0 sum into +0). Rows past T are computed from row T-1 and not
+ * stored. The host's ATTN_R (engine.c) must match.
+ */
+#define ATTN_R 8
+
+/*
+ * acc[r] += sum_{j=0..t0+r} p[t0+r][j] * src[j*stride .. +15], j ascending,
+ * for the ATTN_R rows t0.. of the T x T matrix p (the causal weighted sums
+ * of elem_attn_out and the q part of elem_attn_bwd_dqkv). Rows past T are
+ * computed from row T-1 and must not be stored.
+ */
+static void attn_rows_dot(float16 *acc, GC float *p, GC float *src, int stride, int t0, int T)
+{
+	int last = min(t0 + ATTN_R, T) - 1;
+	GC float *pr[ATTN_R];
+
+#pragma unroll
+	for (int r = 0; r < ATTN_R; r++)
+		pr[r] = p + min(t0 + r, T - 1) * T;
+	for (int j = 0; j <= t0; j++) {
+		float16 sv = vload16(0, src + j * stride);
+#pragma unroll
+		for (int r = 0; r < ATTN_R; r++)
+			acc[r] = fma((float16)(pr[r][j]), sv, acc[r]);
+	}
+	for (int j = t0 + 1; j <= last; j++) {
+		float16 sv = vload16(0, src + j * stride);
+#pragma unroll
+		for (int r = 1; r < ATTN_R; r++)
+			if (j <= t0 + r)
+				acc[r] = fma((float16)(pr[r][j]), sv, acc[r]);
+	}
+}
+
+/*
+ * For rows t0.. (clamped to T-1) of x (row t at x + t*xs) and lanes
+ * j0..j0+15 of xt (d-major, row stride Tp): acc[r] = sum_d fma(x_r[d],
+ * xt[d][j], .), d in order from 0 (the dot products of elem_attn_softmax
+ * and elem_attn_bwd_row); each row then stores lanes j <= its t, times
+ * scale when scaled.
+ */
+static void attn_dots16(G float *out, GC float *x, int xs, GC float *xt, int Tp, int hs, int t0,
+			int j0, int T, int scaled, float scale)
+{
+	int last = min(t0 + ATTN_R, T) - 1;
+	GC float *xr[ATTN_R];
+	float16 acc[ATTN_R];
+
+#pragma unroll
+	for (int r = 0; r < ATTN_R; r++) {
+		xr[r] = x + min(t0 + r, T - 1) * xs;
+		acc[r] = (float16)(0.0f);
+	}
+	for (int d = 0; d < hs; d++) {
+		float16 kv = vload16(0, xt + d * Tp);
+#pragma unroll
+		for (int r = 0; r < ATTN_R; r++)
+			acc[r] = fma((float16)(xr[r][d]), kv, acc[r]);
+	}
+#pragma unroll
+	for (int r = 0; r < ATTN_R; r++) {
+		int t = t0 + r;
+		if (t <= last && j0 <= t) {
+			float16 v = scaled ? acc[r] * scale : acc[r];
+			VEC_STORE_PREFIX(v, out + t * T + j0, min(16, t + 1 - j0));
+		}
+	}
+}
+
 /* dst[b][h][d][j] = K (part 1) or V (part 2) at (b, j, h*hs + d). */
 __kernel void attn_t(G float *dst, GC float *qkv, int qo, int part, int T, int Tp, int C, int n)
 {
@@ -277,26 +352,21 @@ __kernel void attn_t(G float *dst, GC float *qkv, int qo, int part, int T, int T
 	dst[i] = j < T ? qkv[qo + (b * T + j) * 3 * C + part * C + c] : 0.0f;
 }
 
-/* Scores of row (b,h,t), lanes j0..j0+15: s_j = dot(q, k_j) * scale, d in
- * order (the first loop of elem_attn_softmax); only j <= t is stored. */
+/* Scores of rows (b,h,t0..), lanes j0..j0+15: s_j = dot(q, k_j) * scale,
+ * d in order (the first loop of elem_attn_softmax); only j <= t is stored. */
 __kernel void attn_scores(G float *att, int ao, GC float *qkv, int qo, GC float *ktb, int T,
 			  int Tp, int C, int NH, float scale, int n)
 {
-	int i = GID, nb = Tp / 16;
+	int i = GID, nb = Tp / 16, ntb = (T + ATTN_R - 1) / ATTN_R;
 
 	if (i >= n)
 		return;
-	int r = i / nb, j0 = (i % nb) * 16, t = r % T, h = (r / T) % NH, b = r / (NH * T);
-	int hs = C / NH;
-	if (j0 > t)
+	int j0 = (i % nb) * 16, t0 = ((i / nb) % ntb) * ATTN_R, bh = i / (nb * ntb);
+	int h = bh % NH, b = bh / NH, hs = C / NH;
+	if (j0 > min(t0 + ATTN_R, T) - 1)
 		return;
-	GC float *q = qkv + qo + (b * T + t) * 3 * C + h * hs;
-	GC float *kt = ktb + ((b * NH + h) * hs) * Tp + j0;
-	float16 acc = (float16)(0.0f);
-	for (int d = 0; d < hs; d++)
-		acc = fma((float16)(q[d]), vload16(0, kt + d * Tp), acc);
-	acc = acc * scale;
-	VEC_STORE_PREFIX(acc, att + ao + r * T + j0, min(16, t + 1 - j0));
+	attn_dots16(att + ao + bh * T * T, qkv + qo + b * T * 3 * C + h * hs, 3 * C,
+		    ktb + (bh * hs) * Tp + j0, Tp, hs, t0, j0, T, 1, scale);
 }
 
 static float16 exp16(float16 x);
@@ -343,41 +413,42 @@ __kernel void attn_softmax_fin(G float *att, int ao, int T, int rows)
 		row[j] = 0.0f;
 }
 
-/* elem_attn_out for 16 channels of one head. */
+/* elem_attn_out for 16 channels of one head and rows t0.. */
 __kernel void attn_out_v(G float *out, int oo, GC float *qkv, int qo, GC float *att, int ao, int T,
 			 int C, int NH, int n)
 {
-	int i = GID, nb = C / 16;
+	int i = GID, nb = C / 16, ntb = (T + ATTN_R - 1) / ATTN_R;
 
 	if (i >= n)
 		return;
-	int bt = i / nb, c0 = (i % nb) * 16, b = bt / T, t = bt % T, h = c0 / (C / NH);
-	GC float *row = att + ao + ((b * NH + h) * T + t) * T;
-	GC float *v = qkv + qo + b * T * 3 * C + 2 * C + c0;
-	float16 acc = (float16)(0.0f);
-	for (int j = 0; j <= t; j++)
-		acc = fma((float16)(row[j]), vload16(0, v + j * 3 * C), acc);
-	vstore16(acc, 0, out + oo + bt * C + c0);
+	int t0 = (i % ntb) * ATTN_R, c0 = ((i / ntb) % nb) * 16, b = i / (ntb * nb);
+	int h = c0 / (C / NH), last = min(t0 + ATTN_R, T) - 1;
+	float16 acc[ATTN_R];
+
+#pragma unroll
+	for (int r = 0; r < ATTN_R; r++)
+		acc[r] = (float16)(0.0f);
+	attn_rows_dot(acc, att + ao + (b * NH + h) * T * T, qkv + qo + b * T * 3 * C + 2 * C + c0,
+		      3 * C, t0, T);
+	for (int r = 0; t0 + r <= last; r++)
+		vstore16(acc[r], 0, out + oo + (b * T + t0 + r) * C + c0);
 }
 
-/* First loop of elem_attn_bwd_row: da_j = dot(dout, v_j), lanes j. */
+/* First loop of elem_attn_bwd_row for rows (b,h,t0..): da_j = dot(dout,
+ * v_j), lanes j. */
 __kernel void attn_bwd_da(G float *dpre, int dpo, GC float *dout, int doo, GC float *vtb, int T,
 			  int Tp, int C, int NH, int n)
 {
-	int i = GID, nb = Tp / 16;
+	int i = GID, nb = Tp / 16, ntb = (T + ATTN_R - 1) / ATTN_R;
 
 	if (i >= n)
 		return;
-	int r = i / nb, j0 = (i % nb) * 16, t = r % T, h = (r / T) % NH, b = r / (NH * T);
-	int hs = C / NH;
-	if (j0 > t)
+	int j0 = (i % nb) * 16, t0 = ((i / nb) % ntb) * ATTN_R, bh = i / (nb * ntb);
+	int h = bh % NH, b = bh / NH, hs = C / NH;
+	if (j0 > min(t0 + ATTN_R, T) - 1)
 		return;
-	GC float *dr = dout + doo + (b * T + t) * C + h * hs;
-	GC float *vt = vtb + ((b * NH + h) * hs) * Tp + j0;
-	float16 acc = (float16)(0.0f);
-	for (int d = 0; d < hs; d++)
-		acc = fma((float16)(dr[d]), vload16(0, vt + d * Tp), acc);
-	VEC_STORE_PREFIX(acc, dpre + dpo + r * T + j0, min(16, t + 1 - j0));
+	attn_dots16(dpre + dpo + bh * T * T, dout + doo + b * T * C + h * hs, C,
+		    vtb + (bh * hs) * Tp + j0, Tp, hs, t0, j0, T, 0, 1.0f);
 }
 
 /* The rest of elem_attn_bwd_row. */
@@ -400,37 +471,53 @@ __kernel void attn_bwd_fin(G float *dpre, int dpo, GC float *att, int ao, int T,
 		drow[j] = 0.0f;
 }
 
-/* elem_attn_bwd_dqkv for 16 channels of one head and one of q, k, v. */
+/* elem_attn_bwd_dqkv for 16 channels of one head, one of q, k, v and rows
+ * t0.. */
 __kernel void attn_bwd_dqkv_v(G float *dqkv, int dqo, GC float *dpre, int dpo, GC float *att,
 			      int ao, GC float *dout, int doo, GC float *qkv, int qo, int T, int C,
 			      int NH, int n)
 {
-	int C3 = 3 * C, i = GID, nb = C3 / 16;
+	int C3 = 3 * C, i = GID, nb = C3 / 16, ntb = (T + ATTN_R - 1) / ATTN_R;
 
 	if (i >= n)
 		return;
-	/* t fastest: neighbouring items read the same rows of q, k, dout and
-	 * neighbouring entries of the columns of dpre and att */
-	int t = i % T, c3 = ((i / T) % nb) * 16, b = i / (T * nb), bt = b * T + t;
+	/* row blocks fastest: neighbouring items read the same rows of q, k,
+	 * dout and neighbouring entries of dpre and att */
+	int t0 = (i % ntb) * ATTN_R, c3 = ((i / ntb) % nb) * 16, b = i / (ntb * nb);
 	int part = c3 / C, c = c3 - part * C, h = c / (C / NH);
-	int base = (b * NH + h) * T;
+	int base = (b * NH + h) * T, last = min(t0 + ATTN_R, T) - 1;
 	GC float *rows = qkv + qo + b * T * C3;
-	float16 acc = (float16)(0.0f);
+	float16 acc[ATTN_R];
 
+#pragma unroll
+	for (int r = 0; r < ATTN_R; r++)
+		acc[r] = (float16)(0.0f);
 	if (part == 0) {
-		GC float *p = dpre + dpo + (base + t) * T;
-		for (int j = 0; j <= t; j++)
-			acc = fma((float16)(p[j]), vload16(0, rows + j * C3 + C + c), acc);
-	} else if (part == 1) {
-		for (int u = t; u < T; u++)
-			acc = fma((float16)(dpre[dpo + (base + u) * T + t]),
-				  vload16(0, rows + u * C3 + c), acc);
+		/* dq[t] = sum_{j<=t} dpre[t][j] k[j] */
+		attn_rows_dot(acc, dpre + dpo + base * T, rows + C + c, C3, t0, T);
 	} else {
-		for (int u = t; u < T; u++)
-			acc = fma((float16)(att[ao + (base + u) * T + t]),
-				  vload16(0, dout + doo + (b * T + u) * C + c), acc);
+		/* dk[t] = sum_{u>=t} dpre[u][t] q[u]; dv[t] = sum_{u>=t} att[u][t] dout[u] */
+		GC float *col = part == 1 ? dpre + dpo : att + ao;
+		GC float *src = part == 1 ? rows + c : dout + doo + b * T * C + c;
+		int stride = part == 1 ? C3 : C;
+		for (int u = t0; u < t0 + ATTN_R - 1 && u <= last; u++) {
+			GC float *cu = col + (base + u) * T;
+			float16 sv = vload16(0, src + u * stride);
+#pragma unroll
+			for (int r = 0; r < ATTN_R - 1; r++)
+				if (u >= t0 + r)
+					acc[r] = fma((float16)(cu[t0 + r]), sv, acc[r]);
+		}
+		for (int u = t0 + ATTN_R - 1; u < T; u++) {
+			GC float *cu = col + (base + u) * T + t0;
+			float16 sv = vload16(0, src + u * stride);
+#pragma unroll
+			for (int r = 0; r < ATTN_R; r++)
+				acc[r] = fma((float16)(cu[r]), sv, acc[r]);
+		}
 	}
-	vstore16(acc, 0, dqkv + dqo + bt * C3 + c3);
+	for (int r = 0; t0 + r <= last; r++)
+		vstore16(acc[r], 0, dqkv + dqo + (b * T + t0 + r) * C3 + c3);
 }
 
 /*
