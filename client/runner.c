@@ -6,6 +6,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -753,16 +755,39 @@ static int runner_turn(struct runner *r, struct project *ps)
 	return 1;
 }
 
+/* Takes STATE/lock (flock, held while the process lives): two run loops
+ * on one state directory would compute and upload the same units. Returns
+ * the descriptor, or -1 with the reason logged. */
+static int runner_lock(const char *state)
+{
+	char path[FILEIO_PATH_MAX];
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/lock", state) >= (int)sizeof(path))
+		return -1;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		log_error("cannot open '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		log_error("another agora-client is already running on '%s'", state);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int runner_run(const struct runner_opts *o)
 {
 	struct runner *r = calloc(1, sizeof(*r));
 	struct project *ps = calloc(STATE_PROJECTS_MAX, sizeof(*ps));
 	char dir[FILEIO_PATH_MAX];
 	struct error err;
-	int ret = 1;
+	int ret = 1, lock = runner_lock(o->state);
 
 	error_clear(&err);
-	if (!r || !ps)
+	if (!r || !ps || lock < 0)
 		goto out;
 	r->o = o;
 	r->tty = isatty(STDOUT_FILENO);
@@ -789,6 +814,8 @@ int runner_run(const struct runner_opts *o)
 out:
 	if (r)
 		net_release(&r->net);
+	if (lock >= 0)
+		close(lock);
 	free(r);
 	free(ps);
 	return ret;

@@ -14,7 +14,7 @@
  * that cannot be fetched is retried with backoff and dropped after
  * RUNNER_FETCH_TRIES tries or past its deadline. Projects are picked by
  * the least compute seconds per share among those not waiting out a
- * retry_after.
+ * retry_after. One run loop per state directory: STATE/lock is flock'ed.
  */
 #ifndef AGORA_CLIENT_RUNNER_H
 #define AGORA_CLIENT_RUNNER_H

@@ -200,6 +200,13 @@ static void test_client_kill(void)
 	pid = cluster_client(&c, "ann", runk);
 	TAP_OK(wait_status("ann", "computing", killed_at + 50, 120),
 	       "the restarted client computes");
+	{
+		const char *twice[] = {"run", "--device", "ref", "--once", NULL};
+		TAP_IS(cluster_wait(cluster_client(&c, "ann", twice), 30), 1,
+		       "a second run loop on the same state directory is refused");
+		TAP_OK(cluster_log_has(&c, "ann", "another agora-client is already running"),
+		       "saying why");
+	}
 	kill(pid, SIGTERM);
 	TAP_IS(cluster_wait(pid, 30), 0, "SIGTERM mid-unit: it exits 0");
 	TAP_OK(cluster_log_has(&c, "ann", "checkpoint saved"), "after saving a checkpoint");
