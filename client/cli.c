@@ -16,6 +16,8 @@
 #include <jansson.h>
 
 #include "client/cli.h"
+#include "client/idle.h"
+#include "client/prefs.h"
 #include "client/net.h"
 #include "client/runner.h"
 #include "client/state.h"
@@ -301,7 +303,10 @@ static int run_usage(void)
 {
 	fprintf(stderr, "usage: agora-client run [--device N|NAME|ref] [--once] [--max-units N] "
 			"[--checkpoint-interval S] [--state DIR] [--cacert FILE] [--idle-max S] "
-			"[--stall S] [--upload-limit BYTES_PER_S]\n");
+			"[--stall S] [--upload-limit BYTES_PER_S]\n"
+			"       preferences (docs/DESKTOP.md): [--idle-minutes M] [--idle-only yes|no] "
+			"[--use-gpu yes|no] [--use-cpu yes|no] [--cpu-percent N] [--pause-on-battery "
+			"yes|no] [--max-temp-c N] [--hours HH-HH] [--max-disk-mb N] [--max-memory-mb N]\n");
 	return 2;
 }
 
@@ -312,14 +317,19 @@ int cli_run(int argc, char **argv)
 	const char *sdir = NULL;
 	struct sigaction sa;
 	struct error err;
+	struct prefs prefs; /* desktop preferences: flags here, then STATE/prefs.conf */
 	long v;
-	int ret;
+	int ret, pf;
 
+	prefs_defaults(&prefs);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		int has = i + 1 < argc;
 
-		if (strcmp(a, "--once") == 0)
+		if ((pf = prefs_take_flag(&prefs, argc, argv, &i)) != 0) {
+			if (pf < 0)
+				return 2;
+		} else if (strcmp(a, "--once") == 0)
 			o.once = 1;
 		else if (strcmp(a, "--device") == 0 && has)
 			o.device = argv[++i];
@@ -352,6 +362,14 @@ int cli_run(int argc, char **argv)
 		return 1;
 	}
 	o.state = state;
+	/* desktop (client/prefs.h, client/idle.h): file under flags, the gate */
+	if (prefs_load(&prefs, state, &err) < 0) {
+		log_error("%s", err.msg);
+		return 2;
+	}
+	if (!o.device && !prefs.use_gpu && prefs.use_cpu)
+		o.device = "ref";
+	idle_gate_setup(&prefs, o.device, NULL);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "client/cli.h"
+#include "client/prefs.h"
 #include "common/log.h"
 #include "kernels/engine.h"
 #include "kernels/model.h"
@@ -253,6 +254,7 @@ static const struct command commands[] = {
 	{"detach", cli_detach, "URL  leave a project"},
 	{"run", cli_run, "[--device N|NAME|ref] [--once] [--max-units N] [--checkpoint-interval S]"},
 	{"status", cli_status, "[--json]  projects, current unit, progress"},
+	{"prefs", prefs_cli, "[--KEY VALUE]...  the preferences in force and where each comes from"},
 };
 
 static void usage(FILE *f)

@@ -19,6 +19,7 @@
 
 #include "client/blobcache.h"
 #include "client/compute.h"
+#include "client/idle.h"
 #include "client/net.h"
 #include "client/runner.h"
 #include "client/state.h"
@@ -32,6 +33,7 @@
 #define ASSIGNMENT_MAX (ENVELOPE_MAX * 7 + 4096) /* JSON-escaped envelope */
 
 volatile sig_atomic_t runner_stop;
+static volatile sig_atomic_t runner_halt; /* stop, or pause (client/idle.h) */
 static int runner_failed; /* a device failure ended the run: exit 1 */
 
 /* What happened to one unit. */
@@ -118,6 +120,28 @@ static void on_progress(void *ctx, const struct compute_progress *p)
 		status_progress(r->tty ? stdout : stderr, r->tty, &r->st);
 		r->last_line = now;
 	}
+	/* desktop (client/idle.h): the duty cycle, a pause when the user is back */
+	if (runner_stop || !idle_gate_step(&runner_stop, r->st.reason, sizeof(r->st.reason)))
+		runner_halt = 1;
+}
+
+/* Desktop (client/idle.h): waits, with status "paused" and the reason,
+ * until the preferences allow computing; 0 when stopped meanwhile. */
+static void on_paused(void *ctx, const char *why)
+{
+	struct runner *r = ctx;
+
+	snprintf(r->st.reason, sizeof(r->st.reason), "%s", why);
+	status_set(r, "paused");
+}
+
+static int desk_wait(struct runner *r)
+{
+	int go = idle_gate_wait(&runner_stop, on_paused, r);
+
+	r->st.reason[0] = '\0';
+	runner_halt = runner_stop;
+	return go;
 }
 
 /* Tells the server this host gives the replica up (POST /api/v1/abandon),
@@ -313,7 +337,7 @@ static int save_result(struct runner *r, struct job *j, const struct compute_out
 static enum outcome compute_job(struct runner *r, struct job *j)
 {
 	struct compute_opts co = {r->o->device, j->dir,      r->o->ckpt_interval,
-				  &runner_stop, on_progress, r};
+				  &runner_halt, on_progress, r};
 	struct compute_output c;
 	unsigned char *theta = NULL, *data = NULL;
 	size_t theta_len = 0, data_len = 0;
@@ -323,6 +347,12 @@ static enum outcome compute_job(struct runner *r, struct job *j)
 	int ret;
 
 	error_clear(&err);
+	if (!desk_wait(r)) /* desktop: idle, hours, battery, heat (client/idle.h) */
+		return UNIT_STOPPED;
+	if (!idle_gate_unit_fits(j->u.preset, j->u.hyper.batch, err.msg, sizeof(err.msg))) {
+		drop(r, j, err.msg);
+		return UNIT_DROPPED;
+	}
 	if ((ret = fetch_blobs(r, j, &err)) < 0) {
 		log_warn("cannot fetch the blobs of unit %.16s from '%s': %s", j->id_hex, j->p.url,
 			 err.msg);
@@ -355,6 +385,13 @@ static enum outcome compute_job(struct runner *r, struct job *j)
 	if (ret == ERROR_STATE && runner_stop) {
 		log_info("unit %.16s: %s, checkpoint saved", j->id_hex, err.msg);
 		res = UNIT_STOPPED;
+		goto out;
+	}
+	if (ret == ERROR_STATE && runner_halt) { /* desktop: paused (client/idle.h) */
+		log_info("unit %.16s: paused (%s), %s, checkpoint saved", j->id_hex, r->st.reason,
+			 err.msg);
+		status_set(r, "paused");
+		res = UNIT_RETRY;
 		goto out;
 	}
 	if (ret == 0) {
@@ -741,6 +778,8 @@ static int runner_turn(struct runner *r, struct project *ps)
 			nap(net_backoff(r->fetch_fails, RUNNER_BACKOFF_BASE, RUNNER_BACKOFF_CAP));
 		return !(r->o->once && res == UNIT_DONE);
 	}
+	if (!desk_wait(r)) /* desktop: no new work while computing is not allowed */
+		return 0;
 	i = pick_project(r, ps, n, &wake);
 	if (i < 0) {
 		if (r->o->once)
@@ -795,7 +834,7 @@ int runner_run(const struct runner_opts *o)
 	snprintf(r->st.device, sizeof(r->st.device), "%s", o->device ? o->device : "auto");
 	snprintf(r->status_path, sizeof(r->status_path), "%s/status.json", o->state);
 	snprintf(dir, sizeof(dir), "%s/blobs", o->state);
-	if (blobcache_init(&r->cache, dir, BLOBCACHE_DEFAULT_MAX, &err) < 0 ||
+	if (blobcache_init(&r->cache, dir, idle_gate_max_blob(), &err) < 0 ||
 	    net_init(&r->net, o->cacert, &err) < 0) {
 		log_error("%s", err.msg);
 		goto out;

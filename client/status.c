@@ -18,13 +18,13 @@ int status_write(const char *path, struct status *st, struct error *err)
 	int ret;
 
 	st->updated = (int64_t)time(NULL);
-	o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:s, s:f, s:I, s:I, s:I}",
+	o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:s, s:f, s:I, s:I, s:I, s:s}",
 		      "state", st->state, "project", st->project, "job", st->job, "unit", st->unit,
 		      "replica", (json_int_t)st->replica, "round", (json_int_t)st->round, "step",
 		      (json_int_t)st->step, "steps", (json_int_t)st->steps, "loss", st->loss,
 		      "device", st->device, "eta_s", st->eta_s, "units_done",
 		      (json_int_t)st->units_done, "pid", (json_int_t)st->pid, "updated",
-		      (json_int_t)st->updated);
+		      (json_int_t)st->updated, "reason", st->reason);
 	text = o ? json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
 	json_decref(o);
 	if (!text)
@@ -69,6 +69,7 @@ int status_read(const char *path, struct status *st, struct error *err)
 	copy_str(o, "job", st->job, sizeof(st->job));
 	copy_str(o, "unit", st->unit, sizeof(st->unit));
 	copy_str(o, "device", st->device, sizeof(st->device));
+	copy_str(o, "reason", st->reason, sizeof(st->reason));
 	st->replica = (int64_t)get_u(o, "replica");
 	st->round = get_u(o, "round");
 	st->step = get_u(o, "step");

@@ -8,7 +8,7 @@
  * (docs/CLIENT.md): state ("computing", "downloading", "uploading",
  * "idle", "paused", "stopped"), project, job, unit (id), replica, round,
  * step, steps (H), loss, device, eta_s, units_done, pid, updated (unix
- * seconds).
+ * seconds), reason (why paused: "user active", "on battery", ...).
  */
 #ifndef AGORA_CLIENT_STATUS_H
 #define AGORA_CLIENT_STATUS_H
@@ -37,6 +37,7 @@ struct status {
 	uint64_t units_done;
 	int64_t updated;
 	long pid;
+	char reason[96]; /* why "paused" (client/idle.h), "" otherwise */
 };
 
 /* Writes st to path atomically (sets st->updated). */
