@@ -15,17 +15,21 @@ pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 mkdir "$tmp/keys" "$tmp/other"
 "$adm" keygen --out "$tmp/keys" >/dev/null && "$adm" keygen --out "$tmp/other" >/dev/null
-"$srv" --state "$tmp/state" --listen 127.0.0.1:0 --admin-key "$tmp/keys/admin.pub" 2>"$tmp/log" &
-pid=$!
-port=
-i=0
-while [ $i -lt 100 ] && [ -z "$port" ]; do
-	port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$tmp/log")
-	[ -n "$port" ] || sleep 0.05
-	i=$((i + 1))
-done
-url=http://127.0.0.1:$port
-A="$adm --server $url --key $tmp/keys/admin.key"
+# Starts the server (again) on the same state and waits for its port.
+start() {
+	"$srv" --state "$tmp/state" --listen 127.0.0.1:0 --admin-key "$tmp/keys/admin.pub" 2>"$tmp/log" &
+	pid=$!
+	port=
+	i=0
+	while [ $i -lt 100 ] && [ -z "$port" ]; do
+		port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$tmp/log")
+		[ -n "$port" ] || sleep 0.05
+		i=$((i + 1))
+	done
+	url=http://127.0.0.1:$port
+	A="$adm --server $url --key $tmp/keys/admin.key"
+}
+start
 
 "$adm" --server "$url" --key "$tmp/other/admin.key" job list >/dev/null 2>"$tmp/err"
 [ $? -eq 1 ] && grep -q unknown_admin "$tmp/err"; ok $? "a key that is not an admin's is refused"
@@ -51,6 +55,11 @@ $A job create "$tmp/spec.json" | grep -q "job 1 created"; ok $? "job create"
 $A job status t1 >"$tmp/out"; grep -q "job 1 't1': running" "$tmp/out" && grep -q "model 0: eval loss" "$tmp/out"
 ok $? "job status: running, eval loss of theta_0"
 $A job status 1 --json | grep -q '"units_active": 3'; ok $? "job status --json: 3 units of round 0"
+kill -KILL "$pid"; wait "$pid" 2>/dev/null
+start
+$A job status t1 --json >"$tmp/out" 2>&1
+grep -q '"state": "running"' "$tmp/out" && grep -q '"units_active": 3' "$tmp/out"
+ok $? "after kill -9 and a restart the job, its round and its units are intact"
 $A job pause t1 >/dev/null && $A job status t1 | grep -q ": paused,"; ok $? "job pause"
 $A job resume t1 >/dev/null && $A job status t1 | grep -q ": running,"; ok $? "job resume"
 $A job cancel t1 >/dev/null && $A job status t1 | grep -q ": cancelled,"; ok $? "job cancel"
