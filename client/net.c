@@ -121,6 +121,8 @@ static int xfer_cb(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t u
 	struct net *n = ctx;
 
 	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	if (n->tick)
+		n->tick(n->tick_ctx);
 	return n->stop && *n->stop ? 1 : 0;
 }
 
@@ -133,7 +135,7 @@ static void common_opts(struct net *n, CURL *c, const char *method, const char *
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, n->connect_timeout_s);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, n->stall_s);
-	if (n->stop) {
+	if (n->stop || n->tick) {
 		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, xfer_cb);
 		curl_easy_setopt(c, CURLOPT_XFERINFODATA, n);
 		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);

@@ -35,6 +35,10 @@ struct net {
 	/* When not NULL and non-zero, transfers in progress are abandoned
 	 * (ERROR_NET): lets SIGTERM end a long download at once. */
 	volatile sig_atomic_t *stop;
+	/* When not NULL, called often while a transfer runs (e.g. to keep a
+	 * status file fresh); must be cheap. */
+	void (*tick)(void *ctx);
+	void *tick_ctx;
 	long connect_timeout_s; /* connection timeout */
 };
 

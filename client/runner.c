@@ -73,17 +73,6 @@ static double mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Sleeps s seconds in short slices; returns early when stopped. */
-static void nap(double s)
-{
-	double end = mono() + s;
-
-	while (!runner_stop && mono() < end) {
-		struct timespec ts = {0, 100 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-	}
-}
-
 /* The network handle for a request to p: its CA file is --cacert when
  * given, else the one the project was attached with, else the system's. */
 static struct net *net_for(struct runner *r, const struct project *p)
@@ -102,6 +91,32 @@ static void status_set(struct runner *r, const char *state)
 	if (status_write(r->status_path, &r->st, &err) < 0)
 		log_warn("cannot write the status file: %s", err.msg);
 	r->last_status = mono();
+}
+
+/* Rewrites the status file when it is STATUS_PERIOD_S old (the
+ * screensaver tells a live client from a dead one by "updated"). */
+static void status_tick(void *ctx)
+{
+	struct runner *r = ctx;
+	char state[sizeof(r->st.state)];
+
+	if (mono() - r->last_status < STATUS_PERIOD_S)
+		return;
+	memcpy(state, r->st.state, sizeof(state));
+	status_set(r, state);
+}
+
+/* Sleeps s seconds in short slices, keeping the status file fresh;
+ * returns early when stopped. */
+static void nap(struct runner *r, double s)
+{
+	double end = mono() + s;
+
+	while (!runner_stop && mono() < end) {
+		struct timespec ts = {0, 100 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+		status_tick(r);
+	}
 }
 
 static void on_progress(void *ctx, const struct compute_progress *p)
@@ -539,7 +554,7 @@ static enum outcome upload_job(struct runner *r, struct job *j)
 		got = upload_once(r, j, &sk, body, env_len + blob_len, env_len);
 		if (got != 0)
 			break;
-		nap(net_backoff(a, RUNNER_BACKOFF_BASE, RUNNER_BACKOFF_CAP));
+		nap(r, net_backoff(a, RUNNER_BACKOFF_BASE, RUNNER_BACKOFF_CAP));
 	}
 	sodium_memzero(&sk, sizeof(sk));
 	if (got == 1) {
@@ -775,7 +790,8 @@ static int runner_turn(struct runner *r, struct project *ps)
 		if (res == UNIT_STOPPED)
 			return 0;
 		if (res == UNIT_RETRY)
-			nap(net_backoff(r->fetch_fails, RUNNER_BACKOFF_BASE, RUNNER_BACKOFF_CAP));
+			nap(r,
+			    net_backoff(r->fetch_fails, RUNNER_BACKOFF_BASE, RUNNER_BACKOFF_CAP));
 		return !(r->o->once && res == UNIT_DONE);
 	}
 	if (!desk_wait(r)) /* desktop: no new work while computing is not allowed */
@@ -785,7 +801,7 @@ static int runner_turn(struct runner *r, struct project *ps)
 		if (r->o->once)
 			return 0;
 		status_set(r, "idle");
-		nap((double)(wake - time(NULL)));
+		nap(r, (double)(wake - time(NULL)));
 		return 1;
 	}
 	if (ask_work(r, &ps[i], &j, &wait))
@@ -842,6 +858,8 @@ int runner_run(const struct runner_opts *o)
 	r->net.stall_s = o->stall_s;
 	r->net.upload_limit = o->upload_limit;
 	r->net.stop = &runner_stop;
+	r->net.tick = status_tick;
+	r->net.tick_ctx = r;
 	status_set(r, "idle");
 	while (!runner_stop && (o->max_units <= 0 || r->units < o->max_units))
 		if (!runner_turn(r, ps))

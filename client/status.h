@@ -3,8 +3,8 @@
  * progress display.
  *
  * The run loop rewrites the file atomically (temporary file + rename) on
- * every state change and at most every STATUS_PERIOD_S seconds while
- * computing; the screensaver and `agora-client status` read it. Fields
+ * every state change and every STATUS_PERIOD_S seconds while it computes,
+ * waits or transfers; the screensaver and `agora-client status` read it. Fields
  * (docs/CLIENT.md): state ("computing", "downloading", "uploading",
  * "idle", "paused", "stopped"), project, job, unit (id), replica, round,
  * step, steps (H), loss, device, eta_s, units_done, pid, updated (unix

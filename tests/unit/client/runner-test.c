@@ -242,6 +242,14 @@ static void test_server_kill(void)
 	cluster_server_reap(&c);
 	TAP_IS(results_of(&u_srv), 0, "after kill -9 mid-upload: no result row");
 	TAP_IS(cluster_sql(&c, "SELECT count(*) FROM blobs"), blobs, "and no blob recorded");
+	{
+		struct status a, b;
+		int fresh = status_of("ann", &a) == 0;
+		msleep(3500);
+		fresh = fresh && status_of("ann", &b) == 0 && b.updated > a.updated &&
+			strcmp(b.state, "uploading") == 0;
+		TAP_OK(fresh, "while it retries, the status file stays fresh (state uploading)");
+	}
 	TAP_OK(cluster_server_start(&c, c.port) == 0, "the server restarts on the same port");
 	TAP_IS(server_tmp_files(), 0, "the partial upload's temporary file is gone");
 	TAP_IS(cluster_wait(pid, 180), 0, "the client's retry completes and it exits 0");
