@@ -70,7 +70,7 @@ static const char bench_fill[] =
 struct bench_case {
 	const char *name;
 	const char *path; /* a page, or NULL for the JSON / metrics cases */
-	int kind;	  /* 0 page, 1 overview JSON, 2 job JSON, 3 volunteers JSON, 4 metrics */
+	int kind;         /* 0 page, 1 overview JSON, 2 job JSON, 3 volunteers JSON, 4 metrics */
 };
 
 static double clock_ms(clockid_t id)
@@ -154,8 +154,8 @@ static void bench_run(struct db *db, const struct bench_case *c, int n)
 	}
 	qsort(t, (size_t)n, sizeof(double), cmp_double);
 	qsort(cpu, (size_t)n, sizeof(double), cmp_double);
-	printf("%-22s %9zu %10.2f %10.2f %10.2f %9.0f %s\n", c->name, bytes, t[n / 2],
-	       t[n - 1], cpu[n / 2], BENCH_TARGET_MS, t[n / 2] < BENCH_TARGET_MS ? "under" : "OVER");
+	printf("%-22s %9zu %10.2f %10.2f %10.2f %9.0f %s\n", c->name, bytes, t[n / 2], t[n - 1],
+	       cpu[n / 2], BENCH_TARGET_MS, t[n / 2] < BENCH_TARGET_MS ? "under" : "OVER");
 	free(t);
 }
 

@@ -61,8 +61,9 @@ static void chart_frame(struct html *h, const struct chart *c)
 	html_printf(h, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", CHART_W / 2,
 		    CHART_H - 6);
 	html_text(h, c->x_label);
-	html_printf(h, "</text><text x=\"18\" y=\"%.1f\" transform=\"rotate(-90 18 %.1f)\" "
-		       "text-anchor=\"middle\">",
+	html_printf(h,
+		    "</text><text x=\"18\" y=\"%.1f\" transform=\"rotate(-90 18 %.1f)\" "
+		    "text-anchor=\"middle\">",
 		    CHART_H / 2, CHART_H / 2);
 	html_text(h, c->y_label);
 	html_lit(h, "</text>");
@@ -87,8 +88,9 @@ void chart_line_svg(struct html *h, const struct chart *c)
 	}
 	chart_frame(h, c);
 	if (!good) {
-		html_printf(h, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">no data yet"
-			       "</text></svg>",
+		html_printf(h,
+			    "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">no data yet"
+			    "</text></svg>",
 			    CHART_W / 2, CHART_H / 2);
 		return;
 	}

@@ -243,7 +243,8 @@ static void dash_job_validation(struct html *h, const struct stats_job *j)
 			    "<th>reason</th></tr>");
 		for (i = 0; i < j->n_invalid; i++) {
 			const struct stats_invalid *v = &j->invalid_list[i];
-			html_printf(h, "<tr><td>%lld</td><td>%lld</td><td>%lld</td><td>%lld</td><td>",
+			html_printf(h,
+				    "<tr><td>%lld</td><td>%lld</td><td>%lld</td><td>%lld</td><td>",
 				    (long long)v->replica, (long long)v->host, (long long)v->round,
 				    (long long)v->unit);
 			html_text(h, v->reason);
@@ -315,8 +316,9 @@ static void dash_job(struct html *h, const char *project, const struct stats_job
 	html_text(h, j->job.preset);
 	html_lit(h, " on dataset <b>");
 	html_text(h, j->dataset);
-	html_printf(h, "</b>; %lld units per round, quorum %lld. <a href=\"/api/v1/jobs/%lld\">"
-		       "JSON</a></p></section>",
+	html_printf(h,
+		    "</b>; %lld units per round, quorum %lld. <a href=\"/api/v1/jobs/%lld\">"
+		    "JSON</a></p></section>",
 		    (long long)j->units_per_round, (long long)j->quorum, (long long)j->job.id);
 	dash_job_figs(h, j);
 	html_lit(h, "<div class=\"cols\">");

@@ -36,13 +36,15 @@ void dashboard_api_volunteers(struct http_request *req, void *ctx);
 void dashboard_metrics(struct http_request *req, void *ctx);
 
 /* Route table entries, for api.c's table. */
+/* clang-format off */
 #define DASHBOARD_ROUTES                                                                           \
 	{"GET", "/", 0, 0, dashboard_page_overview, NULL, "page_overview"},                        \
-	    {"GET", "/jobs/", HTTP_ROUTE_PREFIX, 0, dashboard_page_job, NULL, "page_job"},         \
-	    {"GET", "/volunteers", 0, 0, dashboard_page_volunteers, NULL, "page_volunteers"},      \
-	    {"GET", "/api/v1/jobs/", HTTP_ROUTE_PREFIX, 0, dashboard_api_job, NULL, "job"},        \
-	    {"GET", "/api/v1/volunteers", 0, 0, dashboard_api_volunteers, NULL, "volunteers"},     \
-	    {"GET", "/metrics", 0, 0, dashboard_metrics, NULL, "metrics"}
+	{"GET", "/jobs/", HTTP_ROUTE_PREFIX, 0, dashboard_page_job, NULL, "page_job"},             \
+	{"GET", "/volunteers", 0, 0, dashboard_page_volunteers, NULL, "page_volunteers"},          \
+	{"GET", "/api/v1/jobs/", HTTP_ROUTE_PREFIX, 0, dashboard_api_job, NULL, "job"},            \
+	{"GET", "/api/v1/volunteers", 0, 0, dashboard_api_volunteers, NULL, "volunteers"},         \
+	{"GET", "/metrics", 0, 0, dashboard_metrics, NULL, "metrics"}
+/* clang-format on */
 
 /* Renders the page at path ("/", "/jobs/ID", "/volunteers") into h, as
  * the server does (for tests and bench/dashboard-bench). Returns the HTTP

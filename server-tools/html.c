@@ -212,7 +212,8 @@ void html_time(struct html *h, int64_t t)
 	time_t tt = (time_t)t;
 	struct tm tm;
 
-	if (t <= 0 || !gmtime_r(&tt, &tm) || !strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm)) {
+	if (t <= 0 || !gmtime_r(&tt, &tm) ||
+	    !strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm)) {
 		html_lit(h, "-");
 		return;
 	}
@@ -299,7 +300,8 @@ void html_page_end(struct html *h, int64_t now)
 {
 	html_lit(h, "</main><footer>Rendered ");
 	html_time(h, now);
-	html_printf(h, " UTC; refreshes every %d s. Agora volunteer compute grid.</footer>"
-		       "</body></html>\n",
+	html_printf(h,
+		    " UTC; refreshes every %d s. Agora volunteer compute grid.</footer>"
+		    "</body></html>\n",
 		    HTML_REFRESH_S);
 }

@@ -22,8 +22,7 @@
 
 #define METRICS_ROUTES_MAX 64
 
-static const double metrics_bounds[METRICS_MERGE_BUCKETS] = {0.1, 0.5, 1,  2.5, 5,
-							     10,  30,  60, 300};
+static const double metrics_bounds[METRICS_MERGE_BUCKETS] = {0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
 static _Atomic uint64_t metrics_merge_counts[METRICS_MERGE_BUCKETS + 1];
 static _Atomic uint64_t metrics_merge_ns;
 
@@ -57,8 +56,7 @@ void metrics_merge_read(struct metrics_input *in)
 			in->merge_buckets[i] = cum;
 	}
 	in->merge_count = cum;
-	in->merge_sum =
-	    (double)atomic_load_explicit(&metrics_merge_ns, memory_order_relaxed) / 1e9;
+	in->merge_sum = (double)atomic_load_explicit(&metrics_merge_ns, memory_order_relaxed) / 1e9;
 }
 
 void metrics_label_value(struct html *h, const char *v)
@@ -66,7 +64,10 @@ void metrics_label_value(struct html *h, const char *v)
 	const char *run = v;
 
 	for (; *v; v++) {
-		const char *e = *v == '\\' ? "\\\\" : *v == '"' ? "\\\"" : *v == '\n' ? "\\n" : NULL;
+		const char *e = *v == '\\'   ? "\\\\"
+				: *v == '"'  ? "\\\""
+				: *v == '\n' ? "\\n"
+					     : NULL;
 		if (!e)
 			continue;
 		html_raw(h, run, (size_t)(v - run));
@@ -113,13 +114,13 @@ static void metrics_http(struct html *h, const struct metrics_input *in)
 	metrics_family(h, "agora_http_client_errors_total", "counter",
 		       "HTTP answers with a 4xx status, by endpoint.");
 	for (i = 0; i < in->n_routes; i++)
-		metrics_sample(h, "agora_http_client_errors_total", "endpoint",
-			       in->routes[i].name, (double)in->routes[i].client_errors);
+		metrics_sample(h, "agora_http_client_errors_total", "endpoint", in->routes[i].name,
+			       (double)in->routes[i].client_errors);
 	metrics_family(h, "agora_http_server_errors_total", "counter",
 		       "HTTP answers with a 5xx status (or none), by endpoint.");
 	for (i = 0; i < in->n_routes; i++)
-		metrics_sample(h, "agora_http_server_errors_total", "endpoint",
-			       in->routes[i].name, (double)in->routes[i].server_errors);
+		metrics_sample(h, "agora_http_server_errors_total", "endpoint", in->routes[i].name,
+			       (double)in->routes[i].server_errors);
 	metrics_family(h, "agora_http_request_duration_seconds", "summary",
 		       "Time from the request's headers to its end, by endpoint.");
 	for (i = 0; i < in->n_routes; i++) {
@@ -162,12 +163,12 @@ static void metrics_work(struct html *h, const struct stats_overview *o,
 	metrics_family(h, "agora_hosts_active", "gauge", "Hosts seen in the last hour.");
 	metrics_sample(h, "agora_hosts_active", NULL, NULL, (double)o->hosts_active);
 	metrics_gauges(h, "agora_units", "Work units by state.", "state", units, u, 3);
-	metrics_gauges(h, "agora_replicas", "Replicas of work units by state.", "state",
-		       replicas, r, 3);
+	metrics_gauges(h, "agora_replicas", "Replicas of work units by state.", "state", replicas,
+		       r, 3);
 	metrics_gauges(h, "agora_replicas_over", "Replicas that are over, by outcome.", "outcome",
 		       outcomes, oc, 4);
-	metrics_gauges(h, "agora_results", "Uploaded results by validation outcome.",
-		       "validation", validations, v, 4);
+	metrics_gauges(h, "agora_results", "Uploaded results by validation outcome.", "validation",
+		       validations, v, 4);
 	metrics_gauges(h, "agora_jobs", "Training jobs by state.", "state", jobs, j, 4);
 	metrics_family(h, "agora_validated_flops_last_hour", "gauge",
 		       "FLOPs of the valid results that arrived in the last hour.");
@@ -241,8 +242,8 @@ void metrics_render(struct html *h, const struct metrics_input *in)
 	struct metrics_input merged = *in;
 
 	merged.routes = routes;
-	merged.n_routes = metrics_merge_routes(in->routes, in->n_routes, routes,
-					       METRICS_ROUTES_MAX);
+	merged.n_routes =
+	    metrics_merge_routes(in->routes, in->n_routes, routes, METRICS_ROUTES_MAX);
 	metrics_http(h, &merged);
 	if (in->overview && in->extra) {
 		metrics_work(h, in->overview, in->extra);

@@ -182,8 +182,9 @@ static int stats_throughput(struct db *db, int64_t since, struct stats_overview 
 				       "SELECT count(*) FROM units u JOIN results r"
 				       " ON r.id = u.canonical WHERE r.received >= ?1",
 				       since, 0);
-	st = db_stmt_cached(db, "SELECT total(u.flops) FROM replicas p JOIN units u"
-				" ON u.id = p.unit WHERE p.validation = 'valid' AND p.received >= ?1");
+	st = db_stmt_cached(db,
+			    "SELECT total(u.flops) FROM replicas p JOIN units u"
+			    " ON u.id = p.unit WHERE p.validation = 'valid' AND p.received >= ?1");
 	if (!st || o->units_last_hour < 0)
 		return ERROR_DB;
 	sqlite3_bind_int64(st, 1, since);
@@ -385,10 +386,11 @@ static int stats_job_replicas(struct db *db, struct stats_job *j)
 		stats_job_tally(j, state, outcome, validation, reason, sqlite3_column_int64(st, 4));
 	}
 	sqlite3_reset(st);
-	st = db_stmt_cached(db, "SELECT p.id, coalesce(p.host, 0), u.round, u.idx,"
-				" coalesce(p.reason, '') FROM units u JOIN replicas p ON p.unit = u.id"
-				" WHERE u.job = ?1 AND p.validation = 'invalid'"
-				" ORDER BY p.id DESC LIMIT ?2");
+	st = db_stmt_cached(db,
+			    "SELECT p.id, coalesce(p.host, 0), u.round, u.idx,"
+			    " coalesce(p.reason, '') FROM units u JOIN replicas p ON p.unit = u.id"
+			    " WHERE u.job = ?1 AND p.validation = 'invalid'"
+			    " ORDER BY p.id DESC LIMIT ?2");
 	if (!st)
 		return ERROR_DB;
 	sqlite3_bind_int64(st, 1, j->job.id);
@@ -561,11 +563,11 @@ static json_t *stats_real(double v)
 static json_t *stats_job_row_json(const struct stats_job_row *r)
 {
 	return json_pack("{s:I, s:s, s:s, s:s, s:I, s:I, s:o, s:{s:I, s:I, s:I}}", "id",
-			 (json_int_t)r->id, "name", r->name, "state", r->state, "preset",
-			 r->preset, "rounds", (json_int_t)r->rounds, "rounds_done",
-			 (json_int_t)r->rounds_done, "eval_loss", stats_real(r->eval_loss), "units",
-			 "active", (json_int_t)r->units_active, "validated",
-			 (json_int_t)r->units_validated, "failed", (json_int_t)r->units_failed);
+			 (json_int_t)r->id, "name", r->name, "state", r->state, "preset", r->preset,
+			 "rounds", (json_int_t)r->rounds, "rounds_done", (json_int_t)r->rounds_done,
+			 "eval_loss", stats_real(r->eval_loss), "units", "active",
+			 (json_int_t)r->units_active, "validated", (json_int_t)r->units_validated,
+			 "failed", (json_int_t)r->units_failed);
 }
 
 json_t *stats_overview_json(const struct stats_overview *o)
@@ -603,14 +605,15 @@ static json_t *stats_rounds_json(const struct stats_job *j)
 	for (i = 0; arr && i < j->n_shown; i++) {
 		const struct stats_round *r = &j->rounds[i];
 		json_array_append_new(
-		    arr, json_pack("{s:I, s:s, s:o, s:I, s:o, s:o, s:s, s:o}", "round",
-				   (json_int_t)r->round, "state", r->state, "eval_loss",
-				   stats_real(r->eval_loss), "created", (json_int_t)r->created,
-				   "finished", r->finished ? json_integer(r->finished) : json_null(),
-				   "duration_s",
-				   r->finished ? json_integer(r->finished - r->created) : json_null(),
-				   "model", r->model, "manifest",
-				   *r->manifest ? json_string(r->manifest) : json_null()));
+		    arr,
+		    json_pack("{s:I, s:s, s:o, s:I, s:o, s:o, s:s, s:o}", "round",
+			      (json_int_t)r->round, "state", r->state, "eval_loss",
+			      stats_real(r->eval_loss), "created", (json_int_t)r->created,
+			      "finished", r->finished ? json_integer(r->finished) : json_null(),
+			      "duration_s",
+			      r->finished ? json_integer(r->finished - r->created) : json_null(),
+			      "model", r->model, "manifest",
+			      *r->manifest ? json_string(r->manifest) : json_null()));
 	}
 	return arr;
 }
@@ -621,8 +624,8 @@ static json_t *stats_series_json(const struct stats_job *j)
 	size_t i;
 
 	for (i = 0; arr && i < j->n_series; i++)
-		json_array_append_new(arr, json_pack("[I, f]", (json_int_t)j->series_round[i],
-						     j->series_loss[i]));
+		json_array_append_new(
+		    arr, json_pack("[I, f]", (json_int_t)j->series_round[i], j->series_loss[i]));
 	return arr;
 }
 
@@ -635,11 +638,10 @@ static json_t *stats_validation_json(const struct stats_job *j)
 		json_object_set_new(reasons, j->reasons[i].key, json_integer(j->reasons[i].n));
 	for (i = 0; list && i < j->n_invalid; i++) {
 		const struct stats_invalid *v = &j->invalid_list[i];
-		json_array_append_new(list, json_pack("{s:I, s:I, s:I, s:I, s:s}", "replica",
-						      (json_int_t)v->replica, "host",
-						      (json_int_t)v->host, "round",
-						      (json_int_t)v->round, "unit",
-						      (json_int_t)v->unit, "reason", v->reason));
+		json_array_append_new(
+		    list, json_pack("{s:I, s:I, s:I, s:I, s:s}", "replica", (json_int_t)v->replica,
+				    "host", (json_int_t)v->host, "round", (json_int_t)v->round,
+				    "unit", (json_int_t)v->unit, "reason", v->reason));
 	}
 	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "agreed", (json_int_t)j->agreed,
 			 "disagreed", (json_int_t)j->disagreed, "invalid", (json_int_t)j->invalid,
@@ -665,14 +667,13 @@ json_t *stats_job_json(const struct stats_job *j)
 				      "mean_s", j->duration_mean_s, "last_s",
 				      (json_int_t)j->duration_last_s, "max_s",
 				      (json_int_t)j->duration_max_s));
-	json_object_set_new(o, "replicas",
-			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "unsent",
-				      (json_int_t)j->replicas_unsent, "in_progress",
-				      (json_int_t)j->replicas_in_progress, "success",
-				      (json_int_t)j->outcome_success, "error",
-				      (json_int_t)j->outcome_error, "timeout",
-				      (json_int_t)j->outcome_timeout, "abandoned",
-				      (json_int_t)j->outcome_abandoned));
+	json_object_set_new(
+	    o, "replicas",
+	    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "unsent", (json_int_t)j->replicas_unsent,
+		      "in_progress", (json_int_t)j->replicas_in_progress, "success",
+		      (json_int_t)j->outcome_success, "error", (json_int_t)j->outcome_error,
+		      "timeout", (json_int_t)j->outcome_timeout, "abandoned",
+		      (json_int_t)j->outcome_abandoned));
 	json_object_set_new(o, "validation", stats_validation_json(j));
 	json_object_set_new(o, "sample", json_null());
 	return o;
@@ -726,9 +727,9 @@ json_t *stats_api_json(struct db *db, struct http_server *http, int64_t now)
 				   (json_int_t)st[i].requests, "client_errors",
 				   (json_int_t)st[i].client_errors, "server_errors",
 				   (json_int_t)st[i].server_errors, "mean_ms",
-				   st[i].requests ? (double)st[i].latency_ns / 1e6 /
-							(double)st[i].requests
-						  : 0.0));
+				   st[i].requests
+				       ? (double)st[i].latency_ns / 1e6 / (double)st[i].requests
+				       : 0.0));
 	if (out)
 		json_object_set_new(out, "endpoints", eps);
 	else

@@ -35,17 +35,17 @@
 
 #include "server-tools/db.h"
 
-#define STATS_WINDOW_S     3600 /* "last hour" */
-#define STATS_JOBS_MAX     100  /* jobs listed on the overview */
-#define STATS_ROUNDS_MAX   200  /* rounds in a job's table (the newest) */
-#define STATS_SERIES_MAX   500  /* eval loss points (downsampled) */
-#define STATS_REASONS_MAX  16   /* invalid reasons listed */
-#define STATS_INVALID_MAX  50   /* invalid results listed (the newest) */
-#define STATS_TOP_MAX      100  /* leaderboard rows */
-#define STATS_NAME_MAX     64
-#define STATS_DEVICE_MAX   256
-#define STATS_STATE_MAX    16
-#define STATS_PRESET_MAX   32
+#define STATS_WINDOW_S    3600 /* "last hour" */
+#define STATS_JOBS_MAX    100  /* jobs listed on the overview */
+#define STATS_ROUNDS_MAX  200  /* rounds in a job's table (the newest) */
+#define STATS_SERIES_MAX  500  /* eval loss points (downsampled) */
+#define STATS_REASONS_MAX 16   /* invalid reasons listed */
+#define STATS_INVALID_MAX 50   /* invalid results listed (the newest) */
+#define STATS_TOP_MAX     100  /* leaderboard rows */
+#define STATS_NAME_MAX    64
+#define STATS_DEVICE_MAX  256
+#define STATS_STATE_MAX   16
+#define STATS_PRESET_MAX  32
 
 /* A job as listed on the overview. eval_loss is NaN when none yet. */
 struct stats_job_row {
@@ -80,7 +80,7 @@ struct stats_overview {
 struct stats_round {
 	int64_t round;
 	char state[STATS_STATE_MAX];
-	double eval_loss; /* NaN when none */
+	double eval_loss;          /* NaN when none */
 	int64_t created, finished; /* finished 0 while open */
 	char model[DB_HASH_HEX + 1];
 	char manifest[DB_HASH_HEX + 1]; /* blob hash of the signed envelope, "" if none */

@@ -172,8 +172,8 @@ static unsigned char *get_blob(const struct hash *h, size_t *len)
 static float *compute(const struct unit *u, size_t *n_out)
 {
 	const struct model_config *cfg = model_preset_find(u->preset);
-	struct ref_adamw opt = {(float)u->hyper.lr,	      (float)u->hyper.beta1,
-				(float)u->hyper.beta2,	      (float)u->hyper.eps,
+	struct ref_adamw opt = {(float)u->hyper.lr,           (float)u->hyper.beta1,
+				(float)u->hyper.beta2,        (float)u->hyper.eps,
 				(float)u->hyper.weight_decay, (float)u->hyper.clip};
 	unsigned char *data = NULL, *shard, *p;
 	size_t len = 0, slen, i, tlen;
@@ -264,8 +264,9 @@ static void host_turn(int i, int *zero_sent)
 	j = f.body ? json_loads(f.body, 0, NULL) : NULL;
 	env = json_object_get(j, "envelope");
 	unit_init(&u);
-	if (env && unit_open(&u, &uid, json_string_value(env), json_string_length(env), &coord_pk,
-			     &err) == 0 &&
+	if (env &&
+	    unit_open(&u, &uid, json_string_value(env), json_string_length(env), &coord_pk, &err) ==
+		0 &&
 	    (d = compute(&u, &n)) != NULL) {
 		if (i == N_HOSTS - 1 && !*zero_sent) {
 			memset(d, 0, n * sizeof(float)); /* rejected: zero_delta */
@@ -300,7 +301,8 @@ static int rename_account(const char *db_path)
 	if (rc == SQLITE_OK)
 		sqlite3_busy_timeout(db, 5000);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(db, "UPDATE hosts SET account = '" SCRIPT "' WHERE account = 'carol'",
+		rc = sqlite3_exec(db,
+				  "UPDATE hosts SET account = '" SCRIPT "' WHERE account = 'carol'",
 				  NULL, NULL, &msg);
 	if (rc != SQLITE_OK)
 		fail("cannot rename the account: %s", msg ? msg : sqlite3_errmsg(db));
@@ -315,8 +317,8 @@ static int run(const char *db_path)
 	struct error err;
 	int iter, i, zero_sent = 0;
 
-	if (!p || key_public_from_hex(&coord_pk,
-				      json_string_value(json_object_get(p, "public_key")), &err) < 0)
+	if (!p || key_public_from_hex(
+		      &coord_pk, json_string_value(json_object_get(p, "public_key")), &err) < 0)
 		return 1;
 	json_decref(p);
 	if (register_hosts() < 0)
@@ -385,8 +387,8 @@ static void compare_overview(void)
 	want_int("units-validated", get(j, "units", "validated"));
 	want_int("results-rejected", get(j, "results", "invalid"));
 	want_int("units-per-hour", get(j, "throughput", "units_per_hour"));
-	want_text("the job's name", json_string_value(get(json_array_get(get(j, "jobs", NULL), 0),
-							  "name", NULL)));
+	want_text("the job's name",
+		  json_string_value(get(json_array_get(get(j, "jobs", NULL), 0), "name", NULL)));
 	json_decref(j);
 }
 
@@ -410,7 +412,8 @@ static void compare_job(void)
 		const char *m = json_string_value(json_object_get(r, "manifest"));
 		snprintf(buf, sizeof(buf), "href=\"/api/v1/blobs/%s\"", m ? m : "?");
 		want_text("a manifest link", buf);
-		snprintf(buf, sizeof(buf), "%.4f", json_number_value(json_object_get(r, "eval_loss")));
+		snprintf(buf, sizeof(buf), "%.4f",
+			 json_number_value(json_object_get(r, "eval_loss")));
 		want_text("a round's eval loss", buf);
 	}
 	if (json_array_size(get(j, "round_list", NULL)) != 3)

@@ -287,7 +287,7 @@ static char *render(const struct metrics_input *in)
 static void test_render(void)
 {
 	struct http_route_stats routes[] = {
-	    {"project", 10, 1, 0, 5000000},   {"admin", 3, 1, 0, 3000000},
+	    {"project", 10, 1, 0, 5000000},    {"admin", 3, 1, 0, 3000000},
 	    {"odd\"na\\me\nx", 1, 0, 1, 1000}, {"admin", 2, 0, 0, 2000000},
 	    {"unrouted", 4, 4, 0, 100000},
 	};
@@ -315,9 +315,10 @@ static void test_render(void)
 	       "routes sharing a name are one series (3 + 2 requests)");
 	tap_ok(strstr(text, "{endpoint=\"odd\\\"na\\\\me\\nx\"}") != NULL,
 	       "label values are escaped (quote, backslash, newline)");
-	tap_ok(fabs(prom_value(text, "agora_http_request_duration_seconds_sum{endpoint=\"project\"}") -
-		    0.005) < 1e-12,
-	       "latency sum in seconds");
+	tap_ok(
+	    fabs(prom_value(text, "agora_http_request_duration_seconds_sum{endpoint=\"project\"}") -
+		 0.005) < 1e-12,
+	    "latency sum in seconds");
 	TAP_IS(prom_value(text, "agora_hosts_active"), 3, "agora_hosts_active");
 	TAP_IS(prom_value(text, "agora_units{state=\"validated\"}"), 4, "agora_units by state");
 	TAP_IS(prom_value(text, "agora_results{validation=\"invalid\"}"), 3,

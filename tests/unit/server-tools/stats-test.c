@@ -22,7 +22,7 @@
 #include "server-tools/stats.h"
 #include "tests/tap.h"
 
-#define T 1800000000LL
+#define T    1800000000LL
 #define H(n) "printf('%064x', " #n ")"
 
 /* 3 hosts; job 1 "tiny": rounds 0 and 1 merged (400 s, 500 s), version
@@ -38,40 +38,85 @@ static const char fixture[] =
     "INSERT INTO datasets (id, name, owner, licence, source, created)"
     " VALUES (1, 'words & <more>', 'o', 'l', 's', 1);"
     "INSERT INTO jobs (id, name, dataset, spec, quorum, rounds, inner_steps, seed, state, created)"
-    " VALUES (1, 'tiny', 1, '{\"preset\":\"gpt-test\",\"units_per_round\":2}', 2, 2, 6, 7, 'done', 1),"
+    " VALUES (1, 'tiny', 1, '{\"preset\":\"gpt-test\",\"units_per_round\":2}', 2, 2, 6, 7, 'done', "
+    "1),"
     " (2, 'fresh', 1, '{\"preset\":\"gpt-test\",\"units_per_round\":1}', 1, 5, 1, 1, 'running', 2);"
     "WITH RECURSIVE s(v) AS (SELECT 30 UNION ALL SELECT v + 1 FROM s WHERE v < 32)"
     " INSERT INTO manifests SELECT printf('%064x', v), 'model', zeroblob(32), 1 FROM s;"
     "INSERT INTO rounds (job, round, model, next_model, manifest, eval_loss, state, created,"
     " finished) VALUES"
-    " (1, 0, " H(20) ", " H(21) ", " H(30) ", 5.5, 'done', 1799999000, 1799999400),"
-    " (1, 1, " H(21) ", " H(22) ", " H(31) ", 5.0, 'done', 1799999400, 1799999900),"
-    " (1, 2, " H(22) ", NULL, " H(32) ", 4.5, 'done', 1799999900, NULL),"
-    " (2, 0, " H(23) ", NULL, NULL, NULL, 'open', 1799999950, NULL);"
-    "INSERT INTO units (id, job, round, idx, envelope, flops, quorum, deadline_s, state, created)"
-    " VALUES (1, 1, 0, 0, x'00', 1e9, 2, 60, 'validated', 1),"
-    " (2, 1, 0, 1, x'00', 1e9, 2, 60, 'validated', 1),"
-    " (3, 1, 1, 0, x'00', 1e9, 2, 60, 'validated', 1),"
-    " (4, 1, 1, 1, x'00', 1e9, 2, 60, 'validated', 1),"
-    " (5, 2, 0, 0, x'00', 2e9, 1, 60, 'active', 1);"
-    "INSERT INTO replicas (id, unit, host, state, outcome, validation, reason, received,"
-    " result_hash) VALUES"
-    " (1, 1, 1, 'over', 'success', 'valid', NULL, 1799996000, " H(1) "),"
-    " (2, 1, 2, 'over', 'success', 'valid', NULL, 1799996000, " H(1) "),"
-    " (3, 2, 1, 'over', 'success', 'valid', NULL, 1799999300, " H(2) "),"
-    " (4, 2, 3, 'over', 'success', 'invalid', 'disagree', 1799999300, " H(3) "),"
-    " (5, 2, 2, 'over', 'success', 'valid', NULL, 1799999350, " H(2) "),"
-    " (6, 3, 1, 'over', 'success', 'valid', NULL, 1799999800, " H(4) "),"
-    " (7, 3, 3, 'over', 'success', 'valid', NULL, 1799999800, " H(4) "),"
-    " (8, 4, 1, 'over', 'success', 'valid', NULL, 1799999850, " H(5) "),"
-    " (9, 4, 2, 'over', 'success', 'invalid', 'zero_delta', 1799999850, " H(6) "),"
-    " (10, 4, 3, 'over', 'success', 'valid', NULL, 1799999860, " H(5) "),"
-    " (11, 5, 1, 'in_progress', NULL, 'pending', NULL, NULL, NULL),"
-    " (12, 5, NULL, 'unsent', NULL, 'pending', NULL, NULL, NULL);"
-    "INSERT INTO results (id, replica, host, blob, descriptor, received)"
-    " SELECT id, id, host, result_hash, x'00', received FROM replicas WHERE outcome = 'success';"
-    "UPDATE units SET canonical = CASE id WHEN 1 THEN 1 WHEN 2 THEN 3 WHEN 3 THEN 6"
-    " WHEN 4 THEN 8 END WHERE job = 1;";
+    " (1, 0, " H(20) ", " H(21) ", " H(
+	30) ", 5.5, 'done', 1799999000, 1799999400),"
+	    " (1, 1, " H(21) ", " H(22) ", " H(
+		31) ", 5.0, 'done', 1799999400, 1799999900),"
+		    " (1, 2, " H(22) ", NULL, " H(
+			32) ", 4.5, 'done', 1799999900, NULL),"
+			    " (2, 0, " H(
+				23) ", NULL, NULL, NULL, 'open', 1799999950, NULL);"
+				    "INSERT INTO units (id, job, round, idx, envelope, flops, "
+				    "quorum, deadline_s, state, created)"
+				    " VALUES (1, 1, 0, 0, x'00', 1e9, 2, 60, 'validated', 1),"
+				    " (2, 1, 0, 1, x'00', 1e9, 2, 60, 'validated', 1),"
+				    " (3, 1, 1, 0, x'00', 1e9, 2, 60, 'validated', 1),"
+				    " (4, 1, 1, 1, x'00', 1e9, 2, 60, 'validated', 1),"
+				    " (5, 2, 0, 0, x'00', 2e9, 1, 60, 'active', 1);"
+				    "INSERT INTO replicas (id, unit, host, state, outcome, "
+				    "validation, reason, received,"
+				    " result_hash) VALUES"
+				    " (1, 1, 1, 'over', 'success', 'valid', NULL, 1799996000, " H(
+					1) "),"
+					   " (2, 1, 2, 'over', 'success', 'valid', NULL, "
+					   "1799996000, " H(
+					       1) "),"
+						  " (3, 2, 1, 'over', 'success', 'valid', NULL, "
+						  "1799999300, " H(
+						      2) "),"
+							 " (4, 2, 3, 'over', 'success', 'invalid', "
+							 "'disagree', 1799999300, " H(
+							     3) "),"
+								" (5, 2, 2, 'over', 'success', "
+								"'valid', NULL, 1799999350, " H(
+								    2) "),"
+								       " (6, 3, 1, 'over', "
+								       "'success', 'valid', NULL, "
+								       "1799999800, " H(
+									   4) "),"
+									      " (7, 3, 3, 'over', "
+									      "'success', 'valid', "
+									      "NULL, "
+									      "1799999800, " H(
+										  4) "),"
+										     " (8, 4, 1, "
+										     "'over', "
+										     "'success', "
+										     "'valid', "
+										     "NULL, "
+										     "1799999850,"
+										     " " H(
+											 5) "),"
+											    " (9, "
+											    "4, 2, "
+											    "'over'"
+											    ", "
+											    "'succe"
+											    "ss', "
+											    "'inval"
+											    "id', "
+											    "'zero_"
+											    "delta'"
+											    ", "
+											    "179999"
+											    "9850,"
+											    " " H(
+												6) "),"
+												   " (10, 4, 3, 'over', 'success', 'valid', NULL, 1799999860, " H(
+												       5) "),"
+													  " (11, 5, 1, 'in_progress', NULL, 'pending', NULL, NULL, NULL),"
+													  " (12, 5, NULL, 'unsent', NULL, 'pending', NULL, NULL, NULL);"
+													  "INSERT INTO results (id, replica, host, blob, descriptor, received)"
+													  " SELECT id, id, host, result_hash, x'00', received FROM replicas WHERE outcome = 'success';"
+													  "UPDATE units SET canonical = CASE id WHEN 1 THEN 1 WHEN 2 THEN 3 WHEN 3 THEN 6"
+													  " WHEN 4 THEN 8 END WHERE job = 1;";
 
 static struct db *open_fixture(char *dir, size_t size)
 {
@@ -119,11 +164,12 @@ static void test_overview(struct db *db)
 		   isnan(o->jobs[1].eval_loss) && o->jobs[1].units_active == 1,
 	       "overview: jobs with rounds done, newest eval loss, units");
 	j = stats_overview_json(o);
-	tap_ok(j && json_integer_value(json_object_get(json_object_get(j, "units"), "validated")) ==
-			4 &&
+	tap_ok(j &&
+		   json_integer_value(json_object_get(json_object_get(j, "units"), "validated")) ==
+		       4 &&
 		   json_integer_value(json_object_get(j, "hosts_active")) == 2 &&
-		   json_is_null(json_object_get(json_array_get(json_object_get(j, "jobs"), 1),
-						"eval_loss")),
+		   json_is_null(
+		       json_object_get(json_array_get(json_object_get(j, "jobs"), 1), "eval_loss")),
 	       "overview JSON: the same figures; no loss is null");
 	json_decref(j);
 	free(o);
@@ -155,8 +201,8 @@ static void test_job(struct db *db)
 	       "job: dataset, quorum, units per round");
 	o = stats_job_json(j);
 	tap_ok(o &&
-		   json_integer_value(json_object_get(json_object_get(o, "validation"), "agreed")) ==
-		       8 &&
+		   json_integer_value(
+		       json_object_get(json_object_get(o, "validation"), "agreed")) == 8 &&
 		   json_integer_value(json_object_get(
 		       json_object_get(json_object_get(o, "validation"), "reasons"), "disagree")) ==
 		       1 &&
@@ -188,9 +234,8 @@ static void test_volunteers(struct db *db)
 		   v->accounts[0].valid == 4 && v->accounts[0].invalid == 2,
 	       "volunteers: accounts by credit, with hosts and results");
 	o = stats_volunteers_json(v);
-	tap_ok(o &&
-		   json_real_value(json_object_get(json_array_get(json_object_get(o, "accounts"), 0),
-						   "credit")) == 6.0,
+	tap_ok(o && json_real_value(json_object_get(
+			json_array_get(json_object_get(o, "accounts"), 0), "credit")) == 6.0,
 	       "volunteers JSON: credit in GFLOP");
 	json_decref(o);
 	free(v);
@@ -234,8 +279,7 @@ static void test_pages(struct db *db)
 	       "volunteers page: the device string is escaped");
 	free(p);
 	p = page(db, "/jobs/1", &st);
-	tap_ok(st == 200 && p && strstr(p, "<svg") && strstr(p, "<polyline") &&
-		   strstr(p, link) &&
+	tap_ok(st == 200 && p && strstr(p, "<svg") && strstr(p, "<polyline") && strstr(p, link) &&
 		   strstr(p, "words &amp; &lt;more&gt;") && strstr(p, "None yet"),
 	       "job page: chart, lineage links, dataset escaped, no sample yet");
 	tap_ok(p && strstr(p, "id=\"v-disagreed\" data-value=\"1\"") && strstr(p, "zero_delta"),
@@ -254,8 +298,8 @@ static void test_pages(struct db *db)
 
 static void test_parse_id(void)
 {
-	tap_ok(dashboard_parse_id("1") == 1 && dashboard_parse_id("4611686018427387904") ==
-						      4611686018427387904LL,
+	tap_ok(dashboard_parse_id("1") == 1 &&
+		   dashboard_parse_id("4611686018427387904") == 4611686018427387904LL,
 	       "parse id: 1 and 2^62");
 	tap_ok(dashboard_parse_id("0") < 0 && dashboard_parse_id("01") < 0 &&
 		   dashboard_parse_id("-1") < 0 && dashboard_parse_id("") < 0 &&
