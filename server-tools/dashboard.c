@@ -3,7 +3,8 @@
  *
  * Each page is one pass: the stats layer fills a struct under the
  * database lock, then the page is written into a capped buffer (html.h)
- * without any lock and sent with HTML_CSP. Every user-controlled string
+ * without any lock and sent with HTML_CSP. Rendered pages are kept for
+ * DASH_CACHE_MS, so many viewers cost one render per page and period. Every user-controlled string
  * (account names, host devices, job and dataset names, the project name)
  * goes through html_text(); everything else written raw is a literal or
  * a number. Each headline figure carries its exact value in a data-value
@@ -16,6 +17,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -467,12 +469,11 @@ static struct db *dash_db(void *ctx)
 	return server_db(api_server(ctx));
 }
 
-/* Sends h (or a 500) with the page headers. */
-static void dash_send(struct http_request *req, unsigned status, struct html *h, const char *type)
+/* Sends body (taken over; NULL or status 500: a JSON 500) with the
+ * page headers. */
+static void dash_send(struct http_request *req, unsigned status, char *body, size_t len,
+		      const char *type)
 {
-	size_t len;
-	char *body = html_take(h, &len);
-
 	if (!body || status == 500) {
 		free(body);
 		http_respond_error(req, 500, "internal", "cannot render the page");
@@ -485,15 +486,111 @@ static void dash_send(struct http_request *req, unsigned status, struct html *h,
 	http_respond_buffer(req, status, body, len, type);
 }
 
+/* A short-lived cache of rendered pages: however many people keep a page
+ * open (each refreshes it every HTML_REFRESH_S seconds), it is rendered,
+ * and the database lock taken for it, at most once per DASH_CACHE_MS per
+ * path. Bounded: DASH_CACHE_SLOTS pages, the oldest replaced. */
+#define DASH_CACHE_SLOTS 8
+#define DASH_CACHE_MS    2000
+#define DASH_PATH_MAX    48
+
+struct dash_cached {
+	const struct db *db;
+	char path[DASH_PATH_MAX];
+	unsigned status;
+	char *body; /* NUL-terminated, len bytes before the NUL */
+	size_t len;
+	int64_t at_ms;
+};
+
+static struct dash_cached dash_cache[DASH_CACHE_SLOTS];
+static pthread_mutex_t dash_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int64_t dash_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A malloc'd copy of a fresh cached page for (db, path), or NULL. */
+static char *dash_cache_get(const struct db *db, const char *path, unsigned *status, size_t *len)
+{
+	int64_t now = dash_ms();
+	char *out = NULL;
+	size_t i;
+
+	pthread_mutex_lock(&dash_cache_lock);
+	for (i = 0; i < DASH_CACHE_SLOTS; i++) {
+		struct dash_cached *c = &dash_cache[i];
+		if (!c->body || c->db != db || strcmp(c->path, path) != 0 ||
+		    now - c->at_ms >= DASH_CACHE_MS)
+			continue;
+		out = malloc(c->len + 1);
+		if (out) {
+			memcpy(out, c->body, c->len + 1);
+			*len = c->len;
+			*status = c->status;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&dash_cache_lock);
+	return out;
+}
+
+/* Keeps a copy of a rendered page (its slot, or the oldest one). */
+static void dash_cache_put(const struct db *db, const char *path, unsigned status, const char *body,
+			   size_t len)
+{
+	struct dash_cached *slot = &dash_cache[0];
+	char *copy;
+	size_t i;
+
+	if (strlen(path) >= DASH_PATH_MAX || status == 500 || !(copy = malloc(len + 1)))
+		return;
+	memcpy(copy, body, len);
+	copy[len] = '\0';
+	pthread_mutex_lock(&dash_cache_lock);
+	for (i = 0; i < DASH_CACHE_SLOTS; i++) {
+		struct dash_cached *c = &dash_cache[i];
+		if (c->body && c->db == db && strcmp(c->path, path) == 0) {
+			slot = c;
+			break;
+		}
+		if (!c->body || c->at_ms < slot->at_ms)
+			slot = c;
+		if (!c->body)
+			break;
+	}
+	free(slot->body);
+	slot->db = db;
+	snprintf(slot->path, sizeof(slot->path), "%s", path);
+	slot->status = status;
+	slot->body = copy;
+	slot->len = len;
+	slot->at_ms = dash_ms();
+	pthread_mutex_unlock(&dash_cache_lock);
+}
+
 static void dash_page(struct http_request *req, void *ctx)
 {
+	const char *path = http_request_path(req);
+	struct db *db = dash_db(ctx);
+	unsigned status = 500;
 	struct html h;
-	unsigned status;
+	size_t len = 0;
+	char *body = dash_cache_get(db, path, &status, &len);
 
-	html_init(&h, 0);
-	status = dashboard_render(dash_db(ctx), http_request_path(req), (int64_t)time(NULL), &h);
-	dash_send(req, status, &h, "text/html; charset=utf-8");
-	html_release(&h);
+	if (!body) {
+		html_init(&h, 0);
+		status = dashboard_render(db, path, (int64_t)time(NULL), &h);
+		body = html_take(&h, &len);
+		html_release(&h);
+		if (body)
+			dash_cache_put(db, path, status, body, len);
+	}
+	dash_send(req, status, body, len, "text/html; charset=utf-8");
 }
 
 void dashboard_page_overview(struct http_request *req, void *ctx)
@@ -520,8 +617,7 @@ void dashboard_api_job(struct http_request *req, void *ctx)
 
 	free(j);
 	if (rc == ERROR_NOT_FOUND)
-		http_respond_error(req, 404, "not_found", "no job '%.40s'",
-				   http_request_suffix(req));
+		http_respond_error(req, 404, "not_found", "no such job");
 	else if (!o)
 		http_respond_error(req, 500, "internal", "cannot read the job");
 	else
@@ -547,8 +643,12 @@ void dashboard_metrics(struct http_request *req, void *ctx)
 	struct html h;
 	int rc;
 
+	char *body;
+	size_t len;
+
 	html_init(&h, 0);
 	rc = metrics_collect(&h, dash_db(ctx), api_http(ctx), (int64_t)time(NULL));
-	dash_send(req, rc == 0 ? 200 : 500, &h, METRICS_CONTENT_TYPE);
+	body = html_take(&h, &len);
 	html_release(&h);
+	dash_send(req, rc == 0 ? 200 : 500, body, len, METRICS_CONTENT_TYPE);
 }
