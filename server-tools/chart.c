@@ -47,7 +47,7 @@ static void chart_num(struct html *h, double v)
 static void chart_frame(struct html *h, const struct chart *c)
 {
 	html_printf(h,
-		    "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %.0f %.0f\" "
+		    "<svg viewBox=\"0 0 %.0f %.0f\" "
 		    "role=\"img\" aria-label=\"",
 		    CHART_W, CHART_H);
 	html_text(h, c->title);

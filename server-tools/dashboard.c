@@ -130,6 +130,27 @@ static void dash_jobs_table(struct html *h, const struct stats_overview *o)
 	html_lit(h, "</section>");
 }
 
+static void dash_overview_chart(struct html *h, const struct stats_overview *o)
+{
+	struct chart c = {.title = "eval loss per round",
+			  .x_label = "round (model version)",
+			  .y_label = "eval loss",
+			  .x = o->series_round,
+			  .y = o->series_loss,
+			  .n = o->n_series};
+
+	if (!o->featured)
+		return;
+	html_printf(h,
+		    "<section id=\"featured\" data-value=\"%lld\"><h2>Eval loss of "
+		    "<a href=\"/jobs/%lld\">",
+		    (long long)o->featured, (long long)o->featured);
+	html_text(h, o->featured_name);
+	html_lit(h, "</a></h2>");
+	chart_line_svg(h, &c);
+	html_lit(h, "</section>");
+}
+
 static void dash_overview(struct html *h, const char *project, const struct stats_overview *o)
 {
 	html_page_begin(h, project, "Overview", 1);
@@ -143,6 +164,7 @@ static void dash_overview(struct html *h, const char *project, const struct stat
 	dash_fig(h, "units-per-hour", o->units_last_hour, "units/hour (validated, last hour)");
 	dash_fig_si(h, "flop-per-s", o->flop_per_s, "FLOP/s", "validated work, last hour");
 	html_lit(h, "</div><div class=\"cols\">");
+	dash_overview_chart(h, o);
 	dash_jobs_table(h, o);
 	html_lit(h, "<section><h2>Work</h2><div class=\"scroll\"><table id=\"work\">"
 		    "<tr><th>units</th><th class=\"n\">count</th><th>results</th>"

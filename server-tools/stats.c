@@ -64,6 +64,8 @@ void stats_project_name(struct db *db, char *buf, size_t size)
 		snprintf(buf, size, "agora");
 }
 
+static int stats_series(struct db *db, int64_t job, double *rounds, double *loss, size_t *n);
+
 /* ---- jobs ---- */
 
 static const char stats_job_sql[] =
@@ -195,6 +197,25 @@ static int stats_throughput(struct db *db, int64_t since, struct stats_overview 
 	return 0;
 }
 
+/* The job whose loss the overview draws: the newest running one, else
+ * the newest. Lock held. */
+static int stats_featured(struct db *db, struct stats_overview *o)
+{
+	sqlite3_stmt *st = db_stmt_cached(db, "SELECT id, name FROM jobs"
+					      " ORDER BY state = 'running' DESC, id DESC LIMIT 1");
+
+	if (!st)
+		return ERROR_DB;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		o->featured = sqlite3_column_int64(st, 0);
+		stats_text(st, 1, o->featured_name, sizeof(o->featured_name));
+	}
+	sqlite3_reset(st);
+	return o->featured
+		   ? stats_series(db, o->featured, o->series_round, o->series_loss, &o->n_series)
+		   : 0;
+}
+
 int stats_overview_get(struct db *db, int64_t now, struct stats_overview *o)
 {
 	int rc;
@@ -224,6 +245,8 @@ int stats_overview_get(struct db *db, int64_t now, struct stats_overview *o)
 		o->n_jobs = rc > 0 ? (size_t)rc : 0;
 		rc = rc < 0 ? rc : 0;
 	}
+	if (rc == 0)
+		rc = stats_featured(db, o);
 	db_unlock(db);
 	return rc;
 }
@@ -262,34 +285,40 @@ static int stats_job_rounds(struct db *db, struct stats_job *j)
 	return 0;
 }
 
-/* The eval loss series, every round's when it fits, else evenly
+/* A job's eval loss by round: every round's when it fits, else evenly
  * downsampled (chart_pick()). Lock held. */
-static int stats_job_series(struct db *db, struct stats_job *j)
+static int stats_series(struct db *db, int64_t job, double *rounds, double *loss, size_t *n)
 {
 	int64_t total = stats_int(db,
 				  "SELECT count(*) FROM rounds WHERE job = ?1"
 				  " AND eval_loss IS NOT NULL",
-				  j->job.id, 0);
+				  job, 0);
 	sqlite3_stmt *st = db_stmt_cached(db, "SELECT round, eval_loss FROM rounds WHERE job = ?1"
 					      " AND eval_loss IS NOT NULL ORDER BY round");
 	size_t idx = 0, kept, next;
 
+	*n = 0;
 	if (total < 0 || !st)
 		return ERROR_DB;
 	kept = chart_kept((size_t)total);
 	next = kept ? chart_pick((size_t)total, 0) : 0;
-	sqlite3_bind_int64(st, 1, j->job.id);
-	while (j->n_series < kept && sqlite3_step(st) == SQLITE_ROW) {
+	sqlite3_bind_int64(st, 1, job);
+	while (*n < kept && sqlite3_step(st) == SQLITE_ROW) {
 		if (idx++ != next)
 			continue;
-		j->series_round[j->n_series] = (double)sqlite3_column_int64(st, 0);
-		j->series_loss[j->n_series] = sqlite3_column_double(st, 1);
-		j->n_series++;
-		if (j->n_series < kept)
-			next = chart_pick((size_t)total, j->n_series);
+		rounds[*n] = (double)sqlite3_column_int64(st, 0);
+		loss[*n] = sqlite3_column_double(st, 1);
+		(*n)++;
+		if (*n < kept)
+			next = chart_pick((size_t)total, *n);
 	}
 	sqlite3_reset(st);
 	return 0;
+}
+
+static int stats_job_series(struct db *db, struct stats_job *j)
+{
+	return stats_series(db, j->job.id, j->series_round, j->series_loss, &j->n_series);
 }
 
 static int stats_job_durations(struct db *db, struct stats_job *j)
@@ -560,6 +589,17 @@ static json_t *stats_real(double v)
 	return isfinite(v) ? json_real(v) : json_null();
 }
 
+/* [[round, loss], ...] */
+static json_t *stats_pairs_json(const double *rounds, const double *loss, size_t n)
+{
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; arr && i < n; i++)
+		json_array_append_new(arr, json_pack("[I, f]", (json_int_t)rounds[i], loss[i]));
+	return arr;
+}
+
 static json_t *stats_job_row_json(const struct stats_job_row *r)
 {
 	return json_pack("{s:I, s:s, s:s, s:s, s:I, s:I, s:o, s:{s:I, s:I, s:I}}", "id",
@@ -572,15 +612,20 @@ static json_t *stats_job_row_json(const struct stats_job_row *r)
 
 json_t *stats_overview_json(const struct stats_overview *o)
 {
-	json_t *jobs = json_array();
+	json_t *jobs = json_array(), *featured = json_null();
 	size_t i;
 
 	for (i = 0; jobs && i < o->n_jobs; i++)
 		json_array_append_new(jobs, stats_job_row_json(&o->jobs[i]));
+	if (o->featured)
+		featured =
+		    json_pack("{s:I, s:s, s:o}", "id", (json_int_t)o->featured, "name",
+			      o->featured_name, "eval_loss_series",
+			      stats_pairs_json(o->series_round, o->series_loss, o->n_series));
 	return json_pack(
 	    "{s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I},"
 	    " s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I},"
-	    " s:{s:I, s:f, s:f}, s:I, s:o}",
+	    " s:{s:I, s:f, s:f}, s:I, s:o, s:o}",
 	    "server_time", (json_int_t)o->now, "hosts", (json_int_t)o->hosts_registered,
 	    "hosts_active", (json_int_t)o->hosts_active, "accounts", (json_int_t)o->accounts,
 	    "blobs", (json_int_t)o->blobs, "replicas", "unsent", (json_int_t)o->replicas_unsent,
@@ -594,7 +639,7 @@ json_t *stats_overview_json(const struct stats_overview *o)
 	    (json_int_t)o->results_inconclusive, "pending", (json_int_t)o->results_pending,
 	    "throughput", "units_per_hour", (json_int_t)o->units_last_hour, "flop_per_s",
 	    o->flop_per_s, "flops_last_hour", o->flops_last_hour, "jobs_total",
-	    (json_int_t)o->jobs_total, "jobs", jobs);
+	    (json_int_t)o->jobs_total, "jobs", jobs, "featured_job", featured);
 }
 
 static json_t *stats_rounds_json(const struct stats_job *j)
@@ -615,17 +660,6 @@ static json_t *stats_rounds_json(const struct stats_job *j)
 			      "model", r->model, "manifest",
 			      *r->manifest ? json_string(r->manifest) : json_null()));
 	}
-	return arr;
-}
-
-static json_t *stats_series_json(const struct stats_job *j)
-{
-	json_t *arr = json_array();
-	size_t i;
-
-	for (i = 0; arr && i < j->n_series; i++)
-		json_array_append_new(
-		    arr, json_pack("[I, f]", (json_int_t)j->series_round[i], j->series_loss[i]));
 	return arr;
 }
 
@@ -661,7 +695,8 @@ json_t *stats_job_json(const struct stats_job *j)
 	json_object_set_new(o, "created", json_integer(j->created));
 	json_object_set_new(o, "model_versions", json_integer(j->n_rounds));
 	json_object_set_new(o, "round_list", stats_rounds_json(j));
-	json_object_set_new(o, "eval_loss_series", stats_series_json(j));
+	json_object_set_new(o, "eval_loss_series",
+			    stats_pairs_json(j->series_round, j->series_loss, j->n_series));
 	json_object_set_new(o, "round_durations",
 			    json_pack("{s:I, s:f, s:I, s:I}", "merged", (json_int_t)j->durations_n,
 				      "mean_s", j->duration_mean_s, "last_s",

@@ -73,6 +73,12 @@ struct stats_overview {
 	int64_t jobs_total; /* jobs[] holds the first STATS_JOBS_MAX by id */
 	size_t n_jobs;
 	struct stats_job_row jobs[STATS_JOBS_MAX];
+	/* the newest running job (else the newest; 0: none) and its eval
+	 * loss by round, downsampled as a job's */
+	int64_t featured;
+	char featured_name[STATS_NAME_MAX + 1];
+	size_t n_series;
+	double series_round[STATS_SERIES_MAX], series_loss[STATS_SERIES_MAX];
 };
 
 /* Model version r of a job (a rounds row): θ_r, its manifest and eval

@@ -387,6 +387,10 @@ static void compare_overview(void)
 	want_int("units-validated", get(j, "units", "validated"));
 	want_int("results-rejected", get(j, "results", "invalid"));
 	want_int("units-per-hour", get(j, "throughput", "units_per_hour"));
+	want_int("featured", get(j, "featured_job", "id"));
+	if (json_array_size(get(j, "featured_job", "eval_loss_series")) != 3 ||
+	    !strstr(dom, "<polyline"))
+		fail("the overview should draw the job's 3 eval losses");
 	want_text("the job's name",
 		  json_string_value(get(json_array_get(get(j, "jobs", NULL), 0), "name", NULL)));
 	json_decref(j);

@@ -163,6 +163,8 @@ static void test_overview(struct db *db)
 		   o->jobs[0].rounds_done == 2 && o->jobs[0].eval_loss == 4.5 &&
 		   isnan(o->jobs[1].eval_loss) && o->jobs[1].units_active == 1,
 	       "overview: jobs with rounds done, newest eval loss, units");
+	tap_ok(o->featured == 2 && strcmp(o->featured_name, "fresh") == 0 && o->n_series == 0,
+	       "overview: the running job is featured (no loss yet)");
 	j = stats_overview_json(o);
 	tap_ok(j &&
 		   json_integer_value(json_object_get(json_object_get(j, "units"), "validated")) ==
