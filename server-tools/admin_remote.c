@@ -404,6 +404,11 @@ static void admin_job_print(json_t *j)
 		       (long long)json_integer_value(json_object_get(r, "units_active")),
 		       (long long)json_integer_value(json_object_get(r, "units_failed")));
 	}
+	r = json_array_get(rounds, json_array_size(rounds) ? json_array_size(rounds) - 1 : 0);
+	if (json_string_value(json_object_get(r, "sample")))
+		printf("  sample of model %lld: \"%s\"\n",
+		       (long long)json_integer_value(json_object_get(r, "round")),
+		       json_string_value(json_object_get(r, "sample")));
 	printf("  results:");
 	json_object_foreach(json_object_get(j, "validation"), key, v)
 	    printf(" %s %lld", key, (long long)json_integer_value(v));

@@ -27,6 +27,7 @@
 #include "server-tools/coord_impl.h"
 #include "server-tools/ledger.h"
 #include "server-tools/merge.h"
+#include "server-tools/metrics.h"
 #include "server-tools/sched.h"
 #include "server-tools/server.h"
 #include "server-tools/validate.h"
@@ -73,6 +74,18 @@ int coord_blob_record(struct coord *c, const struct hash *h, uint64_t raw_size)
 	close(fd);
 	hash_to_hex(h, hex);
 	return db_blob_add(c->db, hex, (int64_t)raw_size, (int64_t)stored, (int64_t)time(NULL));
+}
+
+void coord_sample(const struct jobspec *s, const float *theta, const unsigned char *eval,
+		  size_t eval_len, uint64_t version, char *out, size_t cap)
+{
+	size_t plen = eval_len < COORD_SAMPLE_PROMPT ? eval_len : COORD_SAMPLE_PROMPT;
+
+	out[0] = '\0';
+	if (plen < 1 || cap < COORD_SAMPLE_BYTES + 1 ||
+	    merge_sample(s->cfg, theta, eval, plen, COORD_SAMPLE_BYTES, 0.8, s->seed + version, out,
+			 cap, NULL) < 0)
+		out[0] = '\0';
 }
 
 /* ---- validation ---- */
@@ -561,7 +574,7 @@ static int coord_round_results(struct coord *c, int64_t job, int64_t round, stru
  * the next round's row, the job done after its last round. */
 static int coord_publish(struct coord *c, const struct coord_job *j, int64_t round,
 			 const struct hash *env_hash, const struct hash *id,
-			 const struct merge_round_out *out)
+			 const struct merge_round_out *out, const char *sample)
 {
 	char env_hex[HASH_HEX_LEN + 1], id_hex[HASH_HEX_LEN + 1], theta[HASH_HEX_LEN + 1],
 	    mom[HASH_HEX_LEN + 1];
@@ -597,9 +610,10 @@ static int coord_publish(struct coord *c, const struct coord_job *j, int64_t rou
 		sqlite3_bind_int64(st, 4, now);
 		rc = db_step(c->db, st);
 	}
-	st = rc == 0 ? db_stmt_cached(c->db, "INSERT INTO rounds (job, round, model, manifest,"
-					     " manifest_id, momentum, eval_loss, state, created)"
-					     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")
+	st = rc == 0 ? db_stmt_cached(c->db,
+				      "INSERT INTO rounds (job, round, model, manifest,"
+				      " manifest_id, momentum, eval_loss, state, created,"
+				      " sample) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
 		     : NULL;
 	if (st) {
 		sqlite3_bind_int64(st, 1, j->id);
@@ -611,6 +625,7 @@ static int coord_publish(struct coord *c, const struct coord_job *j, int64_t rou
 		sqlite3_bind_double(st, 7, out->eval_loss);
 		sqlite3_bind_text(st, 8, last ? "done" : "open", -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 9, now);
+		sqlite3_bind_text(st, 10, sample, -1, SQLITE_STATIC);
 		rc = db_step(c->db, st);
 	}
 	if (rc == 0 && last)
@@ -656,6 +671,20 @@ static int coord_seal_manifest(struct coord *c, const struct coord_job *j, int64
 	return rc;
 }
 
+/* The text sample of the stored model version theta (see coord_sample). */
+static void coord_version_sample(struct coord *c, const struct coord_job *j,
+				 const struct hash *theta, const unsigned char *eval,
+				 size_t eval_len, uint64_t version, char *out, size_t cap)
+{
+	size_t n = model_param_count(j->spec.cfg), len;
+	unsigned char *raw = NULL;
+
+	out[0] = '\0';
+	if (merge_blob_read(c->bs, theta, n * sizeof(float), &raw, &len, NULL) == 0)
+		coord_sample(&j->spec, (const float *)raw, eval, eval_len, version, out, cap);
+	free(raw);
+}
+
 /* Merges round r of job j: θ_(r+1), the manifest, the next round. */
 static int coord_merge(struct coord *c, const struct coord_job *j, int64_t round)
 {
@@ -666,6 +695,8 @@ static int coord_merge(struct coord *c, const struct coord_job *j, int64_t round
 	struct hash *deltas, mom, env_hash, id;
 	struct manifest m;
 	unsigned char *eval = NULL;
+	char sample[COORD_SAMPLE_BYTES + 1] = "";
+	struct timespec t0, t1;
 	size_t eval_len;
 	struct error err;
 	int rc;
@@ -701,15 +732,22 @@ static int coord_merge(struct coord *c, const struct coord_job *j, int64_t round
 	in.eval_data = eval;
 	in.eval_len = eval_len;
 	in.eval_seqs = j->spec.eval_sequences;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = merge_round(c->bs, &in, &out, &err);
-	if (rc == 0)
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (rc == 0) {
+		metrics_merge_observe((double)(t1.tv_sec - t0.tv_sec) +
+				      (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+		coord_version_sample(c, j, &out.theta, eval, eval_len, (uint64_t)round + 1, sample,
+				     sizeof(sample));
 		rc = coord_blob_record(c, &out.theta, n_params * sizeof(float));
+	}
 	if (rc == 0)
 		rc = coord_blob_record(c, &out.momentum, n_params * sizeof(float));
 	if (rc == 0)
 		rc = coord_seal_manifest(c, j, round, &prev, &m, &out, &env_hash, &id, &err);
 	if (rc == 0)
-		rc = coord_publish(c, j, round, &env_hash, &id, &out);
+		rc = coord_publish(c, j, round, &env_hash, &id, &out, sample);
 	if (rc < 0) {
 		log_error("cannot merge round %" PRId64 " of job '%s': %s", round, j->spec.name,
 			  err.msg);

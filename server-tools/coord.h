@@ -42,6 +42,9 @@
 /* A host with this many invalid results gets no more work until an admin
  * clears it (agora-admin host clear). */
 #define COORD_BLOCK_AFTER 3
+/* Each model version's text sample (job status, dashboard). */
+#define COORD_SAMPLE_BYTES  64
+#define COORD_SAMPLE_PROMPT 32
 /* The worker's idle poll (seconds): timeouts and missed wake-ups. */
 #define COORD_POLL_S 2
 

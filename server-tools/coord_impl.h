@@ -50,6 +50,12 @@ int coord_job_load(struct coord *c, int64_t id, struct coord_job *j);
 int coord_round_generate(struct coord *c, const struct coord_job *j, int64_t round);
 /* Records a stored blob (its stored size read from the store). */
 int coord_blob_record(struct coord *c, const struct hash *h, uint64_t raw_size);
+/* The text sample of a model version: COORD_SAMPLE_BYTES bytes after a
+ * prompt of the first COORD_SAMPLE_PROMPT bytes of the held-out eval data,
+ * temperature 0.8, seed = job seed + version (merge_sample()). out holds
+ * at least COORD_SAMPLE_BYTES + 1 bytes; "" when it cannot be made. */
+void coord_sample(const struct jobspec *s, const float *theta, const unsigned char *eval,
+		  size_t eval_len, uint64_t version, char *out, size_t cap);
 /* Column text into buf. */
 void coord_text(sqlite3_stmt *st, int col, char *buf, size_t size);
 /* One int64 from a query bound with up to two int64 parameters. */

@@ -377,7 +377,7 @@ static int coord_put(struct coord *c, const void *raw, size_t len, struct hash *
  * manifest m (sealed into *env). */
 static int coord_round0(struct coord *c, const struct jobspec *s, const struct coord_shards *sh,
 			struct manifest *m, unsigned char **env, size_t *env_len, struct hash *id,
-			struct error *err)
+			char *sample, size_t cap, struct error *err)
 {
 	size_t n = model_param_count(s->cfg);
 	float *theta = calloc(n, sizeof(float)), *zero = calloc(n, sizeof(float));
@@ -397,6 +397,8 @@ static int coord_round0(struct coord *c, const struct jobspec *s, const struct c
 	if (rc == 0)
 		rc = merge_eval(s->cfg, theta, eval, s->eval_bytes, s->eval_sequences,
 				&m->eval_loss, err);
+	if (rc == 0)
+		coord_sample(s, theta, eval, s->eval_bytes, 0, sample, cap);
 	if (rc == 0) {
 		snprintf(m->job, sizeof(m->job), "%s", s->name);
 		snprintf(m->preset, sizeof(m->preset), "%s", s->preset);
@@ -417,7 +419,7 @@ static int coord_round0(struct coord *c, const struct jobspec *s, const struct c
 /* The rows of a new job: job, manifest, round 0, in one transaction. */
 static int coord_job_insert(struct coord *c, const struct jobspec *s, const char *spec,
 			    int64_t dataset, const struct manifest *m, const struct hash *env_hash,
-			    const struct hash *id, int64_t *job)
+			    const struct hash *id, const char *sample, int64_t *job)
 {
 	char env_hex[HASH_HEX_LEN + 1], id_hex[HASH_HEX_LEN + 1], model[HASH_HEX_LEN + 1],
 	    mom[HASH_HEX_LEN + 1], eval[HASH_HEX_LEN + 1];
@@ -459,9 +461,10 @@ static int coord_job_insert(struct coord *c, const struct jobspec *s, const char
 		sqlite3_bind_int64(st, 3, now);
 		rc = db_step(c->db, st);
 	}
-	st = rc == 0 ? db_stmt_cached(c->db, "INSERT INTO rounds (job, round, model, manifest,"
-					     " manifest_id, momentum, eval_loss, state, created)"
-					     " VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, 'open', ?7)")
+	st = rc == 0 ? db_stmt_cached(c->db,
+				      "INSERT INTO rounds (job, round, model, manifest,"
+				      " manifest_id, momentum, eval_loss, state, created,"
+				      " sample) VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8)")
 		     : NULL;
 	if (st) {
 		sqlite3_bind_int64(st, 1, *job);
@@ -471,6 +474,7 @@ static int coord_job_insert(struct coord *c, const struct jobspec *s, const char
 		sqlite3_bind_text(st, 5, mom, -1, SQLITE_STATIC);
 		sqlite3_bind_double(st, 6, m->eval_loss);
 		sqlite3_bind_int64(st, 7, now);
+		sqlite3_bind_text(st, 8, sample, -1, SQLITE_STATIC);
 		rc = db_step(c->db, st);
 	}
 	rc = rc == 0 ? db_commit(c->db) : rc;
@@ -506,6 +510,7 @@ int coord_job_create(struct coord *c, const void *spec, size_t len, int64_t *id,
 	struct manifest m;
 	unsigned char *env = NULL;
 	struct hash env_hash, mid;
+	char sample[COORD_SAMPLE_BYTES + 1] = "";
 	size_t env_len;
 	char *text;
 	int64_t ds;
@@ -534,14 +539,15 @@ int coord_job_create(struct coord *c, const void *spec, size_t len, int64_t *id,
 	}
 	rc = jobspec_check_data(&j.spec, sh.total, sh.min, err);
 	if (rc == 0)
-		rc = coord_round0(c, &j.spec, &sh, &m, &env, &env_len, &mid, err);
+		rc = coord_round0(c, &j.spec, &sh, &m, &env, &env_len, &mid, sample, sizeof(sample),
+				  err);
 	if (rc == 0)
 		rc =
 		    blobstore_put_mem(c->bs, env, env_len, BLOB_CODEC_STORED, &env_hash, NULL, err);
 	if (rc == 0 && (rc = coord_blob_record(c, &env_hash, env_len)) < 0)
 		error_set(err, rc, "cannot record the manifest");
 	if (rc == 0) {
-		rc = coord_job_insert(c, &j.spec, text, ds, &m, &env_hash, &mid, id);
+		rc = coord_job_insert(c, &j.spec, text, ds, &m, &env_hash, &mid, sample, id);
 		if (rc == ERROR_DUPLICATE)
 			error_set(err, rc, "field 'name': a job named '%s' exists", j.spec.name);
 		else if (rc < 0)

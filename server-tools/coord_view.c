@@ -182,7 +182,7 @@ json_t *coord_job_status(struct coord *c, int64_t job)
 		json_t *rounds = json_array();
 		coord_rows(c,
 			   "SELECT r.round AS round, r.state AS state, r.eval_loss AS eval_loss,"
-			   " r.model AS model, r.manifest_id AS manifest,"
+			   " r.model AS model, r.manifest_id AS manifest, r.sample AS sample,"
 			   " (SELECT count(*) FROM units WHERE job = r.job AND round = r.round"
 			   "  AND state = 'active') AS units_active,"
 			   " (SELECT count(*) FROM units WHERE job = r.job AND round = r.round"

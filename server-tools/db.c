@@ -199,6 +199,10 @@ static const char *const db_migrations[] = {
     "ALTER TABLE replicas ADD COLUMN netblock TEXT;"
     "CREATE UNIQUE INDEX replicas_unit_netblock ON replicas (unit, netblock)"
     " WHERE netblock IS NOT NULL;",
+
+    /* 5: a text sample of each model version (coord.c): printable ASCII
+     * and newlines, at most COORD_SAMPLE_BYTES bytes after its prompt. */
+    "ALTER TABLE rounds ADD COLUMN sample TEXT;",
 };
 
 #define DB_MIGRATION_COUNT (sizeof(db_migrations) / sizeof(db_migrations[0]))

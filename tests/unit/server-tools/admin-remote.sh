@@ -16,13 +16,16 @@ trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 mkdir "$tmp/keys" "$tmp/other"
 "$adm" keygen --out "$tmp/keys" >/dev/null && "$adm" keygen --out "$tmp/other" >/dev/null
 # Starts the server (again) on the same state and waits for its port.
+starts=0
 start() {
-	"$srv" --state "$tmp/state" --listen 127.0.0.1:0 --admin-key "$tmp/keys/admin.pub" 2>"$tmp/log" &
+	starts=$((starts + 1))
+	log=$tmp/log.$starts # a new file: never the last server's port
+	"$srv" --state "$tmp/state" --listen 127.0.0.1:0 --admin-key "$tmp/keys/admin.pub" 2>"$log" &
 	pid=$!
 	port=
 	i=0
 	while [ $i -lt 100 ] && [ -z "$port" ]; do
-		port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$tmp/log")
+		port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$log" 2>/dev/null)
 		[ -n "$port" ] || sleep 0.05
 		i=$((i + 1))
 	done

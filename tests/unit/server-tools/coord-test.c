@@ -687,6 +687,15 @@ static void test_outcome(json_t *st)
 	tap_diag("eval loss: theta_0 %.6f, round 1 %.6f, round 2 %.6f", l0, l1, l2);
 	tap_ok(json_array_size(rounds) == 3 && l2 < l1 && l1 < l0,
 	       "eval loss after round 2 is below round 1 (and below theta_0)");
+	{
+		const char *t =
+		    json_string_value(json_object_get(json_array_get(rounds, 2), "sample"));
+		int printable = t && strlen(t) == 64;
+		for (i = 0; t && t[i]; i++)
+			printable &= (t[i] >= 0x20 && t[i] < 0x7f) || t[i] == '\n';
+		tap_ok(printable, "every model version has a 64-byte printable text sample");
+		tap_diag("sample of version 2: %s", t ? t : "(none)");
+	}
 	reasons = json_object_get(st, "invalid_reasons");
 	tap_ok(json_integer_value(json_object_get(reasons, "zero_delta")) >= 1,
 	       "an all-zero delta is invalid: zero_delta");
