@@ -4,12 +4,13 @@
  * The forward and backward passes below follow kernels/ref/gpt_impl.h and
  * kernels/ref/mlp_impl.h statement by statement; each reference loop
  * becomes one kernel launch (kernels/cl/train.cl) or one GEMM
- * (kernels/cl/gemm.cl). Where the per-element kernel leaves a CPU
- * scalar, a 16-lane twin runs the same per-element operations (checked at
- * start where it restates fmath.h: gelu_selfcheck). Launch errors are
- * sticky: the first one is kept in e->rc / e->err and the step reports it
- * after its clFinish, so the enqueueing code stays a straight list of
- * launches.
+ * (kernels/cl/gemm.cl); attention's launches are in attention.c, the
+ * state both share in engine-priv.h. Where the per-element kernel leaves
+ * a CPU scalar, a 16-lane twin runs the same per-element operations
+ * (checked at start where it restates fmath.h: gelu_selfcheck). Launch
+ * errors are sticky: the first one is kept in e->rc / e->err and the step
+ * reports it after its clFinish, so the enqueueing code stays a straight
+ * list of launches.
  */
 #include "config.h"
 
@@ -26,47 +27,8 @@
 #include "common/log.h"
 #include "kernels/ref/elem.h"
 #include "kernels/ref/gpt.h"
-
-enum {
-	K_EMBED_FWD,
-	K_LN_STATS,
-	K_LN_FWD,
-	K_ATTN_SOFTMAX,
-	K_ATTN_OUT,
-	K_RESIDUAL,
-	K_GELU_FWD,
-	K_GELU_BWD,
-	K_CE_ROW,
-	K_LOSS_MEAN,
-	K_CE_DLOGITS,
-	K_MATMUL_DB,
-	K_LN_BWD_STATS,
-	K_LN_BWD_DX,
-	K_LN_BWD_DWDB,
-	K_ATTN_BWD_ROW,
-	K_ATTN_BWD_DQKV,
-	K_WPE_GRAD,
-	K_WTE_EMBED_ADD,
-	K_SUMSQ_CHUNKS,
-	K_CLIP_SCALE,
-	K_ADAMW,
-	K_DELTA,
-	K_ATTN_T,
-	K_ATTN_SCORES,
-	K_ATTN_SOFTMAX_FIN,
-	K_EXP_CHECK,
-	K_ATTN_OUT_V,
-	K_ATTN_BWD_DA,
-	K_ATTN_BWD_FIN,
-	K_ATTN_BWD_DQKV_V,
-	K_MATMUL_DB_V,
-	K_LN_BWD_DWDB_V,
-	K_GELU_FWD_V,
-	K_GELU_BWD_V,
-	K_COUNT,
-	K_GEMM = K_COUNT, /* profile slot of the GEMMs */
-	K_SLOTS
-};
+#include "kernels/attention.h"
+#include "kernels/engine-priv.h"
 
 static const char *const kernel_names[K_COUNT] = {
 	"embed_fwd",	"layernorm_stats",     "layernorm_fwd",	   "attn_softmax",
@@ -79,41 +41,6 @@ static const char *const kernel_names[K_COUNT] = {
 	"attn_bwd_da",
 	"attn_bwd_fin",	"attn_bwd_dqkv_v",     "matmul_db_v",	   "layernorm_bwd_dwdb_v",
 	"gelu_fwd_v",	"gelu_bwd_v",
-};
-
-/* A run of tensors with the same weight-decay flag: one AdamW launch. */
-struct adamw_run {
-	int lo, n, decay;
-};
-
-struct engine {
-	struct runtime *rt;
-	const struct model_config *cfg;
-	struct engine_opts opts;
-	struct gemm gemm;
-	cl_kernel k[K_COUNT];
-	int B, BT;
-	size_t n_params, n_acts;
-	int nchunks;
-	cl_mem params, grads, m, v, acts;
-	cl_mem tokens, targets, order, start, x;
-	cl_mem chunks, scalars;
-	/* Vectorised attention (head size a multiple of 16): V copied as
-	 * [b][h][d][j], j padded to Tp. vt is NULL otherwise. */
-	int attn_vec, Tp;
-	cl_mem vt;
-	/* Vectorised GELU and softmax exps: on unless their self-check
-	 * (engine_new) fails; the GPU-or-CPU result is the same either way. */
-	int vec_gelu, vec_exp;
-	int *h_tokens, *h_targets, *h_order, *h_start; /* host copies of a batch */
-	float h_scalars[4];
-	struct adamw_run *runs;
-	int n_runs;
-	uint64_t step;
-	int rc;
-	struct error err;
-	double prof_s[K_SLOTS];
-	unsigned long prof_n[K_SLOTS];
 };
 
 static double wall(void)
@@ -163,7 +90,7 @@ static int fail(struct engine *e, int rc, const char *call, cl_int code)
  * as double) and enqueues it over n work-items (rounded up to the local
  * size). Errors are sticky in e->rc.
  */
-static void launch(struct engine *e, int which, size_t n, const char *fmt, ...)
+void engine_launch(struct engine *e, int which, size_t n, const char *fmt, ...)
 {
 	cl_kernel k = e->k[which];
 	size_t global, local = e->opts.local;
@@ -240,21 +167,22 @@ static void matmul_fwd(struct engine *e, size_t y, size_t x, size_t w, int has_b
 static void matmul_db(struct engine *e, size_t db, size_t dy, int M, int N)
 {
 	if (e->opts.per_element)
-		launch(e, K_MATMUL_DB, (size_t)N, "mimiii", e->grads, (int)db, e->acts, (int)dy, M,
-		       N);
+		engine_launch(e, K_MATMUL_DB, (size_t)N, "mimiii", e->grads, (int)db, e->acts,
+			      (int)dy, M, N);
 	else
-		launch(e, K_MATMUL_DB_V, ((size_t)N + 15) / 16, "mimiii", e->grads, (int)db,
-		       e->acts, (int)dy, M, N);
+		engine_launch(e, K_MATMUL_DB_V, ((size_t)N + 15) / 16, "mimiii", e->grads, (int)db,
+			      e->acts, (int)dy, M, N);
 }
 
 /* GELU forward and backward on n elements of acts. */
 static void gelu_fwd(struct engine *e, size_t y, size_t x, int n)
 {
 	if (!e->vec_gelu)
-		launch(e, K_GELU_FWD, (size_t)n, "mimii", e->acts, (int)y, e->acts, (int)x, n);
+		engine_launch(e, K_GELU_FWD, (size_t)n, "mimii", e->acts, (int)y, e->acts, (int)x,
+			      n);
 	else
-		launch(e, K_GELU_FWD_V, ((size_t)n + 15) / 16, "mimii", e->acts, (int)y, e->acts,
-		       (int)x, n);
+		engine_launch(e, K_GELU_FWD_V, ((size_t)n + 15) / 16, "mimii", e->acts, (int)y,
+			      e->acts, (int)x, n);
 }
 
 static void gelu_bwd(struct engine *e, size_t dx, size_t x, size_t dy, int n)
@@ -262,7 +190,8 @@ static void gelu_bwd(struct engine *e, size_t dx, size_t x, size_t dy, int n)
 	int which = e->vec_gelu ? K_GELU_BWD_V : K_GELU_BWD;
 	size_t items = e->vec_gelu ? ((size_t)n + 15) / 16 : (size_t)n;
 
-	launch(e, which, items, "mimimii", e->acts, (int)dx, e->acts, (int)x, e->acts, (int)dy, n);
+	engine_launch(e, which, items, "mimimii", e->acts, (int)dx, e->acts, (int)x, e->acts,
+		      (int)dy, n);
 }
 
 /* ref matmul_bwd: dx (acts, may be skipped with dx == SIZE_MAX), dw and db
@@ -282,10 +211,10 @@ static void layernorm_fwd(struct engine *e, size_t y, size_t mean, size_t rstd, 
 {
 	float inv_c = 1.0f / (float)C;
 
-	launch(e, K_LN_STATS, (size_t)M, "mimimiiffi", e->acts, (int)x, e->acts, (int)mean,
-	       e->acts, (int)rstd, C, (double)inv_c, (double)REF_LN_EPS, M);
-	launch(e, K_LN_FWD, (size_t)M * C, "mimimimimiiii", e->acts, (int)y, e->acts, (int)x,
-	       e->acts, (int)mean, e->acts, (int)rstd, e->params, (int)w, (int)b, C, M * C);
+	engine_launch(e, K_LN_STATS, (size_t)M, "mimimiiffi", e->acts, (int)x, e->acts, (int)mean,
+		      e->acts, (int)rstd, C, (double)inv_c, (double)REF_LN_EPS, M);
+	engine_launch(e, K_LN_FWD, (size_t)M * C, "mimimimimiiii", e->acts, (int)y, e->acts, (int)x,
+		      e->acts, (int)mean, e->acts, (int)rstd, e->params, (int)w, (int)b, C, M * C);
 }
 
 /* ref layernorm_bwd; dw and db are offsets in the gradient buffer. */
@@ -295,106 +224,35 @@ static void layernorm_bwd(struct engine *e, size_t dx, size_t dw, size_t db, siz
 {
 	float inv_c = 1.0f / (float)C;
 
-	launch(e, K_LN_BWD_STATS, (size_t)M, "mimimimimimiifi", e->acts, (int)stats, e->acts,
-	       (int)dy, e->acts, (int)x, e->acts, (int)mean, e->acts, (int)rstd, e->params,
-	       (int)w, C, (double)inv_c, M);
-	launch(e, K_LN_BWD_DX, (size_t)M * C, "mimimimimimimiiii", e->acts, (int)dx, e->acts,
-	       (int)dy, e->acts, (int)x, e->acts, (int)mean, e->acts, (int)rstd, e->params,
-	       (int)w, e->acts, (int)stats, C, accumulate, M * C);
-	launch(e, e->opts.per_element ? K_LN_BWD_DWDB : K_LN_BWD_DWDB_V,
-	       e->opts.per_element ? (size_t)C : ((size_t)C + 15) / 16, "miimimimimiii", e->grads,
-	       (int)dw, (int)db, e->acts, (int)dy, e->acts, (int)x, e->acts, (int)mean, e->acts,
-	       (int)rstd, M, C);
+	engine_launch(e, K_LN_BWD_STATS, (size_t)M, "mimimimimimiifi", e->acts, (int)stats, e->acts,
+		      (int)dy, e->acts, (int)x, e->acts, (int)mean, e->acts, (int)rstd, e->params,
+		      (int)w, C, (double)inv_c, M);
+	engine_launch(e, K_LN_BWD_DX, (size_t)M * C, "mimimimimimimiiii", e->acts, (int)dx, e->acts,
+		      (int)dy, e->acts, (int)x, e->acts, (int)mean, e->acts, (int)rstd, e->params,
+		      (int)w, e->acts, (int)stats, C, accumulate, M * C);
+	engine_launch(e, e->opts.per_element ? K_LN_BWD_DWDB : K_LN_BWD_DWDB_V,
+		      e->opts.per_element ? (size_t)C : ((size_t)C + 15) / 16, "miimimimimiii",
+		      e->grads, (int)dw, (int)db, e->acts, (int)dy, e->acts, (int)x, e->acts,
+		      (int)mean, e->acts, (int)rstd, M, C);
 }
 
 /* ref ce_fwd + ce_bwd's forward half: stats, losses, scalars[0] = loss. */
 static void ce_fwd(struct engine *e, size_t stats, size_t losses, size_t logits, int M, int V)
 {
-	launch(e, K_CE_ROW, (size_t)M, "mimmimiii", e->acts, (int)logits, e->targets, e->acts,
-	       (int)stats, e->acts, (int)losses, V, M);
-	launch(e, K_LOSS_MEAN, 1, "miifm", e->acts, (int)losses, M, (double)(1.0f / (float)M),
-	       e->scalars);
+	engine_launch(e, K_CE_ROW, (size_t)M, "mimmimiii", e->acts, (int)logits, e->targets,
+		      e->acts, (int)stats, e->acts, (int)losses, V, M);
+	engine_launch(e, K_LOSS_MEAN, 1, "miifm", e->acts, (int)losses, M,
+		      (double)(1.0f / (float)M), e->scalars);
 }
 
 static void ce_bwd(struct engine *e, size_t dlogits, size_t logits, size_t stats, int M, int V)
 {
-	launch(e, K_CE_DLOGITS, (size_t)M * V, "mimimmiifi", e->acts, (int)dlogits, e->acts,
-	       (int)logits, e->targets, e->acts, (int)stats, V, (double)(1.0f / (float)M), M * V);
+	engine_launch(e, K_CE_DLOGITS, (size_t)M * V, "mimimmiifi", e->acts, (int)dlogits, e->acts,
+		      (int)logits, e->targets, e->acts, (int)stats, V, (double)(1.0f / (float)M),
+		      M * V);
 }
 
 /* ------------------------------------------------------------ the GPT */
-
-/* Rows of t per work-item in the blocked attention kernels: ATTN_R in
- * kernels/cl/train.cl. */
-#define ATTN_R 8
-
-static float attn_scale(const struct model_config *cfg)
-{
-	/* the reference's expression, evaluated on the host */
-	return (float)(1.0 / sqrt((double)(cfg->n_embd / cfg->n_head)));
-}
-
-/* Causal self-attention forward of one layer: att (softmax rows) and the
- * output atty from qkv; the reference's elem_attn_softmax/elem_attn_out. */
-static void attn_forward(struct engine *e, size_t qkv, size_t att, size_t atty)
-{
-	const struct model_config *cfg = e->cfg;
-	int C = cfg->n_embd, T = cfg->n_ctx, NH = cfg->n_head, BT = e->BT;
-	int rows = e->B * NH * T, ntb = (T + ATTN_R - 1) / ATTN_R;
-	float scale = attn_scale(cfg);
-
-	if (!e->attn_vec) {
-		launch(e, K_ATTN_SOFTMAX, (size_t)rows, "mimiiiifi", e->acts, (int)qkv, e->acts,
-		       (int)att, T, C, NH, (double)scale, rows);
-		launch(e, K_ATTN_OUT, (size_t)BT * C, "mimimiiiii", e->acts, (int)atty, e->acts,
-		       (int)qkv, e->acts, (int)att, T, C, NH, BT * C);
-		return;
-	}
-	if (e->vec_exp) {
-		int Tp = e->Tp, n = e->B * NH * ntb * (Tp / 16);
-
-		launch(e, K_ATTN_T, (size_t)e->B * C * Tp, "mmiiiiii", e->vt, e->acts, (int)qkv, 1,
-		       T, Tp, C, e->B * C * Tp);
-		launch(e, K_ATTN_SCORES, (size_t)n, "mimimiiiifi", e->acts, (int)att, e->acts,
-		       (int)qkv, e->vt, T, Tp, C, NH, (double)scale, n);
-		launch(e, K_ATTN_SOFTMAX_FIN, (size_t)rows, "miii", e->acts, (int)att, T, rows);
-	} else {
-		launch(e, K_ATTN_SOFTMAX, (size_t)rows, "mimiiiifi", e->acts, (int)qkv, e->acts,
-		       (int)att, T, C, NH, (double)scale, rows);
-	}
-	launch(e, K_ATTN_OUT_V, (size_t)e->B * ntb * C / 16, "mimimiiiii", e->acts, (int)atty,
-	       e->acts, (int)qkv, e->acts, (int)att, T, C, NH, e->B * ntb * C / 16);
-}
-
-/* Attention backward of one layer: d_pre (scratch) and d_qkv from d_atty;
- * elem_attn_bwd_row and elem_attn_bwd_dqkv. */
-static void attn_backward(struct engine *e, size_t qkv, size_t att, size_t d_atty, size_t d_pre,
-			  size_t d_qkv)
-{
-	const struct model_config *cfg = e->cfg;
-	int C = cfg->n_embd, T = cfg->n_ctx, NH = cfg->n_head, BT = e->BT, Tp = e->Tp;
-	int rows = e->B * NH * T, ntb = (T + ATTN_R - 1) / ATTN_R, nrb = e->B * ntb;
-	float scale = attn_scale(cfg);
-
-	if (!e->attn_vec) {
-		launch(e, K_ATTN_BWD_ROW, (size_t)rows, "mimimimiiiifi", e->acts, (int)d_pre,
-		       e->acts, (int)d_atty, e->acts, (int)qkv, e->acts, (int)att, T, C, NH,
-		       (double)scale, rows);
-		launch(e, K_ATTN_BWD_DQKV, (size_t)BT * 3 * C, "mimimimimiiiii", e->acts,
-		       (int)d_qkv, e->acts, (int)d_pre, e->acts, (int)att, e->acts, (int)d_atty,
-		       e->acts, (int)qkv, T, C, NH, BT * 3 * C);
-		return;
-	}
-	launch(e, K_ATTN_T, (size_t)e->B * C * Tp, "mmiiiiii", e->vt, e->acts, (int)qkv, 2, T, Tp,
-	       C, e->B * C * Tp);
-	launch(e, K_ATTN_BWD_DA, (size_t)nrb * NH * (Tp / 16), "mimimiiiii", e->acts, (int)d_pre,
-	       e->acts, (int)d_atty, e->vt, T, Tp, C, NH, nrb * NH * (Tp / 16));
-	launch(e, K_ATTN_BWD_FIN, (size_t)rows, "mimiifi", e->acts, (int)d_pre, e->acts, (int)att,
-	       T, (double)scale, rows);
-	launch(e, K_ATTN_BWD_DQKV_V, (size_t)nrb * 3 * C / 16, "mimimimimiiiii", e->acts,
-	       (int)d_qkv, e->acts, (int)d_pre, e->acts, (int)att, e->acts, (int)d_atty, e->acts,
-	       (int)qkv, T, C, NH, nrb * 3 * C / 16);
-}
 
 static void gpt_forward(struct engine *e)
 {
@@ -406,8 +264,8 @@ static void gpt_forward(struct engine *e)
 
 	model_gpt_layout(cfg, &lay);
 	model_gpt_acts_layout(cfg, e->B, &al);
-	launch(e, K_EMBED_FWD, (size_t)BT * C, "mimmiiiii", e->acts, (int)al.encoded, e->tokens,
-	       e->params, (int)lay.wte, (int)lay.wpe, T, C, BT * C);
+	engine_launch(e, K_EMBED_FWD, (size_t)BT * C, "mimmiiiii", e->acts, (int)al.encoded,
+		      e->tokens, e->params, (int)lay.wte, (int)lay.wpe, T, C, BT * C);
 	res = al.encoded;
 	for (int l = 0; l < cfg->n_layer; l++) {
 		size_t p = lay.layer0 + (size_t)l * lay.layer_size;
@@ -416,18 +274,18 @@ static void gpt_forward(struct engine *e)
 		layernorm_fwd(e, a + al.ln1, a + al.ln1_mean, a + al.ln1_rstd, res, p + lay.ln1w,
 			      p + lay.ln1b, BT, C);
 		matmul_fwd(e, a + al.qkv, a + al.ln1, p + lay.qkvw, 1, p + lay.qkvb, BT, 3 * C, C);
-		attn_forward(e, a + al.qkv, a + al.att, a + al.atty);
+		attention_forward(e, a + al.qkv, a + al.att, a + al.atty);
 		matmul_fwd(e, al.tmp, a + al.atty, p + lay.projw, 1, p + lay.projb, BT, C, C);
-		launch(e, K_RESIDUAL, (size_t)BT * C, "mimimii", e->acts, (int)(a + al.res2),
-		       e->acts, (int)res, e->acts, (int)al.tmp, BT * C);
+		engine_launch(e, K_RESIDUAL, (size_t)BT * C, "mimimii", e->acts, (int)(a + al.res2),
+			      e->acts, (int)res, e->acts, (int)al.tmp, BT * C);
 		layernorm_fwd(e, a + al.ln2, a + al.ln2_mean, a + al.ln2_rstd, a + al.res2,
 			      p + lay.ln2w, p + lay.ln2b, BT, C);
 		matmul_fwd(e, a + al.fch, a + al.ln2, p + lay.fcw, 1, p + lay.fcb, BT, 4 * C, C);
 		gelu_fwd(e, a + al.fchg, a + al.fch, BT * 4 * C);
 		matmul_fwd(e, al.tmp, a + al.fchg, p + lay.fcprojw, 1, p + lay.fcprojb, BT, C,
 			   4 * C);
-		launch(e, K_RESIDUAL, (size_t)BT * C, "mimimii", e->acts, (int)(a + al.res3),
-		       e->acts, (int)(a + al.res2), e->acts, (int)al.tmp, BT * C);
+		engine_launch(e, K_RESIDUAL, (size_t)BT * C, "mimimii", e->acts, (int)(a + al.res3),
+			      e->acts, (int)(a + al.res2), e->acts, (int)al.tmp, BT * C);
 		res = a + al.res3;
 	}
 	layernorm_fwd(e, al.lnf, al.lnf_mean, al.lnf_rstd, res, lay.lnfw, lay.lnfb, BT, C);
@@ -455,7 +313,7 @@ static void gpt_block_backward(struct engine *e, const struct gpt_layout *lay,
 	/* attention half */
 	matmul_bwd(e, al->d_atty, p + lay->projw, p + lay->projb, al->d_res, a + al->atty,
 		   p + lay->projw, BT, C, C);
-	attn_backward(e, a + al->qkv, a + al->att, al->d_atty, al->d_pre, al->d_qkv);
+	attention_backward(e, a + al->qkv, a + al->att, al->d_atty, al->d_pre, al->d_qkv);
 	matmul_bwd(e, al->d_ln, p + lay->qkvw, p + lay->qkvb, al->d_qkv, a + al->ln1, p + lay->qkvw,
 		   BT, 3 * C, C);
 	layernorm_bwd(e, al->d_res, p + lay->ln1w, p + lay->ln1b, al->ln_stats, al->d_ln, res_in,
@@ -481,14 +339,14 @@ static void gpt_backward(struct engine *e)
 		      al.lnf_rstd, lay.lnfw, BT, C, 0);
 	for (int l = L - 1; l >= 0; l--)
 		gpt_block_backward(e, &lay, &al, l);
-	launch(e, K_WPE_GRAD, (size_t)T * C, "mimiiiii", e->grads, (int)lay.wpe, e->acts,
-	       (int)al.d_res, e->B, T, C, T * C);
+	engine_launch(e, K_WPE_GRAD, (size_t)T * C, "mimiiiii", e->grads, (int)lay.wpe, e->acts,
+		      (int)al.d_res, e->B, T, C, T * C);
 	/* wte: the head's sum over m (a GEMM, m ascending from 0), then the
 	 * embedding's adds in m order */
 	mm(e, V, C, BT, e->acts, al.d_logits, 1, V, e->acts, al.lnf, C, 1, e->grads, lay.wte, C,
 	   NULL, 0, 0);
-	launch(e, K_WTE_EMBED_ADD, (size_t)V * C, "mimimmii", e->grads, (int)lay.wte, e->acts,
-	       (int)al.d_res, e->order, e->start, C, V * C);
+	engine_launch(e, K_WTE_EMBED_ADD, (size_t)V * C, "mimimmii", e->grads, (int)lay.wte,
+		      e->acts, (int)al.d_res, e->order, e->start, C, V * C);
 }
 
 /* ------------------------------------------------------------ the MLP */
@@ -554,16 +412,16 @@ static void optimizer(struct engine *e, const struct ref_adamw *opt)
 	struct ref_adamw_step s;
 
 	ref_adamw_prepare(opt, e->step + 1, &s);
-	launch(e, K_SUMSQ_CHUNKS, (size_t)e->nchunks, "mmii", e->chunks, e->grads,
-	       (int)e->n_params, e->nchunks);
-	launch(e, K_CLIP_SCALE, 1, "mmif", e->scalars, e->chunks, e->nchunks,
-	       (double)opt->max_grad_norm);
+	engine_launch(e, K_SUMSQ_CHUNKS, (size_t)e->nchunks, "mmii", e->chunks, e->grads,
+		      (int)e->n_params, e->nchunks);
+	engine_launch(e, K_CLIP_SCALE, 1, "mmif", e->scalars, e->chunks, e->nchunks,
+		      (double)opt->max_grad_norm);
 	for (int r = 0; r < e->n_runs; r++)
-		launch(e, K_ADAMW, (size_t)e->runs[r].n, "mmmmiifffffffffm", e->params, e->grads,
-		       e->m, e->v, e->runs[r].lo, e->runs[r].n, (double)s.lr, (double)s.beta1,
-		       (double)s.beta2, (double)s.omb1, (double)s.omb2, (double)s.eps,
-		       (double)s.bc1, (double)s.bc2, (double)(e->runs[r].decay ? s.decay : 1.0f),
-		       e->scalars);
+		engine_launch(e, K_ADAMW, (size_t)e->runs[r].n, "mmmmiifffffffffm", e->params,
+			      e->grads, e->m, e->v, e->runs[r].lo, e->runs[r].n, (double)s.lr,
+			      (double)s.beta1, (double)s.beta2, (double)s.omb1, (double)s.omb2,
+			      (double)s.eps, (double)s.bc1, (double)s.bc2,
+			      (double)(e->runs[r].decay ? s.decay : 1.0f), e->scalars);
 }
 
 /* Reads the scalars back and waits: the one clFinish of a step. */
@@ -759,7 +617,8 @@ int engine_delta(struct engine *e, const float *start, float *out, struct error 
 	ret = rw(e, 1, e->grads, (void *)start, bytes, err);
 	if (ret)
 		return ret;
-	launch(e, K_DELTA, e->n_params, "mmmi", e->grads, e->grads, e->params, (int)e->n_params);
+	engine_launch(e, K_DELTA, e->n_params, "mmmi", e->grads, e->grads, e->params,
+		      (int)e->n_params);
 	if (e->rc) {
 		ret = e->rc;
 		if (err)
@@ -934,7 +793,7 @@ static int gelu_selfcheck(struct engine *e, struct error *err)
 		x[0] = -103.972084f, x[1] = -103.97208f, x[2] = 88.7228394f, x[3] = 88.72284f;
 		x[4] = -fmath_inf(), x[5] = fmath_inf(), x[6] = -87.5f, x[7] = 0.0f;
 		ret = rw_at(e, 1, m, 2 * N, x, N, err);
-		launch(e, K_EXP_CHECK, N / 16, "mmii", m, m, 2 * N, N); /* out: [0, 2N) */
+		engine_launch(e, K_EXP_CHECK, N / 16, "mmii", m, m, 2 * N, N); /* out: [0, 2N) */
 		if (!ret)
 			ret = e->rc ? e->rc : rw_at(e, 0, m, 0, h + 2 * N, 2 * N, err);
 		e->vec_exp = !ret && memcmp(h + 2 * N, h + 3 * N, N * sizeof(float)) == 0;
@@ -944,12 +803,12 @@ static int gelu_selfcheck(struct engine *e, struct error *err)
 			goto out;
 	}
 	e->vec_gelu = 0;
-	launch(e, K_GELU_FWD, N, "mimii", m, 2 * N, m, 0, N);
-	launch(e, K_GELU_FWD_V, N / 16, "mimii", m, 3 * N, m, 0, N);
+	engine_launch(e, K_GELU_FWD, N, "mimii", m, 2 * N, m, 0, N);
+	engine_launch(e, K_GELU_FWD_V, N / 16, "mimii", m, 3 * N, m, 0, N);
 	ret = e->rc ? e->rc : rw_at(e, 0, m, 2 * N, h + 2 * N, 2 * N, err);
 	if (!ret && memcmp(h + 2 * N, h + 3 * N, N * sizeof(float)) == 0) {
-		launch(e, K_GELU_BWD, N, "mimimii", m, 2 * N, m, 0, m, N, N);
-		launch(e, K_GELU_BWD_V, N / 16, "mimimii", m, 3 * N, m, 0, m, N, N);
+		engine_launch(e, K_GELU_BWD, N, "mimimii", m, 2 * N, m, 0, m, N, N);
+		engine_launch(e, K_GELU_BWD_V, N / 16, "mimimii", m, 3 * N, m, 0, m, N, N);
 		ret = e->rc ? e->rc : rw_at(e, 0, m, 2 * N, h + 2 * N, 2 * N, err);
 		if (!ret && memcmp(h + 2 * N, h + 3 * N, N * sizeof(float)) == 0)
 			e->vec_gelu = e->vec_exp;
