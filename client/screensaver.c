@@ -596,6 +596,25 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
+/* The client's state directory as agora-client resolves it (--state,
+ * else $XDG_DATA_HOME/agora, else ~/.local/share/agora), without creating
+ * or chmod-ing anything: the directory may belong to another user. */
+static int state_default(const char *given, char *out, size_t cap)
+{
+	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+	int n;
+
+	if (given)
+		n = snprintf(out, cap, "%s", given);
+	else if (xdg && xdg[0])
+		n = snprintf(out, cap, "%s/agora", xdg);
+	else if (home && home[0])
+		n = snprintf(out, cap, "%s/.local/share/agora", home);
+	else
+		return -1;
+	return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
 /* utime + stime of this process from /proc/self/stat, seconds. */
 static double proc_cpu_s(void)
 {
@@ -642,7 +661,6 @@ int main(int argc, char **argv)
 	struct view *v = calloc(1, sizeof(*v));
 	struct ss_gen *gen = NULL;
 	struct sigaction sa;
-	struct error err;
 	double start, next, cpu0 = proc_cpu_s();
 	long frames = 0;
 	int ret;
@@ -656,9 +674,8 @@ int main(int argc, char **argv)
 	}
 	if (!o.root && !o.wid && !getenv("XSCREENSAVER_WINDOW"))
 		o.own = 1;
-	error_clear(&err);
-	if (state_dir_resolve(o.state, state, &err) < 0) { /* makes it if missing, like the client */
-		log_error("%s", err.msg);
+	if (state_default(o.state, state, sizeof(state)) < 0) {
+		log_error("no state directory: give --state DIR (HOME is not set)");
 		free(v);
 		return 1;
 	}
