@@ -9,7 +9,10 @@
  * median CPU time of the rendering thread, which a busy machine does not
  * inflate) are printed beside the target (50 ms a page).
  *
- *     bench/dashboard-bench [N]        (default N = 50)
+ *     bench/dashboard-bench [N] [--keep]     (default N = 50)
+ *
+ * With --keep the state directory is left in place (its path is
+ * printed): `agora-server --state DIR` then serves the big grid's pages.
  *
  * The figures are in docs/PERFORMANCE.md ("Dashboard").
  */
@@ -172,6 +175,7 @@ int main(int argc, char **argv)
 	};
 	char dir[] = "/tmp/agora-dash-bench-XXXXXX", path[64], cmd[96], *msg = NULL;
 	int n = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 50;
+	int keep = argc > 2 && strcmp(argv[2], "--keep") == 0;
 	struct error err;
 	struct db *db = NULL;
 	double t0;
@@ -198,6 +202,10 @@ int main(int argc, char **argv)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		bench_run(db, &cases[i], n);
 	db_free(db);
+	if (keep) {
+		printf("\nkept: agora-server --state %s\n", dir);
+		return 0;
+	}
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	return system(cmd) == 0 ? 0 : 1;
 }

@@ -40,7 +40,7 @@
 #define STATS_ROUNDS_MAX  200  /* rounds in a job's table (the newest) */
 #define STATS_SERIES_MAX  500  /* eval loss points (downsampled) */
 #define STATS_REASONS_MAX 16   /* invalid reasons listed */
-#define STATS_INVALID_MAX 50   /* invalid results listed (the newest) */
+#define STATS_INVALID_MAX 20   /* invalid results listed (the newest) */
 #define STATS_TOP_MAX     100  /* leaderboard rows */
 #define STATS_NAME_MAX    64
 #define STATS_DEVICE_MAX  256
