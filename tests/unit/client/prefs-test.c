@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "client/idle.h"
 #include "client/power.h"
@@ -247,6 +248,42 @@ static void test_decide(void)
 	TAP_IS(idle_parse_logind("garbage", 1000, &s), -1, "logind: nothing usable");
 }
 
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The duty cycle: after a 0.1 s step at cpu-percent 25 the gate rests at
+ * least 0.3 s (a lower bound: sleeps are never short). */
+static void test_duty(void)
+{
+	volatile sig_atomic_t stop = 0;
+	char why[IDLE_REASON_MAX], sys[300];
+	struct prefs p;
+	double t0, dt;
+
+	snprintf(sys, sizeof(sys), "%s/no-sys", tmp);
+	prefs_defaults(&p);
+	p.idle_only = 0;
+	p.cpu_percent = 25;
+	idle_gate_setup(&p, "ref", sys);
+	TAP_IS(idle_gate_wait(&stop, NULL, NULL), 1, "idle-only no, no battery, no sensor: go");
+	for (t0 = mono_s(); mono_s() - t0 < 0.1;)
+		; /* a 0.1 s "step" */
+	t0 = mono_s();
+	TAP_IS(idle_gate_step(&stop, why, sizeof(why)), 1, "the gate lets the next step run");
+	dt = mono_s() - t0;
+	tap_ok(dt >= 0.29, "after resting the duty cycle's share (%.2fs >= 0.3s)", dt);
+	p.hours_from = (power_minute_of_day(time(NULL)) + 120) % (24 * 60);
+	p.hours_to = (p.hours_from + 60) % (24 * 60);
+	idle_gate_setup(&p, "ref", sys);
+	TAP_IS(idle_gate_step(&stop, why, sizeof(why)), 0, "outside the hours the gate says pause");
+	tap_ok(strncmp(why, "outside hours", 13) == 0, "with the reason: %s", why);
+}
+
 int main(void)
 {
 	if (tap_tmpdir(tmp, sizeof(tmp)) < 0)
@@ -258,6 +295,7 @@ int main(void)
 	test_load_and_show();
 	test_power();
 	test_decide();
+	test_duty();
 	{
 		char cmd[300];
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
