@@ -248,11 +248,18 @@ static void view_update(struct view *v, const struct opts *o)
 
 /* ---- drawing ---------------------------------------------------------- */
 
+static void fit(XFontStruct *f, char *s, int w, int tail);
+
+/* Draws s at (px, py), cut at the window's right edge. */
 static void text(struct xctx *x, XFontStruct *f, int color, int px, int py, const char *s)
 {
+	char buf[600];
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	fit(f, buf, x->w - px - 4, 0);
 	XSetFont(x->dpy, x->gc, f->fid);
 	XSetForeground(x->dpy, x->gc, x->px[color]);
-	XDrawString(x->dpy, x->pix, x->gc, px, py, s, (int)strlen(s));
+	XDrawString(x->dpy, x->pix, x->gc, px, py, buf, (int)strlen(buf));
 }
 
 /* Cuts s so that it fits w pixels (keeping its end when tail). */
@@ -323,7 +330,8 @@ static void draw_curve(struct xctx *x, const struct view *v, int cx, int cy, int
 
 static void draw_frame(struct xctx *x, struct view *v, struct ss_gen *gen, const struct opts *o)
 {
-	int m = x->w / 20 + 8, lh = x->big->ascent + x->big->descent + 6;
+	XFontStruct *big = x->w < 600 ? x->small : x->big; /* xscreensaver's preview is small */
+	int m = x->w / 20 + 8, lh = big->ascent + big->descent + 6;
 	int sh = x->small->ascent + x->small->descent + 4, y, bw;
 	char s[600], gtext[SS_GEN_TEXT_MAX + 1], gmodel[96];
 	double t = (double)time(NULL);
@@ -334,15 +342,15 @@ static void draw_frame(struct xctx *x, struct view *v, struct ss_gen *gen, const
 	}
 	XSetForeground(x->dpy, x->gc, x->px[C_BG]);
 	XFillRectangle(x->dpy, x->pix, x->gc, 0, 0, (unsigned)x->w, (unsigned)x->h);
-	y = m + x->big->ascent;
-	text(x, x->big, C_ACCENT, m, y, "Agora");
-	text(x, x->small, C_DIM, m + XTextWidth(x->big, "Agora  ", 7), y,
+	y = m + big->ascent;
+	text(x, big, C_ACCENT, m, y, "Agora");
+	text(x, x->small, C_DIM, m + XTextWidth(big, "Agora  ", 7), y,
 	     "volunteer compute grid - this machine helps train a community model");
 	y += lh + 6;
 	if (!v->running) {
 		snprintf(s, sizeof(s), "No agora-client is running on this machine.");
-		text(x, x->big, C_WARN, m, y, s);
-		layout_print(o, "message", x->big, m, y, s);
+		text(x, big, C_WARN, m, y, s);
+		layout_print(o, "message", big, m, y, s);
 		y += lh;
 		fit(x->small, v->why, x->w - 2 * m, 0);
 		text(x, x->small, C_DIM, m, y, v->why);
@@ -352,13 +360,13 @@ static void draw_frame(struct xctx *x, struct view *v, struct ss_gen *gen, const
 		y += 2 * sh;
 	} else {
 		snprintf(s, sizeof(s), "project  %s", v->st.project[0] ? v->st.project : "-");
-		fit(x->big, s, x->w - 2 * m, 0);
-		text(x, x->big, C_TEXT, m, y, s);
+		fit(big, s, x->w - 2 * m, 0);
+		text(x, big, C_TEXT, m, y, s);
 		y += lh;
 		snprintf(s, sizeof(s), "job  %s", v->st.job[0] ? v->st.job : "(none yet)");
-		fit(x->big, s, x->w - 2 * m, 0);
-		text(x, x->big, C_TEXT, m, y, s);
-		layout_print(o, "job", x->big, m, y, s);
+		fit(big, s, x->w - 2 * m, 0);
+		text(x, big, C_TEXT, m, y, s);
+		layout_print(o, "job", big, m, y, s);
 		y += lh;
 		if (v->st.unit[0])
 			snprintf(s, sizeof(s), "%s: unit %.16s  round %llu  on %s", v->st.state,
@@ -401,15 +409,15 @@ static void draw_frame(struct xctx *x, struct view *v, struct ss_gen *gen, const
 			 (unsigned long long)v->st.units_done);
 	else
 		snprintf(s, sizeof(s), "your credit  n/a (projects not readable)");
-	text(x, x->big, C_TEXT, m, y, s);
+	text(x, big, C_TEXT, m, y, s);
 	y += lh;
 	if (gen) {
 		ss_gen_get(gen, gtext, sizeof(gtext), gmodel, sizeof(gmodel));
 		snprintf(s, sizeof(s), "the model (%s) writes:", gmodel);
 		text(x, x->small, C_DIM, m, y, s);
 		y += sh + 4;
-		fit(x->big, gtext, x->w - 2 * m, 1);
-		text(x, x->big, C_CURVE, m, y, gtext);
+		fit(big, gtext, x->w - 2 * m, 1);
+		text(x, big, C_CURVE, m, y, gtext);
 	}
 	XCopyArea(x->dpy, x->pix, x->win, x->gc, 0, 0, (unsigned)x->w, (unsigned)x->h, 0, 0);
 	XFlush(x->dpy);
