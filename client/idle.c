@@ -117,7 +117,8 @@ static int x_idle(double *idle_s)
 		x_next_try = mono() + IDLE_X_RETRY_S;
 	}
 	if (!x_dpy) {
-		if (!getenv("DISPLAY") || mono() < x_next_try)
+		/* under Wayland, XWayland sees no input to native windows: logind */
+		if (!getenv("DISPLAY") || getenv("WAYLAND_DISPLAY") || mono() < x_next_try)
 			return -1;
 		x_next_try = mono() + IDLE_X_RETRY_S;
 		if (!(x_dpy = XOpenDisplay(NULL)))

@@ -6,7 +6,9 @@
  * Idle time comes from, in order:
  *  1. the X server's MIT-SCREEN-SAVER extension (XScreenSaverQueryInfo's
  *     `idle`, milliseconds since the last keyboard or mouse input) when
- *     $DISPLAY names a reachable display (built with libXss only);
+ *     $DISPLAY names a reachable display (built with libXss only) and
+ *     $WAYLAND_DISPLAY is not set (XWayland does not see input to native
+ *     Wayland windows, so its idle time would be wrong);
  *  2. logind's IdleHint/IdleSinceHint for the whole seat, read with
  *     `loginctl show-session -p IdleHint -p IdleSinceHint` (no argument:
  *     the manager, i.e. every session together) at most once a second;
