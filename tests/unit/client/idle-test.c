@@ -179,6 +179,7 @@ int main(void)
 		tap_skip_all("Xvfb does not start");
 	snprintf(disp, sizeof(disp), ":%d", d);
 	setenv("DISPLAY", disp, 1);
+	unsetenv("WAYLAND_DISPLAY"); /* the client would ask logind instead */
 	if (cluster_open(&c, "gpt-tiny") < 0 || cluster_unit(&c, &big, &uid) < 0 ||
 	    cluster_server_start(&c, 0) < 0) {
 		kill(xvfb, SIGTERM);
