@@ -53,14 +53,15 @@ static int have(const char *tool)
 	return system(cmd) == 0;
 }
 
-/* Starts Xvfb on a free display (no lock file, no socket, from :90 up);
+/* Starts Xvfb on a free display (no lock file, no socket, from :150 up,
+ * away from xvfb-run -a's :99 and up);
  * its pid, *disp the number; waits for its socket. */
 static pid_t xvfb_start(int *disp)
 {
 	char lock[64], sock[64], num[16];
 	pid_t pid;
 
-	for (int d = 90; d < 190; d++) {
+	for (int d = 150; d < 250; d++) {
 		snprintf(lock, sizeof(lock), "/tmp/.X%d-lock", d);
 		snprintf(sock, sizeof(sock), "/tmp/.X11-unix/X%d", d);
 		if (access(lock, F_OK) == 0 || access(sock, F_OK) == 0)
