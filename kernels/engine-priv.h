@@ -52,6 +52,8 @@ enum {
 	K_LN_BWD_DWDB_V,
 	K_GELU_FWD_V,
 	K_GELU_BWD_V,
+	K_LN_FWD_V,
+	K_LN_BWD_DX_V,
 	K_COUNT,
 	K_GEMM = K_COUNT, /* profile slot of the GEMMs */
 	K_SLOTS

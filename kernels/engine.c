@@ -40,7 +40,7 @@ static const char *const kernel_names[K_COUNT] = {
 	"attn_scores",	"attn_softmax_fin",    "exp_check",	   "attn_out_v",
 	"attn_bwd_da",
 	"attn_bwd_fin",	"attn_bwd_dqkv_v",     "matmul_db_v",	   "layernorm_bwd_dwdb_v",
-	"gelu_fwd_v",	"gelu_bwd_v",
+	"gelu_fwd_v",	"gelu_bwd_v",	"layernorm_fwd_v", "layernorm_bwd_dx_v",
 };
 
 static double wall(void)
@@ -210,11 +210,13 @@ static void layernorm_fwd(struct engine *e, size_t y, size_t mean, size_t rstd, 
 			  size_t w, size_t b, int M, int C)
 {
 	float inv_c = 1.0f / (float)C;
+	int pe = e->opts.per_element, n = pe ? M * C : M * ((C + 15) / 16);
 
 	engine_launch(e, K_LN_STATS, (size_t)M, "mimimiiffi", e->acts, (int)x, e->acts, (int)mean,
 		      e->acts, (int)rstd, C, (double)inv_c, (double)REF_LN_EPS, M);
-	engine_launch(e, K_LN_FWD, (size_t)M * C, "mimimimimiiii", e->acts, (int)y, e->acts, (int)x,
-		      e->acts, (int)mean, e->acts, (int)rstd, e->params, (int)w, (int)b, C, M * C);
+	engine_launch(e, pe ? K_LN_FWD : K_LN_FWD_V, (size_t)n, "mimimimimiiii", e->acts, (int)y,
+		      e->acts, (int)x, e->acts, (int)mean, e->acts, (int)rstd, e->params, (int)w,
+		      (int)b, C, n);
 }
 
 /* ref layernorm_bwd; dw and db are offsets in the gradient buffer. */
@@ -223,13 +225,14 @@ static void layernorm_bwd(struct engine *e, size_t dx, size_t dw, size_t db, siz
 			  int accumulate)
 {
 	float inv_c = 1.0f / (float)C;
+	int pe = e->opts.per_element, n = pe ? M * C : M * ((C + 15) / 16);
 
 	engine_launch(e, K_LN_BWD_STATS, (size_t)M, "mimimimimimiifi", e->acts, (int)stats, e->acts,
 		      (int)dy, e->acts, (int)x, e->acts, (int)mean, e->acts, (int)rstd, e->params,
 		      (int)w, C, (double)inv_c, M);
-	engine_launch(e, K_LN_BWD_DX, (size_t)M * C, "mimimimimimimiiii", e->acts, (int)dx, e->acts,
-		      (int)dy, e->acts, (int)x, e->acts, (int)mean, e->acts, (int)rstd, e->params,
-		      (int)w, e->acts, (int)stats, C, accumulate, M * C);
+	engine_launch(e, pe ? K_LN_BWD_DX : K_LN_BWD_DX_V, (size_t)n, "mimimimimimimiiii", e->acts,
+		      (int)dx, e->acts, (int)dy, e->acts, (int)x, e->acts, (int)mean, e->acts,
+		      (int)rstd, e->params, (int)w, e->acts, (int)stats, C, accumulate, n);
 	engine_launch(e, e->opts.per_element ? K_LN_BWD_DWDB : K_LN_BWD_DWDB_V,
 		      e->opts.per_element ? (size_t)C : ((size_t)C + 15) / 16, "miimimimimiii",
 		      e->grads, (int)dw, (int)db, e->acts, (int)dy, e->acts, (int)x, e->acts,

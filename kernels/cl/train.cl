@@ -542,6 +542,59 @@ __kernel void matmul_db_v(G float *db, int dbo, GC float *dy, int dyo, int M, in
 	vstore16(acc, 0, db + dbo + j0);
 }
 
+/*
+ * LayerNorm's per-element kernels on 16 columns of one row: each lane
+ * runs elem_layernorm_fwd's / elem_layernorm_bwd_dx's operations for its
+ * column; a block crossing the end of the row calls the element function
+ * per column. n = rows * ceil(C/16) items.
+ */
+__kernel void layernorm_fwd_v(G float *y, int yo, GC float *x, int xo, GC float *mean, int mo,
+			      GC float *rstd, int ro, GC float *p, int wo, int bo, int C, int n)
+{
+	int i = GID, nb = (C + 15) / 16;
+
+	if (i >= n)
+		return;
+	int row = i / nb, c0 = (i % nb) * 16;
+	if (c0 + 16 > C) {
+		for (int c = c0; c < C; c++)
+			y[yo + row * C + c] = elem_layernorm_fwd(x + xo, mean + mo, rstd + ro,
+								 p + wo, p + bo, C, row, c);
+		return;
+	}
+	float16 nv = (vload16(0, x + xo + row * C + c0) - (float16)(mean[mo + row])) *
+		     (float16)(rstd[ro + row]);
+	vstore16(fma(nv, vload16(0, p + wo + c0), vload16(0, p + bo + c0)), 0,
+		 y + yo + row * C + c0);
+}
+
+__kernel void layernorm_bwd_dx_v(G float *dx, int dxo, GC float *dy, int dyo, GC float *x,
+				 int xo, GC float *mean, int mo, GC float *rstd, int ro,
+				 GC float *p, int wo, GC float *stats, int so, int C,
+				 int accumulate, int n)
+{
+	int i = GID, nb = (C + 15) / 16;
+
+	if (i >= n)
+		return;
+	int row = i / nb, c0 = (i % nb) * 16, at = row * C + c0;
+	if (c0 + 16 > C) {
+		for (int c = c0; c < C; c++) {
+			float g = elem_layernorm_bwd_dx(dy + dyo, x + xo, mean + mo, rstd + ro,
+							p + wo, stats + so, C, row, c);
+			dx[dxo + row * C + c] = accumulate ? elem_add(dx[dxo + row * C + c], g) : g;
+		}
+		return;
+	}
+	float16 r = (float16)(rstd[ro + row]);
+	float16 nv = (vload16(0, x + xo + at) - (float16)(mean[mo + row])) * r;
+	float16 dn = vload16(0, dy + dyo + at) * vload16(0, p + wo + c0);
+	float16 t = dn - (float16)(stats[so + 2 * row]);
+	t = fma(-nv, (float16)(stats[so + 2 * row + 1]), t);
+	t = t * r;
+	vstore16(accumulate ? vload16(0, dx + dxo + at) + t : t, 0, dx + dxo + at);
+}
+
 __kernel void layernorm_bwd_dwdb_v(G float *g, int dwo, int dbo, GC float *dy, int dyo,
 				   GC float *x, int xo, GC float *mean, int mo, GC float *rstd,
 				   int ro, int M, int C)
