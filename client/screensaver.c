@@ -497,6 +497,8 @@ static int x_open(struct xctx *x, const struct opts *o)
 	}
 	x->gc = XCreateGC(x->dpy, x->win, 0, NULL);
 	x_resize(x, wa.width, wa.height);
+	if (o->print_layout)
+		fprintf(stderr, "window 0x%lx %dx%d\n", (unsigned long)x->win, wa.width, wa.height);
 	return 0;
 }
 

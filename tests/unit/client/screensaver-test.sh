@@ -12,6 +12,8 @@
 #  - with a computing client the frame has 5+ colours, the job line's
 #    box holds ink, the same job name draws the same pixels there twice,
 #    and another job name draws different pixels;
+#  - the same through -root, -window-id ID and $XSCREENSAVER_WINDOW (the
+#    root window's id), as xscreensaver runs hacks;
 #  - SIGTERM ends it with exit status 0.
 # Skips without agora-screensaver (no X11 at configure), xvfb-run, xwd or
 # ImageMagick. Prints TAP.
@@ -74,7 +76,7 @@ colours() { convert "$1" -format %k info:; }
 crop() { convert "$art/screensaver-$1.png" -crop "$2" +repage "$tmp/$1-$3.png"; }
 diffpx() { compare -metric AE "$1" "$2" null: 2>&1 | awk '{ print int($1) }'; }
 
-echo "1..11"
+echo "1..14"
 mkdir -p "$tmp/state"
 chmod 700 "$tmp/state"
 
@@ -107,4 +109,27 @@ d=$(diffpx "$tmp/alpha-job.png" "$tmp/zeta-job.png")
 check '[ "$d" -gt 20 ]' "another job name draws other pixels ($d differ)"
 grep -q 'zeta-run' "$tmp/state/status.json"
 check '[ $? -eq 0 ] && [ -s "$art/screensaver-zeta.png" ]' "screenshots kept in $art"
+
+# the ways xscreensaver hands over its window: -root, -window-id, $XSCREENSAVER_WINDOW
+# (the root window here); each frame must show the job line
+hack() { # NAME ARGS...: like shot, without --window
+	name=$1
+	shift
+	"$@" --still --no-text --print-layout --state "$tmp/state" 2>"$tmp/$name.err" &
+	pid=$!
+	sleep 2.5
+	xwd -root -silent | convert xwd:- "png:$art/screensaver-$name.png"
+	kill -TERM "$pid"
+	wait "$pid"
+	rc=$?
+	pid=""
+	return $rc
+}
+inked() { b=$(box "$1" job) && [ -n "$b" ] && crop "$1" "$b" job &&
+	[ "$(colours "$tmp/$1-job.png")" -ge 2 ] && [ "$(colours "$art/screensaver-$1.png")" -ge 5 ]; }
+check 'hack root "$ss" -root && inked root' "-root: draws on the root window"
+root=$(awk '$1 == "window" { print $2; exit }' "$tmp/root.err")
+check 'hack wid "$ss" -window-id "$root" && inked wid' "-window-id $root: draws into that window"
+check 'hack env env XSCREENSAVER_WINDOW="$root" "$ss" && inked env' \
+	"\$XSCREENSAVER_WINDOW=$root: draws into that window"
 exit $fail
