@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -84,8 +85,17 @@ static int fetch_project(struct net *n, struct project *p, struct error *err)
 		ret = error_set(err, ERROR_VERSION, "'%s' wants kernel abi %lld, this client has 1",
 				p->url,
 				(long long)json_integer_value(json_object_get(o, "kernel_abi")));
-	else if ((ret = key_public_from_hex(&p->server_key, key, err)) == 0)
+	else if ((ret = key_public_from_hex(&p->server_key, key, err)) == 0) {
+		json_int_t t = json_integer_value(json_object_get(o, "server_time"));
+		long long skew = t > 0 ? (long long)t - (long long)time(NULL) : 0;
+
 		snprintf(p->name, sizeof(p->name), "%s", name);
+		if (llabs(skew) >= 60 && llabs(skew) <= STATE_SKEW_MAX) { /* sign with its time */
+			log_warn("this machine's clock is %+llds off the clock of '%s'", -skew,
+				 p->url);
+			p->clock_skew = (int64_t)skew;
+		}
+	}
 	json_decref(o);
 	net_response_release(&r);
 	return ret;
@@ -119,6 +129,7 @@ static int register_host(struct net *n, const char *state, struct project *p, st
 	    "{\"public_key\":\"%s\",\"account\":\"%s\",\"device\":\"agora-client " PACKAGE_VERSION
 	    "\"}",
 	    hex, p->account);
+	n->skew = p->clock_skew;
 	ret = net_signed(n, &sk, 0, "POST", p->url, "/api/v1/hosts", NULL, body, strlen(body),
 			 NET_CONTROL_MAX, &r, err);
 	memset(&sk, 0, sizeof(sk));

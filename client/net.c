@@ -203,7 +203,8 @@ int net_signed(struct net *n, const struct key_secret *sk, int64_t host, const c
 	int k = 0;
 
 	hash_buf(&bh, body ? body : "", body ? len : 0);
-	if (auth_sign_request(sk, method, path, host, (int64_t)time(NULL), &bh, &h, err) < 0)
+	if (auth_sign_request(sk, method, path, host, (int64_t)time(NULL) + n->skew, &bh, &h, err) <
+	    0)
 		return err ? err->code : ERROR_INVALID;
 	if (snprintf(url, sizeof(url), "%s%s", base, path) >= (int)sizeof(url))
 		return error_set(err, ERROR_TOO_BIG, "url too long");

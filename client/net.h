@@ -39,6 +39,10 @@ struct net {
 	 * status file fresh); must be cheap. */
 	void (*tick)(void *ctx);
 	void *tick_ctx;
+	/* Seconds added to this machine's clock when signing (the server's
+	 * clock minus ours), so that a host with a wrong clock is not refused
+	 * as stale. */
+	int64_t skew;
 	long connect_timeout_s; /* connection timeout */
 };
 

@@ -81,6 +81,68 @@ static struct net *net_for(struct runner *r, const struct project *p)
 	return &r->net;
 }
 
+/* Measures the clock offset to p's server (GET /api/v1/project, its
+ * server_time) and keeps it for signing, in memory and in project.json. */
+static int clock_sync(struct runner *r, struct project *p)
+{
+	char url[STATE_URL_MAX + 32];
+	struct net_response resp;
+	struct project disk;
+	struct error err;
+	json_t *o;
+	json_int_t t;
+
+	error_clear(&err);
+	snprintf(url, sizeof(url), "%s/api/v1/project", p->url);
+	if (net_request(net_for(r, p), "GET", url, NULL, NULL, 0, NET_CONTROL_MAX, &resp, &err) < 0)
+		return -1;
+	o = json_loadb((const char *)resp.body, resp.len, 0, NULL);
+	t = json_integer_value(json_object_get(o, "server_time"));
+	json_decref(o);
+	net_response_release(&resp);
+	if (resp.status != 200 || t <= 0 || llabs((long long)(t - time(NULL))) > STATE_SKEW_MAX)
+		return -1;
+	p->clock_skew = (int64_t)t - (int64_t)time(NULL);
+	log_warn("'%s' refused a request as stale: its clock is %+llds from this machine's, "
+		 "signing with its time from now on",
+		 p->url, (long long)p->clock_skew);
+	if (state_project_load(r->o->state, p->slug, &disk, &err) == 0) {
+		disk.clock_skew = p->clock_skew;
+		if (state_project_save(r->o->state, &disk, &err) < 0)
+			log_warn("cannot update project '%s': %s", p->url, err.msg);
+	}
+	return 0;
+}
+
+static int is_stale(const struct net_response *resp)
+{
+	json_t *o = json_loadb((const char *)resp->body, resp->len, 0, NULL);
+	const char *code = json_string_value(json_object_get(o, "error"));
+	int stale = resp->status == 401 && code && strcmp(code, "stale_request") == 0;
+
+	json_decref(o);
+	return stale;
+}
+
+/* A signed request to p with p's clock offset; a request refused as stale
+ * re-measures the offset and is sent once more. As net_signed(). */
+static int signed_req(struct runner *r, struct project *p, const struct key_secret *sk,
+		      const char *method, const char *path, const char *extra, const void *body,
+		      size_t len, size_t max, struct net_response *resp, struct error *err)
+{
+	for (int attempt = 0;; attempt++) {
+		struct net *n = net_for(r, p);
+		int ret;
+
+		n->skew = p->clock_skew;
+		ret = net_signed(n, sk, p->host_id, method, p->url, path, extra, body, len, max,
+				 resp, err);
+		if (ret < 0 || attempt > 0 || !is_stale(resp) || clock_sync(r, p) < 0)
+			return ret;
+		net_response_release(resp);
+	}
+}
+
 static void status_set(struct runner *r, const char *state)
 {
 	struct error err;
@@ -162,7 +224,7 @@ static int desk_wait(struct runner *r)
 /* Tells the server this host gives the replica up (POST /api/v1/abandon),
  * so that a replacement goes out at once instead of after the deadline.
  * Best effort: one try; the deadline covers a lost request. */
-static void abandon(struct runner *r, const struct job *j, const char *why)
+static void abandon(struct runner *r, struct job *j, const char *why)
 {
 	char reason[201];
 	size_t len = strlen(why);
@@ -190,8 +252,8 @@ static void abandon(struct runner *r, const struct job *j, const char *why)
 		free(body);
 		return;
 	}
-	ret = net_signed(net_for(r, &j->p), &sk, j->p.host_id, "POST", j->p.url, "/api/v1/abandon",
-			 NULL, body, strlen(body), NET_CONTROL_MAX, &resp, &err);
+	ret = signed_req(r, &j->p, &sk, "POST", "/api/v1/abandon", NULL, body, strlen(body),
+			 NET_CONTROL_MAX, &resp, &err);
 	sodium_memzero(&sk, sizeof(sk));
 	free(body);
 	if (ret < 0) {
@@ -439,8 +501,8 @@ static void heartbeat(struct runner *r, struct project *p)
 	error_clear(&err);
 	if (state_host_key(r->o->state, p, &sk, &err) < 0)
 		return;
-	ret = net_signed(net_for(r, p), &sk, p->host_id, "POST", p->url, "/api/v1/heartbeat", NULL,
-			 "{}", 2, NET_CONTROL_MAX, &resp, &err);
+	ret = signed_req(r, p, &sk, "POST", "/api/v1/heartbeat", NULL, "{}", 2, NET_CONTROL_MAX,
+			 &resp, &err);
 	sodium_memzero(&sk, sizeof(sk));
 	if (ret < 0) {
 		log_debug("heartbeat to '%s' failed: %s", p->url, err.msg);
@@ -500,8 +562,8 @@ static int upload_once(struct runner *r, struct job *j, const struct key_secret 
 	snprintf(path, sizeof(path), "/api/v1/results/%lld", (long long)j->replica);
 	snprintf(extra, sizeof(extra), "X-Agora-Envelope-Length: %zu", env_len);
 	error_clear(&err);
-	if (net_signed(net_for(r, &j->p), sk, j->p.host_id, "PUT", j->p.url, path, extra, body, len,
-		       NET_CONTROL_MAX, &resp, &err) < 0) {
+	if (signed_req(r, &j->p, sk, "PUT", path, extra, body, len, NET_CONTROL_MAX, &resp, &err) <
+	    0) {
 		log_warn("cannot upload unit %.16s to '%s': %s", j->id_hex, j->p.url, err.msg);
 		return 0;
 	}
@@ -725,7 +787,7 @@ static long no_work(struct runner *r, const struct project *p, json_t *o,
 }
 
 /* Asks p for work: 1 (a unit stored in j), 0 (none: *wait seconds). */
-static int ask_work(struct runner *r, const struct project *p, struct job *j, long *wait)
+static int ask_work(struct runner *r, struct project *p, struct job *j, long *wait)
 {
 	static const char body[] = "{\"kernel_abi\":1}";
 	struct net_response resp;
@@ -742,8 +804,8 @@ static int ask_work(struct runner *r, const struct project *p, struct job *j, lo
 		*wait = r->o->idle_max;
 		return 0;
 	}
-	ret = net_signed(net_for(r, p), &sk, p->host_id, "POST", p->url, "/api/v1/work", NULL, body,
-			 sizeof(body) - 1, NET_CONTROL_MAX + ASSIGNMENT_MAX, &resp, &err);
+	ret = signed_req(r, p, &sk, "POST", "/api/v1/work", NULL, body, sizeof(body) - 1,
+			 NET_CONTROL_MAX + ASSIGNMENT_MAX, &resp, &err);
 	sodium_memzero(&sk, sizeof(sk));
 	if (ret < 0) {
 		log_warn("cannot ask '%s' for work: %s", p->url, err.msg);

@@ -120,6 +120,9 @@ static int project_parse(struct project *p, json_t *o, struct error *err)
 	p->units_done = (uint64_t)done;
 	p->compute_s = json_number_value(json_object_get(o, "compute_s"));
 	p->credit = json_number_value(json_object_get(o, "credit"));
+	p->clock_skew = json_integer_value(json_object_get(o, "clock_skew"));
+	if (p->clock_skew < -STATE_SKEW_MAX || p->clock_skew > STATE_SKEW_MAX)
+		return error_set(err, ERROR_FORMAT, "bad clock_skew");
 	if (json_object_get(o, "cacert") &&
 	    get_str(o, "cacert", p->cacert, sizeof(p->cacert), err) < 0)
 		return ERROR_FORMAT;
@@ -170,6 +173,8 @@ int state_project_save(const char *state, const struct project *p, struct error 
 		      p->name, "public_key", hex, "fingerprint", fp, "account", p->account,
 		      "host_id", (json_int_t)p->host_id, "share", (int)p->share, "compute_s",
 		      p->compute_s, "units_done", (json_int_t)p->units_done, "credit", p->credit);
+	if (o && p->clock_skew)
+		json_object_set_new(o, "clock_skew", json_integer((json_int_t)p->clock_skew));
 	if (o && p->cacert[0])
 		json_object_set_new(o, "cacert", json_string(p->cacert));
 	text = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;

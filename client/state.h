@@ -32,6 +32,7 @@
 #define STATE_PROJECTS_MAX     64
 #define STATE_SHARE_MAX        1000000
 #define STATE_CACERT_MAX       1024
+#define STATE_SKEW_MAX         (10 * 365 * 86400) /* a clock ten years off */
 #define STATE_PROJECT_JSON_MAX (64u * 1024)
 
 /* One attached project. Plain value: copy freely. */
@@ -47,6 +48,7 @@ struct project {
 	uint64_t units_done;           /* results uploaded (or forgotten as over) */
 	double credit;                 /* granted credit as last reported (0 for now) */
 	char cacert[STATE_CACERT_MAX]; /* CA file given at attach (absolute), or "" */
+	int64_t clock_skew;            /* the server's clock minus ours, seconds (signing) */
 };
 
 /* Resolves the state directory: dir when not NULL, else

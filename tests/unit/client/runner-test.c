@@ -12,6 +12,8 @@
  *    stored; SIGTERM mid-unit checkpoints and exits 0;
  *  - a --device that cannot be opened stops the client (exit 1) and keeps
  *    the unit for the next run;
+ *  - a wrong recorded clock offset (requests refused as stale) is
+ *    re-measured from the server's time and the work goes on;
  *  - kill -9 of the server in the middle of an upload (the client sends
  *    at 16 KiB/s, and the server is seen streaming it into a temporary
  *    file): after the restart nothing is half-written (no result row, no
@@ -29,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client/state.h"
 #include "client/status.h"
 #include "tests/tap.h"
 #include "tests/unit/client/cluster.h"
@@ -117,7 +120,7 @@ static void test_refusals(void)
 	}
 }
 
-static struct hash u_sig, u_preset, u_abi, u_good, u_kill, u_srv, u_dev;
+static struct hash u_sig, u_preset, u_abi, u_good, u_kill, u_srv, u_dev, u_skew;
 static long steps_kill = 1500;
 static const char *run1[] = {"run", "--device", "ref", "--max-units", "1", NULL};
 static const char *runk[] = {"run", "--device", "ref", "--max-units", "1", "--checkpoint-interval",
@@ -150,6 +153,7 @@ static void add_units(void)
 	big.steps = (int)(steps_kill / 3);
 	cluster_unit(&c, &big, &u_srv);
 	cluster_unit(&c, &good, &u_dev);
+	cluster_unit(&c, &good, &u_skew);
 }
 
 static void test_bad_units(void)
@@ -279,6 +283,31 @@ static void test_device(void)
 	}
 }
 
+/* A host whose recorded clock offset is 1000 s wrong: its requests are
+ * stale; it re-measures the offset and carries on. */
+static void test_clock(void)
+{
+	char state[600], slug[STATE_SLUG_MAX + 1];
+	struct project p;
+	struct error err;
+	int ok;
+
+	cluster_client_path(&c, "ann", "", state, sizeof(state));
+	state_slug(c.url, slug);
+	ok = state_project_load(state, slug, &p, &err) == 0;
+	p.clock_skew = 1000;
+	ok = ok && state_project_save(state, &p, &err) == 0;
+	TAP_OK(ok, "the recorded clock offset is made 1000 s wrong");
+	TAP_IS(cluster_wait(cluster_client(&c, "ann", run1), 60), 0,
+	       "run still computes and uploads a unit");
+	TAP_OK(cluster_log_has(&c, "ann", "refused a request as stale"),
+	       "after re-measuring the clock offset");
+	TAP_IS(results_of(&u_skew), 1, "the unit's result is stored");
+	ok = state_project_load(state, slug, &p, &err) == 0 && p.clock_skew > -100 &&
+	     p.clock_skew < 100;
+	TAP_OK(ok, "and the corrected offset is recorded");
+}
+
 int main(void)
 {
 	const char *env_steps = getenv("RUNNER_TEST_STEPS");
@@ -302,6 +331,7 @@ int main(void)
 	test_client_kill();
 	test_server_kill();
 	test_device();
+	test_clock();
 	cluster_close(&c);
 	return tap_done();
 }
