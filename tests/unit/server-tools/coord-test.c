@@ -694,7 +694,12 @@ static void test_outcome(json_t *st)
 		for (i = 0; t && t[i]; i++)
 			printable &= (t[i] >= 0x20 && t[i] < 0x7f) || t[i] == '\n';
 		tap_ok(printable, "every model version has a 64-byte printable text sample");
-		tap_diag("sample of version 2: %s", t ? t : "(none)");
+		char shown[80];
+		snprintf(shown, sizeof(shown), "%s", t ? t : "(none)");
+		for (i = 0; shown[i]; i++)
+			if (shown[i] == '\n')
+				shown[i] = ' ';
+		tap_diag("sample of version 2: %s", shown);
 	}
 	reasons = json_object_get(st, "invalid_reasons");
 	tap_ok(json_integer_value(json_object_get(reasons, "zero_delta")) >= 1,
