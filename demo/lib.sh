@@ -62,7 +62,7 @@ demo_start_server() {
 demo_spec() {
 	cat <<SPEC
 {"name": "$1", "preset": "gpt-tiny", "dataset": "$2", "seed": 42,
- "hyper": {"lr": 0.003, "beta1": 0.9, "beta2": 0.95, "eps": 1e-8,
+ "hyper": {"lr": 0.0015, "beta1": 0.9, "beta2": 0.95, "eps": 1e-8,
            "weight_decay": 0.0, "clip": 1.0, "batch": $6},
  "inner_steps": $5, "units_per_round": $4, "quorum": 2, "rounds": $3,
  "outer": {"lr": 0.7, "momentum": 0.5}, "validation": {"mode": "exact"},
@@ -81,7 +81,7 @@ demo_start_clients() {
 		--idle 1 >"$work/mallory.log" 2>&1 &
 	demo_pids="$demo_pids $!"
 	i=0
-	while [ $i -lt 1200 ] && ! grep -q '^bad-client: \(no work\|blocked\)' "$work/mallory.log"; do
+	while [ $i -lt 1200 ] && ! grep -q '^bad-client: \(no work\|blocked\)' "$work/mallory.log" 2>/dev/null; do
 		sleep 0.1
 		i=$((i + 1))
 	done

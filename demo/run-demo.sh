@@ -24,10 +24,10 @@ KEEP=${KEEP:-}
 . "$here/lib.sh"
 
 if [ -n "$QUICK" ] && [ "$QUICK" != 0 ]; then
-	rounds=2 units=3 steps=6 batch=2 eval_seqs=8 limit=110 sample_bytes=80
+	rounds=2 units=3 steps=6 batch=2 eval_seqs=8 limit=240 sample_bytes=80
 	what="quick demo"
 else
-	rounds=8 units=4 steps=24 batch=4 eval_seqs=16 limit=540 sample_bytes=160
+	rounds=7 units=4 steps=24 batch=4 eval_seqs=16 limit=900 sample_bytes=120
 	what="demo"
 fi
 job=demo
@@ -178,8 +178,21 @@ while :; do
 	sleep 1
 done
 echo
+# The status without its text samples (multi-line; the last is shown below).
+samples_cut() {
+	awk '/^  sample of model [0-9]*: "/ { cut = 1 }
+	     /^  (model [0-9]*:|results:)/ { cut = 0 }
+	     !cut' "$1"
+}
+# The coordinator's sample of model $2, if its status has one.
+sample_of() {
+	awk -v head="  sample of model $2: \"" '
+	     index($0, head) == 1 { on = 1; $0 = substr($0, length(head) + 1) }
+	     on && /^  (model [0-9]*:|results:)/ { exit }
+	     on' "$1" | sed '$ s/"$//'
+}
 say "job done. The coordinator's view (agora-admin job status $job):"
-sed 's/^/        /' "$work/status.txt"
+samples_cut "$work/status.txt" | sed 's/^/        /'
 demo_stop_clients
 echo
 
@@ -205,11 +218,17 @@ say "no result of mallory (host $bad) is in any model manifest"
 echo
 
 # ---- the model writes
-prompt="Q: "
-[ -n "$CORPUS" ] && prompt=$(head -c 12 "$work/corpus.txt" | tr -c '[:print:]' ' ')
-say "a sample from the final model (demo/sample, C reference, temperature 0.8):"
-"$demo_sample" --model "$work/export/model.bin" --prompt "$prompt" --bytes $sample_bytes \
-	>"$work/sample.out" 2>&1 || die "sample: $(cat "$work/sample.out")"
+sample_of "$work/status.txt" $rounds >"$work/sample.out"
+if [ -s "$work/sample.out" ]; then
+	say "a sample from the final model (written by the coordinator with model $rounds):"
+else
+	# a coordinator that stores no samples: make one from the export
+	prompt="Q: "
+	[ -n "$CORPUS" ] && prompt=$(head -c 12 "$work/corpus.txt" | tr -c '[:print:]' ' ')
+	say "a sample from the final model (demo/sample: C reference, temperature 0.8):"
+	"$demo_sample" --model "$work/export/model.bin" --prompt "$prompt" --bytes $sample_bytes \
+		>"$work/sample.out" 2>&1 || die "sample: $(cat "$work/sample.out")"
+fi
 echo "--------"
 cat "$work/sample.out"
 echo "--------"
