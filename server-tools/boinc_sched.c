@@ -1,0 +1,275 @@
+/*
+ * boinc_sched.c - scheduler_request in, scheduler_reply out (see
+ * boinc_sched.h). The reply is built in one growing buffer; every
+ * caller-supplied text goes through boinc_xml_escape().
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server-tools/boinc_sched.h"
+#include "server-tools/boinc_xml.h"
+
+/* Scheduler replies are small: a few KiB a task. */
+#define REPLY_MAX (16u << 20)
+
+static int reported_parse(struct boinc_sched_reported *out, const struct boinc_xml_node *n,
+			  struct error *err)
+{
+	int ret;
+
+	if ((ret = boinc_xml_child_str(n, "name", out->name, sizeof(out->name), err)) < 0)
+		return ret;
+	if (!out->name[0])
+		return error_set(err, ERROR_MISSING, "a reported task without a name");
+	out->exit_status = 0;
+	out->state = 0;
+	ret = boinc_xml_child_i64(n, "exit_status", INT32_MIN, INT32_MAX, &out->exit_status, err);
+	if (ret < 0 && ret != ERROR_MISSING)
+		return ret;
+	ret = boinc_xml_child_i64(n, "state", 0, 100, &out->state, err);
+	if (ret < 0 && ret != ERROR_MISSING)
+		return ret;
+	return 0;
+}
+
+/* An optional integer child: absent leaves *v alone. */
+static int opt_i64(const struct boinc_xml_node *n, const char *name, int64_t lo, int64_t hi,
+		   int64_t *v, struct error *err)
+{
+	int ret = boinc_xml_child_i64(n, name, lo, hi, v, err);
+
+	return ret == ERROR_MISSING ? 0 : ret;
+}
+
+int boinc_sched_request_parse(struct boinc_sched_request *r, const void *xml, size_t len,
+			      struct error *err)
+{
+	struct boinc_xml_caps caps = boinc_xml_default_caps;
+	const struct boinc_xml_node *root, *n;
+	struct boinc_xml *x = NULL;
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	caps.max_bytes = BOINC_SCHED_REQUEST_MAX;
+	if ((ret = boinc_xml_parse(&x, xml, len, &caps, err)) < 0)
+		return ret;
+	root = boinc_xml_root(x);
+	if (strcmp(root->name, "scheduler_request") != 0) {
+		ret = error_set(err, ERROR_FORMAT, "not a scheduler request: <%s>", root->name);
+		goto out;
+	}
+	if ((ret = boinc_xml_child_str(root, "authenticator", r->authenticator,
+				       sizeof(r->authenticator), err)) < 0)
+		goto out;
+	if (!r->authenticator[0]) {
+		ret = error_set(err, ERROR_MISSING, "an empty authenticator");
+		goto out;
+	}
+	if ((ret = opt_i64(root, "hostid", 0, INT32_MAX, &r->hostid, err)) < 0 ||
+	    (ret = opt_i64(root, "core_client_major_version", 0, 1000, &r->core_major, err)) < 0 ||
+	    (ret = opt_i64(root, "core_client_minor_version", 0, 1000, &r->core_minor, err)) < 0)
+		goto out;
+	ret = boinc_xml_child_str(root, "platform_name", r->platform, sizeof(r->platform), err);
+	if (ret < 0 && ret != ERROR_MISSING)
+		goto out;
+	ret = boinc_xml_child_double(root, "work_req_seconds", 0, 1e9, &r->work_req_seconds, err);
+	if (ret < 0 && ret != ERROR_MISSING)
+		goto out;
+	ret = 0;
+	for (n = boinc_xml_child(root, "result"); n; n = boinc_xml_next(n)) {
+		if (r->n_reported == BOINC_SCHED_REPORTED_MAX) {
+			ret = error_set(err, ERROR_TOO_BIG, "more than %d reported tasks",
+					BOINC_SCHED_REPORTED_MAX);
+			goto out;
+		}
+		if ((ret = reported_parse(&r->reported[r->n_reported], n, err)) < 0)
+			goto out;
+		r->n_reported++;
+	}
+out:
+	boinc_xml_free(x);
+	return ret;
+}
+
+/* ---- the reply ---- */
+
+struct out {
+	char *buf;
+	size_t len, cap;
+	int failed;
+};
+
+static void out_grow(struct out *o, size_t need)
+{
+	size_t cap = o->cap ? o->cap : 4096;
+	char *b;
+
+	while (cap < o->len + need + 1)
+		cap *= 2;
+	if (cap > REPLY_MAX || !(b = realloc(o->buf, cap))) {
+		o->failed = 1;
+		return;
+	}
+	o->buf = b;
+	o->cap = cap;
+}
+
+static void out_printf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out_printf(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o->failed)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (out_grow(o, (size_t)n), o->failed))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+	va_end(ap);
+	o->len += (size_t)n;
+}
+
+/* <tag>escaped text</tag> on its own line, indented by ind spaces. */
+static void out_elem(struct out *o, int ind, const char *tag, const char *text)
+{
+	size_t need = strlen(text) * 6 + 1;
+	long n;
+
+	if (o->failed)
+		return;
+	out_printf(o, "%*s<%s>", ind, "", tag);
+	out_grow(o, need);
+	if (o->failed)
+		return;
+	n = boinc_xml_escape(o->buf + o->len, o->cap - o->len, text);
+	if (n < 0) {
+		o->failed = 1;
+		return;
+	}
+	o->len += (size_t)n;
+	out_printf(o, "</%s>\n", tag);
+}
+
+static void out_file(struct out *o, const struct boinc_sched_file *f)
+{
+	out_printf(o, "<file_info>\n");
+	out_elem(o, 4, "name", f->name);
+	out_elem(o, 4, "url", f->url);
+	out_elem(o, 4, "md5_cksum", f->md5);
+	out_printf(o, "    <nbytes>%llu</nbytes>\n", (unsigned long long)f->nbytes);
+	if (f->executable)
+		out_printf(o, "    <executable/>\n");
+	if (f->signature)
+		out_elem(o, 4, "file_signature", f->signature);
+	out_printf(o, "</file_info>\n");
+}
+
+static void out_app(struct out *o, const struct boinc_sched_app *a)
+{
+	out_printf(o, "<app>\n");
+	out_elem(o, 4, "name", a->name);
+	out_elem(o, 4, "user_friendly_name", a->friendly_name);
+	out_printf(o, "</app>\n");
+	out_file(o, &a->exe);
+	out_printf(o, "<app_version>\n");
+	out_elem(o, 4, "app_name", a->name);
+	out_printf(o, "    <version_num>%d</version_num>\n", a->version_num);
+	out_elem(o, 4, "platform", a->platform);
+	out_printf(o, "    <avg_ncpus>1</avg_ncpus>\n    <flops>1e9</flops>\n");
+	out_printf(o, "    <file_ref>\n");
+	out_elem(o, 8, "file_name", a->exe.name);
+	out_printf(o, "        <main_program/>\n    </file_ref>\n</app_version>\n");
+}
+
+static void out_file_ref(struct out *o, const char *name, const char *open_name)
+{
+	out_printf(o, "    <file_ref>\n");
+	out_elem(o, 8, "file_name", name);
+	out_elem(o, 8, "open_name", open_name);
+	out_printf(o, "    </file_ref>\n");
+}
+
+static void out_task(struct out *o, const struct boinc_sched_app *a,
+		     const struct boinc_sched_task *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n_inputs; i++)
+		out_file(o, &t->inputs[i]);
+	for (i = 0; i < t->n_outputs; i++) {
+		out_printf(o, "<file_info>\n");
+		out_elem(o, 4, "name", t->out_names[i]);
+		out_printf(o, "    <generated_locally/>\n    <upload_when_present/>\n");
+		out_printf(o, "    <max_nbytes>%llu</max_nbytes>\n",
+			   (unsigned long long)t->max_out_bytes);
+		out_elem(o, 4, "url", t->upload_url);
+		out_printf(o, "</file_info>\n");
+	}
+	out_printf(o, "<workunit>\n");
+	out_elem(o, 4, "name", t->wu_name);
+	out_elem(o, 4, "app_name", a->name);
+	out_printf(o, "    <version_num>%d</version_num>\n", a->version_num);
+	out_printf(o, "    <rsc_fpops_est>%.17g</rsc_fpops_est>\n", t->fpops_est);
+	out_printf(o, "    <rsc_fpops_bound>%.17g</rsc_fpops_bound>\n", t->fpops_est * 100);
+	out_printf(o, "    <rsc_memory_bound>%.17g</rsc_memory_bound>\n", t->memory_bound);
+	out_printf(o, "    <rsc_disk_bound>%.17g</rsc_disk_bound>\n", 4e9);
+	for (i = 0; i < t->n_inputs; i++)
+		out_file_ref(o, t->inputs[i].name, t->open_names[i]);
+	out_printf(o, "</workunit>\n<result>\n");
+	out_elem(o, 4, "name", t->result_name);
+	out_elem(o, 4, "wu_name", t->wu_name);
+	out_elem(o, 4, "platform", a->platform);
+	out_printf(o, "    <version_num>%d</version_num>\n", a->version_num);
+	out_printf(o, "    <report_deadline>%lld</report_deadline>\n", (long long)t->deadline);
+	for (i = 0; i < t->n_outputs; i++)
+		out_file_ref(o, t->out_names[i], t->out_open_names[i]);
+	out_printf(o, "</result>\n");
+}
+
+int boinc_sched_reply_write(const struct boinc_sched_reply *r, char **out, size_t *len,
+			    struct error *err)
+{
+	struct out o = {NULL, 0, 0, 0};
+	size_t i;
+
+	*out = NULL;
+	*len = 0;
+	if (r->n_tasks && !r->app)
+		return error_set(err, ERROR_INVALID, "tasks without an app");
+	out_printf(&o, "<scheduler_reply>\n<scheduler_version>713</scheduler_version>\n");
+	out_elem(&o, 0, "project_name", r->project_name);
+	out_elem(&o, 0, "master_url", r->master_url);
+	if (r->hostid > 0)
+		out_printf(&o, "<hostid>%lld</hostid>\n", (long long)r->hostid);
+	out_printf(&o, "<request_delay>%.3f</request_delay>\n", r->request_delay);
+	if (r->message)
+		out_elem(&o, 0, "message", r->message);
+	if (r->code_sign_key)
+		out_elem(&o, 0, "code_sign_key", r->code_sign_key);
+	if (r->app && r->n_tasks)
+		out_app(&o, r->app);
+	for (i = 0; i < r->n_tasks; i++)
+		out_task(&o, r->app, &r->tasks[i]);
+	for (i = 0; i < r->n_acks; i++) {
+		out_printf(&o, "<result_ack>\n");
+		out_elem(&o, 4, "name", r->acks[i]);
+		out_printf(&o, "</result_ack>\n");
+	}
+	out_printf(&o, "</scheduler_reply>\n");
+	if (o.failed) {
+		free(o.buf);
+		return error_set(err, ERROR_TOO_BIG,
+				 "scheduler reply over %u bytes or out of memory", REPLY_MAX);
+	}
+	*out = o.buf;
+	*len = o.len;
+	return 0;
+}
