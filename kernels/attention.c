@@ -43,8 +43,8 @@ void attention_forward(struct engine *e, size_t qkv, size_t att, size_t atty)
 	if (e->vec_exp) {
 		int Tp = e->Tp, n = e->B * NH * ntb * (Tp / 16);
 
-		engine_launch(e, K_ATTN_T, (size_t)e->B * C * Tp, "mmiiiiii", e->vt, e->acts,
-			      (int)qkv, 1, T, Tp, C, e->B * C * Tp);
+		engine_launch(e, K_ATTN_T, (size_t)e->B * Tp * C / 16, "mmiiiiii", e->vt, e->acts,
+			      (int)qkv, 1, T, Tp, C, e->B * Tp * C / 16);
 		engine_launch(e, K_ATTN_SCORES, (size_t)n, "mimimiiiifi", e->acts, (int)att,
 			      e->acts, (int)qkv, e->vt, T, Tp, C, NH, (double)scale, n);
 		engine_launch(e, K_ATTN_SOFTMAX_FIN, (size_t)rows, "miii", e->acts, (int)att, T,
@@ -77,8 +77,8 @@ void attention_backward(struct engine *e, size_t qkv, size_t att, size_t d_atty,
 			      (int)d_atty, e->acts, (int)qkv, T, C, NH, BT * 3 * C);
 		return;
 	}
-	engine_launch(e, K_ATTN_T, (size_t)e->B * C * Tp, "mmiiiiii", e->vt, e->acts, (int)qkv, 2,
-		      T, Tp, C, e->B * C * Tp);
+	engine_launch(e, K_ATTN_T, (size_t)e->B * Tp * C / 16, "mmiiiiii", e->vt, e->acts,
+		      (int)qkv, 2, T, Tp, C, e->B * Tp * C / 16);
 	engine_launch(e, K_ATTN_BWD_DA, (size_t)nrb * NH * (Tp / 16), "mimimiiiii", e->acts,
 		      (int)d_pre, e->acts, (int)d_atty, e->vt, T, Tp, C, NH, nrb * NH * (Tp / 16));
 	engine_launch(e, K_ATTN_BWD_FIN, (size_t)rows, "mimiifi", e->acts, (int)d_pre, e->acts,

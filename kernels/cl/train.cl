@@ -341,15 +341,22 @@ static void attn_dots16(G float *out, GC float *x, int xs, GC float *xt, int Tp,
 	}
 }
 
-/* dst[b][h][d][j] = K (part 1) or V (part 2) at (b, j, h*hs + d). */
+/* dst[b][h][d][j] = K (part 1) or V (part 2) at (b, j, h*hs + d): one
+ * row j and 16 channels per item (a contiguous load, 16 stores), zeros
+ * for j >= T. n = B * Tp * C/16 items. */
 __kernel void attn_t(G float *dst, GC float *qkv, int qo, int part, int T, int Tp, int C, int n)
 {
-	int i = GID;
+	int i = GID, nb = C / 16;
 
 	if (i >= n)
 		return;
-	int j = i % Tp, r = i / Tp, b = r / C, c = r % C;
-	dst[i] = j < T ? qkv[qo + (b * T + j) * 3 * C + part * C + c] : 0.0f;
+	int c0 = (i % nb) * 16, j = (i / nb) % Tp, b = i / (nb * Tp);
+	float l[16];
+	vstore16(j < T ? vload16(0, qkv + qo + (b * T + j) * 3 * C + part * C + c0)
+		       : (float16)(0.0f),
+		 0, l);
+	for (int q = 0; q < 16; q++)
+		dst[(b * C + c0 + q) * Tp + j] = l[q];
 }
 
 /* Scores of rows (b,h,t0..), lanes j0..j0+15: s_j = dot(q, k_j) * scale,
