@@ -23,6 +23,8 @@ static const struct admin_command admin_commands[] = {
      admin_audit},
     {"ledger", "verify --file F --pub K", "check the signed, hash-chained credit ledger",
      admin_ledger},
+    {"boinc", "keygen|sign|verify|publish ...",
+     "BOINC's code-signing key and the agora-boinc app version (docs/BOINC.md)", admin_boinc},
 };
 
 /* Commands against a running coordinator: agora-admin --server URL --key

@@ -51,6 +51,7 @@ int admin_fingerprint(int argc, char **argv);
 int admin_wu(int argc, char **argv);
 int admin_audit(int argc, char **argv);  /* admin_audit.c */
 int admin_ledger(int argc, char **argv); /* admin_ledger.c */
+int admin_boinc(int argc, char **argv);  /* admin_boinc.c */
 /* admin_remote.c: commands against a running coordinator (dataset, job,
  * host, model, audit JOB); argv[0] is the command. */
 int admin_remote(const char *url, const char *key_path, int argc, char **argv);
