@@ -174,8 +174,8 @@ static void on_entity(void *ud, const XML_Char *name, int is_param, const XML_Ch
 	fail(ud, ERROR_FORMAT, "xml with an entity declaration refused");
 }
 
-int boinc_xml_parse(struct boinc_xml **out, const void *buf, size_t len,
-		    const struct boinc_xml_caps *caps, struct error *err)
+static int parse(struct boinc_xml **out, const void *buf, size_t len,
+		 const struct boinc_xml_caps *caps, int final, struct error *err)
 {
 	struct parse ps;
 	int ret = 0;
@@ -198,7 +198,8 @@ int boinc_xml_parse(struct boinc_xml **out, const void *buf, size_t len,
 	XML_SetCharacterDataHandler(ps.p, on_text);
 	XML_SetStartDoctypeDeclHandler(ps.p, on_doctype);
 	XML_SetEntityDeclHandler(ps.p, on_entity);
-	if (XML_Parse(ps.p, buf, (int)len, XML_TRUE) != XML_STATUS_OK && ps.code == 0)
+	if (XML_Parse(ps.p, buf, (int)len, final ? XML_TRUE : XML_FALSE) != XML_STATUS_OK &&
+	    ps.code == 0)
 		ps.code = error_set(err, ERROR_FORMAT, "malformed xml: %s (line %lu)",
 				    XML_ErrorString(XML_GetErrorCode(ps.p)),
 				    (unsigned long)XML_GetCurrentLineNumber(ps.p));
@@ -213,6 +214,18 @@ out:
 	else
 		*out = ps.x;
 	return ret;
+}
+
+int boinc_xml_parse(struct boinc_xml **out, const void *buf, size_t len,
+		    const struct boinc_xml_caps *caps, struct error *err)
+{
+	return parse(out, buf, len, caps, 1, err);
+}
+
+int boinc_xml_parse_prefix(struct boinc_xml **out, const void *buf, size_t len,
+			   const struct boinc_xml_caps *caps, struct error *err)
+{
+	return parse(out, buf, len, caps, 0, err);
 }
 
 void boinc_xml_free(struct boinc_xml *x)

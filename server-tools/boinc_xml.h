@@ -52,6 +52,13 @@ struct boinc_xml;
 int boinc_xml_parse(struct boinc_xml **out, const void *buf, size_t len,
 		    const struct boinc_xml_caps *caps, struct error *err)
     __attribute__((warn_unused_result));
+/* The same for the start of a document whose end is not XML (BOINC's
+ * upload request: XML up to "<data>", then raw bytes): elements still
+ * open at the end of buf are kept as they are. Everything else (caps,
+ * DOCTYPE, malformed XML so far) is refused as above. */
+int boinc_xml_parse_prefix(struct boinc_xml **out, const void *buf, size_t len,
+			   const struct boinc_xml_caps *caps, struct error *err)
+    __attribute__((warn_unused_result));
 void boinc_xml_free(struct boinc_xml *x);
 
 /* The document element. */
