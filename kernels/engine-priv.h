@@ -54,6 +54,7 @@ enum {
 	K_GELU_BWD_V,
 	K_LN_FWD_V,
 	K_LN_BWD_DX_V,
+	K_ADAMW_V,
 	K_COUNT,
 	K_GEMM = K_COUNT, /* profile slot of the GEMMs */
 	K_SLOTS
@@ -83,6 +84,7 @@ struct engine {
 	/* Vectorised GELU and softmax exps: on unless their self-check
 	 * (engine_new) fails; the GPU-or-CPU result is the same either way. */
 	int vec_gelu, vec_exp;
+	int vec_adamw; /* adamw_v: on unless its self-check fails */
 	int *h_tokens, *h_targets, *h_order, *h_start; /* host copies of a batch */
 	float h_scalars[4];
 	struct adamw_run *runs;

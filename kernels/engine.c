@@ -7,10 +7,10 @@
  * (kernels/cl/gemm.cl); attention's launches are in attention.c, the
  * state both share in engine-priv.h. Where the per-element kernel leaves
  * a CPU scalar, a 16-lane twin runs the same per-element operations
- * (checked at start where it restates fmath.h: gelu_selfcheck). Launch
- * errors are sticky: the first one is kept in e->rc / e->err and the step
- * reports it after its clFinish, so the enqueueing code stays a straight
- * list of launches.
+ * (checked at start where it restates fmath.h: gelu_selfcheck,
+ * adamw_selfcheck). Launch errors are sticky: the first one is kept in
+ * e->rc / e->err and the step reports it after its clFinish, so the
+ * enqueueing code stays a straight list of launches.
  */
 #include "config.h"
 
@@ -40,7 +40,7 @@ static const char *const kernel_names[K_COUNT] = {
 	"attn_scores",	"attn_softmax_fin",    "exp_check",	   "attn_out_v",
 	"attn_bwd_da",
 	"attn_bwd_fin",	"attn_bwd_dqkv_v",     "matmul_db_v",	   "layernorm_bwd_dwdb_v",
-	"gelu_fwd_v",	"gelu_bwd_v",	"layernorm_fwd_v", "layernorm_bwd_dx_v",
+	"gelu_fwd_v",	"gelu_bwd_v",	"layernorm_fwd_v", "layernorm_bwd_dx_v", "adamw_v",
 };
 
 static double wall(void)
@@ -420,8 +420,10 @@ static void optimizer(struct engine *e, const struct ref_adamw *opt)
 	engine_launch(e, K_CLIP_SCALE, 1, "mmif", e->scalars, e->chunks, e->nchunks,
 		      (double)opt->max_grad_norm);
 	for (int r = 0; r < e->n_runs; r++)
-		engine_launch(e, K_ADAMW, (size_t)e->runs[r].n, "mmmmiifffffffffm", e->params,
-			      e->grads, e->m, e->v, e->runs[r].lo, e->runs[r].n, (double)s.lr,
+		engine_launch(e, e->vec_adamw ? K_ADAMW_V : K_ADAMW,
+			      e->vec_adamw ? ((size_t)e->runs[r].n + 15) / 16 : (size_t)e->runs[r].n,
+			      "mmmmiifffffffffm", e->params, e->grads, e->m, e->v, e->runs[r].lo,
+			      e->runs[r].n, (double)s.lr,
 			      (double)s.beta1, (double)s.beta2, (double)s.omb1, (double)s.omb2,
 			      (double)s.eps, (double)s.bc1, (double)s.bc2,
 			      (double)(e->runs[r].decay ? s.decay : 1.0f), e->scalars);
@@ -831,6 +833,75 @@ out:
 	return ret;
 }
 
+/*
+ * adamw_v restates fmath_sqrt/fmath_div's main paths for 16 lanes; this
+ * runs adamw and adamw_v on the same 4096 elements (random moments and
+ * gradients over many magnitudes, zeros, denormals, infinities and a NaN,
+ * which take the element path) and turns adamw_v off, with a warning,
+ * unless p, m and v come out the same bits. 0, or a device error.
+ */
+static int adamw_selfcheck(struct engine *e, struct error *err)
+{
+	enum { N = 4096 };
+	float *h = malloc(8 * N * sizeof(float)), clip[4] = {0, 0, 0.75f, 0};
+	cl_mem b[4] = {NULL, NULL, NULL, NULL}, sc = NULL; /* p, grad, m, v */
+	uint64_t s = 0x9e3779b97f4a7c15ull;
+	int ret = 0;
+
+	if (!h)
+		return error_set(err, ERROR_NOMEM, "out of memory");
+	/* h: p, grad, m, v of 2N floats each, the second N a copy of the first */
+	for (int k = 0; k < 4; k++)
+		for (int i = 0; i < N; i++) {
+			float *x = h + 2 * N * k + i;
+
+			s = s * 6364136223846793005ull + 1442695040888963407ull;
+			*x = ((float)(s >> 40) * (1.0f / 16777216.0f) - 0.5f) *
+			     fmath_pow2i((int)(s >> 20 & 63) - 40);
+			*x = k == 3 ? *x * *x : *x; /* v >= 0 */
+		}
+	h[2 * N + 5] = 0.0f, h[6 * N + 5] = 0.0f, h[6 * N + 40] = 1e-41f;
+	h[2 * N + 70] = fmath_inf(), h[2 * N + 100] = fmath_nan(), h[6 * N + 130] = 3e38f;
+	for (int k = 0; k < 4; k++)
+		memcpy(h + 2 * N * k + N, h + 2 * N * k, N * sizeof(float));
+	sc = dev_alloc(e, sizeof(clip), err);
+	ret = !sc || rw(e, 1, sc, clip, sizeof(clip), err) != 0;
+	for (int k = 0; k < 4 && !ret; k++) {
+		b[k] = dev_alloc(e, 2 * N * sizeof(float), err);
+		ret = !b[k] || rw(e, 1, b[k], h + 2 * N * k, 2 * N * sizeof(float), err) != 0;
+	}
+	if (ret) {
+		ret = ERROR_DEVICE;
+		goto out;
+	}
+	for (int k = 0; k < 2; k++) /* step 3's hyper-parameters, decay on */
+		engine_launch(e, k ? K_ADAMW_V : K_ADAMW, k ? N / 16 : N, "mmmmiifffffffffm", b[0],
+			      b[1], b[2], b[3], N * k, N, 3e-4, 0.9, 0.95, 0.1, 0.05, 1e-8,
+			      3.6900369, 7.0093457, 0.99997, sc);
+	ret = e->rc;
+	if (e->rc && err)
+		*err = e->err;
+	e->rc = 0;
+	for (int k = 0; k < 4 && !ret; k++)
+		ret = rw(e, 0, b[k], h + 2 * N * k, 2 * N * sizeof(float), err);
+	e->vec_adamw = !ret;
+	for (int k = 0; k < 4 && !ret; k++)
+		if (memcmp(h + 2 * N * k, h + 2 * N * k + N, N * sizeof(float)) != 0)
+			e->vec_adamw = 0;
+	if (!ret && !e->vec_adamw)
+		log_warn("the vectorised adamw differs from the reference's on '%s': using the "
+			 "per-element kernel",
+			 e->rt->dev.info.name);
+out:
+	for (int k = 0; k < 4; k++)
+		if (b[k])
+			clReleaseMemObject(b[k]);
+	if (sc)
+		clReleaseMemObject(sc);
+	free(h);
+	return ret;
+}
+
 struct engine *engine_new(struct runtime *rt, const struct model_config *cfg, int B,
 			  const struct engine_opts *opts, struct error *err)
 {
@@ -872,7 +943,7 @@ struct engine *engine_new(struct runtime *rt, const struct model_config *cfg, in
 	}
 	if (make_runs(e, err) != 0 || alloc_buffers(e, err) != 0)
 		goto fail;
-	if (!e->opts.per_element && gelu_selfcheck(e, err) != 0)
+	if (!e->opts.per_element && (gelu_selfcheck(e, err) != 0 || adamw_selfcheck(e, err) != 0))
 		goto fail;
 	return e;
 fail:

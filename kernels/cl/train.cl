@@ -744,3 +744,55 @@ __kernel void gelu_bwd_v(G float *dx, int dxo, GC float *x, int xo, GC float *dy
 	for (int i = i0; i < min(i0 + 16, n); i++)
 		dx[dxo + i] = elem_gelu_bwd(x[xo + i], dy[dyo + i]);
 }
+
+/*
+ * AdamW on 16 elements: elem_adamw's operations per lane, with
+ * fmath_sqrt, fmath_rsqrt, fmath_div and fmath_recip taking their main
+ * paths (v*bc2 a positive normal float, the denominator a normal float
+ * whose reciprocal is normal): there fmath_rsqrt's post-scale is 1 and
+ * fmath_recip is fmath_recip_core (gelu_recip16). A block with a lane
+ * off those paths, or past the end, calls elem_adamw per element.
+ * engine_new checks this kernel against adamw (adamw_selfcheck).
+ */
+__kernel void adamw_v(G float *p, GC float *grad, G float *m, G float *v, int lo, int n,
+		      float lr, float beta1, float beta2, float omb1, float omb2, float eps,
+		      float bc1, float bc2, float decay, GC float *scalars)
+{
+	int i0 = GID * 16;
+	float clip = scalars[2];
+
+	if (i0 >= n)
+		return;
+	if (i0 + 16 <= n) {
+		int at = lo + i0;
+		float16 g = vload16(0, grad + at) * clip;
+		float16 mi = fma((float16)(beta1), vload16(0, m + at), omb1 * g);
+		float16 vi = fma((float16)(beta2), vload16(0, v + at), (omb2 * g) * g);
+		float16 x = vi * bc2;
+		uint16 u = as_uint16(x);
+		if (all(u >= (uint16)(0x00800000u) && u < (uint16)(0x7f800000u))) {
+			float16 r = as_float16((uint16)(0x5f375a86u) - (u >> 1));
+			for (int k = 0; k < 3; k++) {
+				float16 xr = x * r;
+				float16 e = fma(-xr, r, (float16)(1.0f));
+				r = fma(r * 0.5f, e, r);
+			}
+			float16 s = x * r;
+			float16 den = fma(fma(-s, s, x), r * 0.5f, s) + eps;
+			uint16 db = as_uint16(den);
+			if (all(db >= (uint16)(0x00800000u) && db < (uint16)(0x7e800000u))) {
+				float16 rc = gelu_recip16(den), a = mi * bc1;
+				float16 q = a * rc;
+				float16 upd = fma(fma(-den, q, a), rc, q);
+				float16 pi = vload16(0, p + at) * decay;
+				vstore16(mi, 0, m + at);
+				vstore16(vi, 0, v + at);
+				vstore16(fma((float16)(-lr), upd, pi), 0, p + at);
+				return;
+			}
+		}
+	}
+	for (int i = i0; i < min(i0 + 16, n); i++)
+		elem_adamw(p, grad, m, v, lo + i, lr, beta1, beta2, omb1, omb2, eps, bc1, bc2, decay,
+			   clip);
+}
