@@ -36,6 +36,13 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# compute whether or not someone uses the machine (make check sets the
+# same through AGORA_PREFS_FILE; this covers a run by hand)
+if [ -z "${AGORA_PREFS_FILE:-}" ]; then
+	printf 'idle-only = no\npause-on-battery = no\nmax-temp-c = 0\n' >"$tmp/prefs.conf"
+	AGORA_PREFS_FILE=$tmp/prefs.conf
+	export AGORA_PREFS_FILE
+fi
 mkdir -p "$tmp/keys"
 "$admin" keygen --out "$tmp/keys" >/dev/null 2>&1
 check '[ -f "$tmp/keys/admin.key" ]' "agora-admin keygen makes an admin key"
@@ -109,8 +116,9 @@ echo "# job done in $(($(date +%s) - start))s"
 sed 's/^/# /' "$tmp/status.txt" | head -n 20
 check '[ $done_ -eq 1 ]' "job status: the job is done"
 check 'grep -q "2 of 2 rounds done" "$tmp/status.txt"' "both rounds merged"
-check 'grep -q "valid 12" "$tmp/status.txt"' \
-	"12 valid results: 2 rounds x 3 units x quorum 2"
+valid=$(sed -n 's/.*results:.* valid \([0-9][0-9]*\).*/\1/p' "$tmp/status.txt" | head -n 1)
+# a replica sent beyond the quorum may add a late (valid) result
+check '[ "${valid:-0}" -ge 12 ]' "at least 12 valid results: 2 rounds x 3 units x quorum 2"
 check '! grep -q " [1-9][0-9]* failed" "$tmp/status.txt"' "no unit failed"
 check 'adm job status e2e --json >"$tmp/status.json" 2>&1' "job status --json answers"
 
