@@ -53,7 +53,11 @@ demo_cleanup() {
 		return
 	fi
 	demo_stop_all
-	rm -rf "$work"
+	if [ -n "$KEEP" ] && [ "$KEEP" != 0 ]; then
+		echo "KEEP=1: the demo's files are in $work"
+	else
+		rm -rf "$work"
+	fi
 }
 trap 'demo_cleanup' EXIT
 trap 'echo; echo "interrupted"; exit 130' INT TERM
