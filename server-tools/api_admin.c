@@ -27,6 +27,9 @@
 #include "server-tools/db.h"
 #include "server-tools/jobspec.h"
 #include "server-tools/server.h"
+#ifdef HAVE_BOINC_SERVER
+#include "server-tools/boinc_server.h"
+#endif
 #include "workunits/envelope.h"
 
 #define ADMIN_PREFIX   API_PREFIX "/admin"
@@ -350,6 +353,10 @@ static const struct http_route admin_routes[] = {
     {"POST", ADMIN_PREFIX "/hosts/", HTTP_ROUTE_PREFIX, ADMIN_CTRL_MAX, admin_host_action, NULL,
      "admin"},
     {"GET", ADMIN_PREFIX "/ledger", 0, 0, admin_ledger_get, NULL, "admin"},
+#ifdef HAVE_BOINC_SERVER
+    /* The BOINC client's routes (docs/BOINC.md). */
+    BOINC_SERVER_ROUTES
+#endif
 };
 
 const struct http_route *coord_admin_routes(size_t *n)

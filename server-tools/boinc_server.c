@@ -1,0 +1,543 @@
+/*
+ * boinc_server.c - the BOINC routes of agora-server (see boinc_server.h):
+ * hosts from authenticators, replicas as BOINC tasks, downloads, uploads,
+ * and reported tasks into the same validation as agora-client's results.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "common/fileio.h"
+#include "common/log.h"
+#include "server-tools/api.h"
+#include "server-tools/blobstore.h"
+#include "server-tools/boinc_key.h"
+#include "server-tools/boinc_sched.h"
+#include "server-tools/boinc_server.h"
+#include "server-tools/boinc_upload.h"
+#include "server-tools/db.h"
+#include "server-tools/sched.h"
+#include "server-tools/server.h"
+#include "workunits/envelope.h"
+#include "workunits/result.h"
+#include "workunits/unit.h"
+
+#define BS_DOMAIN "agora-boinc-host-v1"
+#define BS_NAME   96
+
+static struct server *bs_server(void *ctx)
+{
+	return api_server(ctx);
+}
+
+static void bs_path(char *out, size_t size, struct server *s, const char *sub, const char *name)
+{
+	snprintf(out, size, "%s/boinc/%s%s%s", server_state_path(s), sub, name ? "/" : "",
+		 name ? name : "");
+}
+
+static void bs_mkdirs(struct server *s)
+{
+	char p[FILEIO_PATH_MAX];
+
+	bs_path(p, sizeof(p), s, "", NULL);
+	mkdir(p, 0700);
+	bs_path(p, sizeof(p), s, "files", NULL);
+	mkdir(p, 0700);
+	bs_path(p, sizeof(p), s, "upload", NULL);
+	mkdir(p, 0700);
+}
+
+/* "http(s)://Host/boinc/" from the request. */
+static void bs_base(struct http_request *req, struct server *s, char *out, size_t size)
+{
+	const char *host = http_request_header(req, "Host");
+
+	if (!host ||
+	    strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.:-[]") !=
+		strlen(host))
+		host = "127.0.0.1";
+	snprintf(out, size, "%s://%s" BOINC_SERVER_PREFIX, server_tls(s) ? "https" : "http", host);
+}
+
+void boinc_server_master(struct http_request *req, void *ctx)
+{
+	struct server *s = bs_server(ctx);
+	char base[300], *page;
+	int n;
+
+	bs_base(req, s, base, sizeof(base));
+	page = malloc(2048);
+	if (!page) {
+		http_respond_error(req, 500, "internal", "out of memory");
+		return;
+	}
+	n = snprintf(page, 2048,
+		     "<html><head><title>Agora</title>\n"
+		     "<link rel=\"boinc_scheduler\" href=\"%scgi\">\n</head><body>\n"
+		     "<!-- <scheduler>%scgi</scheduler> -->\n"
+		     "<p>An Agora coordinator. Attach a BOINC client to %s "
+		     "(docs/BOINC.md).</p></body></html>\n",
+		     base, base, base);
+	http_respond_buffer(req, 200, page, (size_t)n, "text/html");
+}
+
+/* The host of an authenticator: derived key, registered on first use. */
+static int bs_host(struct server *s, const char *auth, struct key_secret *sk, int64_t *id,
+		   char account[40])
+{
+	unsigned char seed[KEY_SEED_BYTES], h[16];
+	const struct key_secret *cs = server_secret_key(s);
+	crypto_generichash_state st;
+	struct key_public pk;
+	char hex[33];
+	int rc;
+
+	crypto_generichash_init(&st, NULL, 0, sizeof(seed));
+	crypto_generichash_update(&st, cs->bytes, sizeof(cs->bytes));
+	crypto_generichash_update(&st, (const unsigned char *)BS_DOMAIN, sizeof(BS_DOMAIN));
+	crypto_generichash_update(&st, (const unsigned char *)auth, strlen(auth));
+	crypto_generichash_final(&st, seed, sizeof(seed));
+	key_from_seed(&pk, sk, seed);
+	sodium_memzero(seed, sizeof(seed));
+	crypto_generichash(h, sizeof(h), (const unsigned char *)auth, strlen(auth), NULL, 0);
+	for (int i = 0; i < 8; i++)
+		snprintf(hex + 2 * i, 3, "%02x", h[i]);
+	snprintf(account, 40, "boinc-%s", hex);
+	rc = db_host_add(server_db(s), pk.bytes, account, "boinc client", time(NULL), id);
+	return rc == ERROR_DUPLICATE ? 0 : rc;
+}
+
+/* ---- downloads ---- */
+
+void boinc_server_download(struct http_request *req, void *ctx)
+{
+	struct server *s = bs_server(ctx);
+	const char *name = http_request_suffix(req);
+	char path[FILEIO_PATH_MAX];
+	struct error err;
+	struct hash h;
+	struct stat st;
+	uint64_t size;
+	int fd;
+
+	if (strncmp(name, "blob_", 5) == 0 && hash_from_hex(&h, name + 5, NULL) == 0) {
+		if (blobstore_get(server_blobstore(s), &h, &fd, &size, &err) < 0) {
+			http_respond_error(req, 404, "not_found", "no such blob");
+			return;
+		}
+		http_respond_fd(req, 200, fd, 0, size, "application/octet-stream");
+		return;
+	}
+	if (!boinc_upload_name_ok(name)) {
+		http_respond_error(req, 404, "not_found", "no such file");
+		return;
+	}
+	bs_path(path, sizeof(path), s, strncmp(name, "agora-boinc_", 12) == 0 ? "app" : "files",
+		name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		if (fd >= 0)
+			close(fd);
+		http_respond_error(req, 404, "not_found", "no such file");
+		return;
+	}
+	http_respond_fd(req, 200, fd, 0, (uint64_t)st.st_size, "application/octet-stream");
+}
+
+/* ---- uploads ---- */
+
+/* Only the outputs of a task: agora_<R>_0_env, agora_<R>_0_blob. */
+static int bs_output_name(const char *name, int64_t *replica)
+{
+	char tail[8];
+	long long r;
+	int n = 0;
+
+	if (sscanf(name, "agora_%lld_0_%5[a-z]%n", &r, tail, &n) != 2 || name[n] || r < 1 ||
+	    (strcmp(tail, "env") != 0 && strcmp(tail, "blob") != 0))
+		return -1;
+	*replica = r;
+	return 0;
+}
+
+static void bs_upload_answer(struct http_request *req, int status, int64_t size, const char *msg)
+{
+	char *buf = malloc(700);
+	long n;
+
+	if (!buf || (n = boinc_upload_reply(buf, 700, status, size, msg)) < 0) {
+		free(buf);
+		http_respond_error(req, 500, "internal", "out of memory");
+		return;
+	}
+	http_respond_buffer(req, 200, buf, (size_t)n, "text/xml");
+}
+
+void boinc_server_upload(struct http_request *req, void *ctx)
+{
+	struct server *s = bs_server(ctx);
+	struct boinc_upload_request r;
+	char dir[FILEIO_PATH_MAX];
+	const unsigned char *body;
+	struct error err;
+	uint64_t size = 0;
+	int64_t replica;
+	size_t len;
+	int rc;
+
+	error_clear(&err);
+	body = http_request_body(req, &len);
+	bs_mkdirs(s);
+	bs_path(dir, sizeof(dir), s, "upload", NULL);
+	if (boinc_upload_parse(&r, body ? body : (const unsigned char *)"", len, &err) < 0 ||
+	    bs_output_name(r.name, &replica) < 0) {
+		bs_upload_answer(req, -1, -1,
+				 err.msg[0] ? err.msg : "not an upload of this project");
+		return;
+	}
+	if (r.kind == BOINC_UPLOAD_GET_SIZE) {
+		rc = boinc_upload_size(dir, r.name, &size, &err);
+		bs_upload_answer(req, rc < 0 ? 1 : 0, rc < 0 ? -1 : (int64_t)size,
+				 rc < 0 ? err.msg : NULL);
+		return;
+	}
+	rc = boinc_upload_store(dir, &r, body + r.data_at, len - r.data_at, &size, &err);
+	if (rc < 0)
+		log_warn("boinc upload of '%s' refused: %s", r.name, err.msg);
+	bs_upload_answer(req,
+			 rc == 0                               ? 0
+			 : rc == ERROR_STATE || rc == ERROR_IO ? 1
+							       : -1,
+			 -1, rc < 0 ? err.msg : NULL);
+}
+
+/* ---- reports: uploaded outputs into validation ---- */
+
+static int bs_read_upload(struct server *s, int64_t replica, const char *what, size_t cap,
+			  unsigned char **buf, size_t *len, struct error *err)
+{
+	char name[BS_NAME], path[FILEIO_PATH_MAX];
+
+	snprintf(name, sizeof(name), "agora_%" PRId64 "_0_%s", replica, what);
+	bs_path(path, sizeof(path), s, "upload", name);
+	return fileio_read_all(path, cap, buf, len, err);
+}
+
+/* Checks and records the result of replica (in progress, this host's). */
+static int bs_record(struct server *s, const struct sched_replica *rep, int64_t host,
+		     const struct key_secret *hsk, struct error *err)
+{
+	struct blob_caps caps = {0, BLOB_DEFAULT_MAX_RATIO, NULL};
+	const struct server_hooks *hooks = server_hooks(s);
+	struct blobstore_writer *w = NULL;
+	unsigned char *env = NULL, *blob = NULL, *env2 = NULL;
+	size_t env_len, blob_len, env2_len;
+	struct envelope_info info;
+	struct blob_header hdr;
+	struct result res;
+	char uid[HASH_HEX_LEN + 1], out[HASH_HEX_LEN + 1];
+	uint64_t stored;
+	int64_t rid;
+	int rc;
+
+	if ((rc = bs_read_upload(s, rep->id, "env", ENVELOPE_MAX, &env, &env_len, err)) < 0 ||
+	    (rc = bs_read_upload(s, rep->id, "blob", SERVER_RESULT_MAX, &blob, &blob_len, err)) <
+		0 ||
+	    (rc = envelope_peek(&info, env, env_len, err)) < 0 ||
+	    (rc = result_open(&res, env, env_len, &info.signer, err)) < 0)
+		goto out;
+	hash_to_hex(&res.unit_id, uid);
+	if (strcmp(uid, rep->uid) != 0 || res.output_size > SERVER_RESULT_RAW_MAX) {
+		rc = error_set(err, ERROR_INVALID, "the result does not answer replica %" PRId64,
+			       rep->id);
+		goto out;
+	}
+	caps.max_raw_size = res.output_size;
+	caps.want = &res.output;
+	if ((rc = blobstore_writer_new(server_blobstore(s), &w, &caps, SERVER_RESULT_MAX, err)) <
+		0 ||
+	    (rc = blobstore_writer_write(w, blob, blob_len, err)) < 0 ||
+	    (rc = blobstore_writer_commit(w, &hdr, &stored, err)) < 0)
+		goto out;
+	key_public_of(&res.host, hsk);
+	if ((rc = result_seal(&res, hsk, &env2, &env2_len, err)) < 0)
+		goto out;
+	hash_to_hex(&hdr.hash, out);
+	rc = sched_result_record(server_db(s), rep->id, host, out, (int64_t)hdr.raw_size,
+				 (int64_t)stored, env2, env2_len, time(NULL),
+				 hooks->result_added == NULL, &rid);
+	if (rc < 0) {
+		error_set(err, rc, "cannot record the result");
+		goto out;
+	}
+	log_info("result %" PRId64 " for replica %" PRId64 " from BOINC host %" PRId64, rid,
+		 rep->id, host);
+	if (hooks->result_added)
+		hooks->result_added(hooks->ctx, rep->unit);
+out:
+	blobstore_writer_free(w);
+	free(env);
+	free(blob);
+	free(env2);
+	return rc;
+}
+
+static void bs_report(struct server *s, const struct boinc_sched_reported *t, int64_t host,
+		      const struct key_secret *hsk)
+{
+	struct sched_replica rep;
+	struct error err;
+	long long r;
+	int n = 0;
+
+	error_clear(&err);
+	if (sscanf(t->name, "agora_%lld_0%n", &r, &n) != 1 || t->name[n] ||
+	    sched_replica_get(server_db(s), r, &rep) < 0 || rep.host != host ||
+	    strcmp(rep.state, "in_progress") != 0)
+		return;
+	if (t->exit_status == 0 && t->state == BOINC_SCHED_STATE_UPLOADED &&
+	    bs_record(s, &rep, host, hsk, &err) == 0)
+		return;
+	log_warn("BOINC task '%s' failed (exit %" PRId64 ")%s%s", t->name, t->exit_status,
+		 err.msg[0] ? ": " : "", err.msg);
+	if (sched_abandon(server_db(s), rep.id, host, NULL, time(NULL)) < 0)
+		log_warn("cannot give replica %lld up", r);
+}
+
+/* ---- dispatch: replicas as BOINC tasks ---- */
+
+struct bs_app {
+	struct boinc_sched_app app;
+	char name[BS_NAME], platform[BOINC_SCHED_PLATFORM_MAX + 1], md5[40], url[512];
+	char sig[BOINC_SIG_TEXT_MAX], key[BOINC_KEY_TEXT_MAX];
+};
+
+struct bs_task {
+	struct boinc_sched_task t;
+	char wu[BS_NAME], res[BS_NAME], out[2][BS_NAME], up[512];
+	char name[BOINC_SCHED_TASK_FILES_MAX][BS_NAME];
+	char url[BOINC_SCHED_TASK_FILES_MAX][512];
+	char md5[BOINC_SCHED_TASK_FILES_MAX][BOINC_MD5_HEX + 1];
+	char open[BOINC_SCHED_TASK_FILES_MAX][40];
+};
+
+/* The published app version (agora-admin boinc publish); 0 or -1. */
+static int bs_app_load(struct server *s, const char *base, struct bs_app *a)
+{
+	char path[FILEIO_PATH_MAX], signame[BS_NAME + 8];
+	unsigned char *buf = NULL;
+	unsigned long long nbytes;
+	size_t len;
+	int v, ok;
+
+	memset(a, 0, sizeof(*a));
+	bs_path(path, sizeof(path), s, "app", "current");
+	if (fileio_read_all(path, 512, &buf, &len, NULL) < 0)
+		return -1;
+	buf[len - (len > 0)] = '\0';
+	ok = sscanf((const char *)buf, "%95s %d %64s %39s %llu", a->name, &v, a->platform, a->md5, &nbytes) == 5 &&
+	     boinc_upload_name_ok(a->name);
+	free(buf);
+	buf = NULL;
+	if (!ok)
+		return -1;
+	snprintf(signame, sizeof(signame), "%s.sig", a->name);
+	bs_path(path, sizeof(path), s, "app", signame);
+	if (fileio_read_all(path, sizeof(a->sig) - 1, &buf, &len, NULL) < 0)
+		return -1;
+	memcpy(a->sig, buf, len);
+	free(buf);
+	buf = NULL;
+	bs_path(path, sizeof(path), s, "code_sign.pub", NULL);
+	if (fileio_read_all(path, sizeof(a->key) - 1, &buf, &len, NULL) < 0)
+		return -1;
+	memcpy(a->key, buf, len);
+	free(buf);
+	snprintf(a->url, sizeof(a->url), "%sdownload/%s", base, a->name);
+	a->app = (struct boinc_sched_app){"agora",
+					  "Agora training",
+					  a->platform,
+					  v,
+					  {a->name, a->url, a->md5, nbytes, a->sig, 1}};
+	return 0;
+}
+
+/* Adds input file i: a file (path) served as name, opened as open. */
+static int bs_input(struct bs_task *k, size_t i, const char *path, const char *name,
+		    const char *open, const char *base, struct error *err)
+{
+	uint64_t size;
+	int rc;
+
+	if (i >= BOINC_SCHED_TASK_FILES_MAX)
+		return error_set(err, ERROR_TOO_BIG, "too many input files");
+	if ((rc = boinc_md5_file(path, k->md5[i], &size, err)) < 0)
+		return rc;
+	snprintf(k->name[i], BS_NAME, "%s", name);
+	snprintf(k->url[i], sizeof(k->url[i]), "%sdownload/%s", base, name);
+	snprintf(k->open[i], sizeof(k->open[i]), "%s", open);
+	k->t.inputs[i] = (struct boinc_sched_file){k->name[i], k->url[i], k->md5[i], size, NULL, 0};
+	k->t.open_names[i] = k->open[i];
+	k->t.n_inputs = i + 1;
+	return 0;
+}
+
+static int bs_blob_input(struct server *s, struct bs_task *k, size_t i, const struct hash *h,
+			 const char *open, const char *base, struct error *err)
+{
+	char path[FILEIO_PATH_MAX], name[BS_NAME], hex[HASH_HEX_LEN + 1];
+
+	hash_to_hex(h, hex);
+	snprintf(name, sizeof(name), "blob_%s", hex);
+	if (blobstore_path(server_blobstore(s), h, path, sizeof(path)) < 0)
+		return error_set(err, ERROR_TOO_BIG, "blob path too long");
+	return bs_input(k, i, path, name, open, base, err);
+}
+
+/* Describes assignment a as a BOINC task in k. */
+static int bs_task_make(struct server *s, const struct sched_assignment *a, const char *base,
+			struct bs_task *k, struct error *err)
+{
+	char path[FILEIO_PATH_MAX], name[BS_NAME], open[40];
+	struct unit u;
+	int rc;
+
+	memset(k, 0, sizeof(*k));
+	if ((rc = unit_open(&u, NULL, a->envelope, a->envelope_len, server_public_key(s), err)) < 0)
+		return rc;
+	snprintf(name, sizeof(name), "agora_%" PRId64 "_unit", a->replica);
+	bs_path(path, sizeof(path), s, "files", name);
+	if ((rc = fileio_write_atomic(path, a->envelope, a->envelope_len, 0600, 0, err)) < 0 ||
+	    (rc = bs_input(k, 0, path, name, "agora_unit", base, err)) < 0)
+		return rc;
+	snprintf(path, sizeof(path), "%s/keys/coordinator.pub", server_state_path(s));
+	if ((rc = bs_input(k, 1, path, "agora_coordinator.pub", "agora_key", base, err)) < 0 ||
+	    (rc = bs_blob_input(s, k, 2, &u.model, "agora_model", base, err)) < 0)
+		return rc;
+	for (size_t i = 0; i < u.n_data; i++) {
+		snprintf(open, sizeof(open), "agora_shard_%zu", i);
+		if ((rc = bs_blob_input(s, k, 3 + i, &u.data[i].shard, open, base, err)) < 0)
+			return rc;
+	}
+	snprintf(k->wu, sizeof(k->wu), "agora_%" PRId64, a->replica);
+	snprintf(k->res, sizeof(k->res), "agora_%" PRId64 "_0", a->replica);
+	snprintf(k->out[0], BS_NAME, "agora_%" PRId64 "_0_env", a->replica);
+	snprintf(k->out[1], BS_NAME, "agora_%" PRId64 "_0_blob", a->replica);
+	snprintf(k->up, sizeof(k->up), "%supload", base);
+	k->t.wu_name = k->wu;
+	k->t.result_name = k->res;
+	k->t.n_outputs = 2;
+	k->t.out_names[0] = k->out[0];
+	k->t.out_names[1] = k->out[1];
+	k->t.out_open_names[0] = "agora_result_env";
+	k->t.out_open_names[1] = "agora_result_blob";
+	k->t.upload_url = k->up;
+	k->t.max_out_bytes = BOINC_SERVER_UPLOAD_MAX;
+	k->t.fpops_est = u.flops > 1e9 ? u.flops : 1e9;
+	k->t.memory_bound = 2e9;
+	k->t.deadline = a->deadline;
+	return 0;
+}
+
+static void bs_reply(struct http_request *req, const struct boinc_sched_reply *r)
+{
+	struct error err;
+	char *xml = NULL;
+	size_t len;
+
+	if (boinc_sched_reply_write(r, &xml, &len, &err) < 0) {
+		http_respond_error(req, 500, "internal", "%s", err.msg);
+		return;
+	}
+	http_respond_buffer(req, 200, xml, len, "text/xml");
+}
+
+void boinc_server_scheduler(struct http_request *req, void *ctx)
+{
+	struct server *s = bs_server(ctx);
+	struct boinc_sched_request *rq = malloc(sizeof(*rq));
+	struct bs_task *tasks = calloc(BOINC_SERVER_TASKS_MAX, sizeof(*tasks));
+	struct bs_app *app = malloc(sizeof(*app));
+	const char **acks = NULL;
+	struct boinc_sched_reply r;
+	struct boinc_sched_task tv[BOINC_SERVER_TASKS_MAX];
+	struct key_secret hsk;
+	struct error err;
+	char base[300], account[40];
+	const unsigned char *body;
+	size_t len, n = 0;
+	int64_t host = 0;
+
+	error_clear(&err);
+	memset(&r, 0, sizeof(r));
+	bs_base(req, s, base, sizeof(base));
+	r.project_name = "Agora";
+	r.master_url = base;
+	r.request_delay = 5;
+	body = http_request_body(req, &len);
+	if (!rq || !tasks || !app) {
+		http_respond_error(req, 500, "internal", "out of memory");
+		goto out;
+	}
+	if (boinc_sched_request_parse(rq, body ? body : (const unsigned char *)"", len, &err) < 0) {
+		r.message = err.msg;
+		bs_reply(req, &r);
+		goto out;
+	}
+	bs_mkdirs(s);
+	if (bs_host(s, rq->authenticator, &hsk, &host, account) < 0) {
+		r.message = "cannot register this host";
+		bs_reply(req, &r);
+		goto out;
+	}
+	r.hostid = host;
+	acks = calloc(rq->n_reported + 1, sizeof(*acks));
+	for (size_t i = 0; acks && i < rq->n_reported; i++) {
+		bs_report(s, &rq->reported[i], host, &hsk);
+		acks[r.n_acks++] = rq->reported[i].name;
+	}
+	r.acks = acks;
+	if (bs_app_load(s, base, app) == 0) {
+		r.app = &app->app;
+		r.code_sign_key = app->key;
+	}
+	while (r.app && rq->work_req_seconds > 0 && n < BOINC_SERVER_TASKS_MAX) {
+		struct sched_assignment a;
+		int rc = sched_assign_from(server_db(s), host, account, NULL, NULL,
+					   server_max_in_progress(s), time(NULL), &a);
+
+		if (rc < 0)
+			break;
+		rc = bs_task_make(s, &a, base, &tasks[n], &err);
+		if (rc == 0) {
+			tv[n] = tasks[n].t;
+			n++;
+		} else {
+			log_warn("cannot hand replica %" PRId64 " to BOINC: %s", a.replica,
+				 err.msg);
+			if (sched_abandon(server_db(s), a.replica, host, NULL, time(NULL)) < 0)
+				log_warn("cannot give replica %" PRId64 " up", a.replica);
+		}
+		sched_assignment_release(&a);
+	}
+	r.tasks = tv;
+	r.n_tasks = n;
+	bs_reply(req, &r);
+out:
+	sodium_memzero(&hsk, sizeof(hsk));
+	free(acks);
+	free(rq);
+	free(tasks);
+	free(app);
+}
