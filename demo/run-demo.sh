@@ -16,7 +16,7 @@
 # Run by `make demo` in the build directory ($top_builddir). Exit status 0
 # when the job finished, the audit and the ledger check passed.
 set -u
-top=${top_builddir:-.}
+top=$(cd "${top_builddir:-.}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 QUICK=${QUICK:-}
 CORPUS=${CORPUS:-}
