@@ -84,8 +84,8 @@ static int hottest(const char *dir, const char *prefix, const char *file, long *
 			struct dirent *e2;
 			DIR *d2;
 
-			snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
-			if (!(d2 = opendir(sub)))
+			if (snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name) >= (int)sizeof(sub) ||
+			    !(d2 = opendir(sub)))
 				continue;
 			while ((e2 = readdir(d2))) {
 				size_t n = strlen(e2->d_name);
