@@ -470,6 +470,10 @@ out:
 
 /* ---- POST /api/v1/heartbeat ---- */
 
+/* The credit unit of the ledger (server-tools/ledger.h): 1 credit = 1
+ * GFLOP of validated work. */
+#define API_FLOPS_PER_CREDIT 1e9
+
 static void api_heartbeat(struct http_request *req, void *ctx)
 {
 	struct api *a = ctx;
@@ -481,9 +485,10 @@ static void api_heartbeat(struct http_request *req, void *ctx)
 		return;
 	if (api_authenticate(a, req, &host, NULL) == 0)
 		http_respond_json(req, 200,
-				  json_pack("{s:I, s:I, s:i}", "host_id", (json_int_t)host.id,
+				  json_pack("{s:I, s:I, s:i, s:f}", "host_id", (json_int_t)host.id,
 					    "server_time", (json_int_t)api_now(),
-					    "next_heartbeat_s", SERVER_HEARTBEAT_S));
+					    "next_heartbeat_s", SERVER_HEARTBEAT_S, "credit",
+					    host.credit_flops / API_FLOPS_PER_CREDIT));
 	json_decref(j);
 }
 

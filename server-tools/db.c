@@ -227,7 +227,7 @@ enum db_stmt_id {
 	DB_STMT_COUNT,
 };
 
-#define DB_HOST_COLUMNS "id, public_key, account, device, created, last_seen, banned"
+#define DB_HOST_COLUMNS "id, public_key, account, device, created, last_seen, banned, credit"
 
 static const char *const db_sql[DB_STMT_COUNT] = {
     [DB_PROJECT_INSERT] = "INSERT OR IGNORE INTO project (id, name, created) VALUES (1, ?1, ?2)",
@@ -546,6 +546,7 @@ static void db_host_read(sqlite3_stmt *st, struct db_host *h)
 	h->created = sqlite3_column_int64(st, 4);
 	h->last_seen = sqlite3_column_int64(st, 5);
 	h->banned = sqlite3_column_int(st, 6);
+	h->credit_flops = sqlite3_column_double(st, 7);
 }
 
 /* Runs a host SELECT whose parameters are bound; the lock is held. */

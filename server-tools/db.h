@@ -56,6 +56,7 @@ struct db_host {
 	int64_t created;
 	int64_t last_seen;
 	int banned;
+	double credit_flops; /* FLOPs of this host's validated results */
 };
 
 struct db_blob {

@@ -78,6 +78,16 @@ static json_int_t json_int_field(const struct fetch *f, const char *name)
 	return v;
 }
 
+static double json_real_field(const struct fetch *f, const char *name)
+{
+	json_t *j = json_loadb(f->body, f->len, 0, NULL);
+	json_t *v = json_object_get(j, name);
+	double d = json_is_number(v) ? json_number_value(v) : -1.0;
+
+	json_decref(j);
+	return d;
+}
+
 /* Sends a request signed with sk as host (0: registration) at time t.
  * hdrs receives the auth headers used (for replays). */
 static long signed_req(const char *method, const char *path, const char *body, int64_t host,
@@ -266,6 +276,13 @@ static void test_heartbeat(int64_t id, const struct key_public *pk, const struct
 	fetch_release(&f);
 	signed_req("POST", "/api/v1/heartbeat", NULL, id, sk, time(NULL), &h, &f);
 	TAP_IS(f.status, 200, "heartbeat without a body");
+	TAP_OK(json_real_field(&f, "credit") == 0.0, "a new host has no credit");
+	fetch_release(&f);
+	db_lock(db);
+	sqlite3_exec(db_sqlite(db), "UPDATE hosts SET credit = 2.5e9", NULL, NULL, NULL);
+	db_unlock(db);
+	signed_req("POST", "/api/v1/heartbeat", NULL, id, sk, time(NULL), &h, &f);
+	TAP_OK(json_real_field(&f, "credit") == 2.5, "heartbeat reports credit in GFLOP");
 	fetch_release(&f);
 
 	nonces = db_nonce_count(db);
