@@ -359,7 +359,10 @@ static int coord_decide(struct coord *c, int64_t unit, struct coord_rep *reps, i
 
 /* Results that came in after their unit was validated (replicas that
  * were out when the majority formed): each is compared with the canonical
- * result alone; agreeing earns credit, the others are invalid. */
+ * result alone; agreeing earns credit, the others are invalid. Once the
+ * unit's round is merged, its canonical Δ is public (the manifest names
+ * it and blobs are served to anyone), so an agreeing result may be a copy:
+ * it is still marked valid, but earns neither credit nor reputation. */
 static int coord_validate_late(struct coord *c, int64_t unit, const struct validate_params *vp,
 			       struct coord_rep *reps, int n)
 {
@@ -370,16 +373,18 @@ static int coord_validate_late(struct coord *c, int64_t unit, const struct valid
 	struct error err;
 	sqlite3_stmt *st;
 	double flops = 0;
-	int i, rc = 0;
+	int i, rc = 0, merged = 0;
 
 	db_lock(c->db);
-	st = db_stmt_cached(c->db, "SELECT s.blob, s.id, u.flops FROM units u JOIN results s"
-				   " ON s.id = u.canonical WHERE u.id = ?1");
+	st = db_stmt_cached(c->db, "SELECT s.blob, s.id, u.flops, EXISTS (SELECT 1 FROM rounds r"
+				   " WHERE r.job = u.job AND r.round = u.round AND r.state = 'done')"
+				   " FROM units u JOIN results s ON s.id = u.canonical WHERE u.id = ?1");
 	if (st) {
 		sqlite3_bind_int64(st, 1, unit);
 		if (sqlite3_step(st) == SQLITE_ROW) {
 			coord_text(st, 0, canon, sizeof(canon));
 			flops = sqlite3_column_double(st, 2);
+			merged = sqlite3_column_int(st, 3);
 		}
 		sqlite3_reset(st);
 	}
@@ -401,13 +406,13 @@ static int coord_validate_late(struct coord *c, int64_t unit, const struct valid
 		db_lock(c->db);
 		if (reps[i].valid) {
 			rc = coord_mark(c, reps[i].replica, "valid", NULL);
-			if (rc == 0)
+			if (rc == 0 && !merged)
 				rc = coord_exec(c, coord_sql_host_good, reps[i].host, 0, flops);
 		} else {
 			rc = coord_mark_invalid(c, &reps[i]);
 		}
 		db_unlock(c->db);
-		if (rc == 0 && reps[i].valid)
+		if (rc == 0 && reps[i].valid && !merged)
 			coord_credit(c, unit, &reps[i], flops);
 	}
 	return rc < 0 ? rc : 1;

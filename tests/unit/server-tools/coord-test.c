@@ -787,12 +787,31 @@ static void test_merge_redo(void)
 
 /* A result that arrives after its unit was validated (a third replica
  * that was out) is compared with the canonical one and credited. */
+/* A host's credit in FLOPs, or -1. */
+static double host_credit(struct db *db, int64_t host)
+{
+	sqlite3_stmt *st;
+	double credit = -1;
+
+	db_lock(db);
+	if (sqlite3_prepare_v2(db_sqlite(db), "SELECT credit FROM hosts WHERE id = ?1", -1, &st,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, host);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			credit = sqlite3_column_double(st, 0);
+		sqlite3_finalize(st);
+	}
+	db_unlock(db);
+	return credit;
+}
+
 static void test_late_result(const struct hash *shards, size_t n_shards)
 {
 	char spec[2048], *p;
 	struct db *db = server_db(srv);
 	struct fetch f;
 	int64_t valid = -1, replica;
+	double credit;
 	sqlite3_stmt *st;
 	struct error err;
 	struct unit u;
@@ -830,14 +849,18 @@ static void test_late_result(const struct hash *shards, size_t n_shards)
 	host_turn(1, shards, n_shards); /* unit 0's second replica */
 	host_turn(2, shards, n_shards); /* its third: two agree, validated */
 	coord_wait_idle(coord, 60000);
-	if (got && (d = compute(&u, &n, &l0, &l1)) != NULL) {
-		TAP_IS(upload(&hosts[3], &hosts[3], replica, &uid, d, n, l0, l1, NULL), 201,
-		       "late: the replica still in progress is uploaded after validation");
-		free(d);
-	}
 	host_turn(1, shards, n_shards); /* unit 1 */
 	host_turn(2, shards, n_shards);
+	coord_wait_idle(coord, 60000); /* the round is merged: unit 0's Δ is public */
+	credit = host_credit(db, hosts[3].id);
+	if (got && (d = compute(&u, &n, &l0, &l1)) != NULL) {
+		TAP_IS(upload(&hosts[3], &hosts[3], replica, &uid, d, n, l0, l1, NULL), 201,
+		       "late: the replica still in progress is uploaded after the merge");
+		free(d);
+	}
 	coord_wait_idle(coord, 60000);
+	TAP_OK(credit >= 0 && host_credit(db, hosts[3].id) == credit,
+	       "late: a result after its round was merged earns no credit (it may be a copy)");
 	db_lock(db);
 	if (sqlite3_prepare_v2(db_sqlite(db),
 			       "SELECT count(*) FROM replicas r JOIN units u ON u.id = r.unit"
