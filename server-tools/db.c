@@ -203,6 +203,13 @@ static const char *const db_migrations[] = {
     /* 5: a text sample of each model version (coord.c): printable ASCII
      * and newlines, at most COORD_SAMPLE_BYTES bytes after its prompt. */
     "ALTER TABLE rounds ADD COLUMN sample TEXT;",
+
+    /* 6: every replica of a unit, for validation's per-unit queries
+     * (sched.c, coord.c), which filter on the unit alone: the other
+     * indexes on replicas (unit, ...) are partial and do not apply, so
+     * each result cost several scans of the whole table
+     * (bench/server-load, docs/PERFORMANCE.md). */
+    "CREATE INDEX replicas_unit ON replicas (unit);",
 };
 
 #define DB_MIGRATION_COUNT (sizeof(db_migrations) / sizeof(db_migrations[0]))
