@@ -80,6 +80,7 @@ int boinc_sched_request_parse(struct boinc_sched_request *r, const void *xml, si
 	if (ret < 0 && ret != ERROR_MISSING)
 		goto out;
 	ret = 0;
+	r->has_code_sign_key = boinc_xml_child(root, "code_sign_key") != NULL;
 	for (n = boinc_xml_child(root, "result"); n; n = boinc_xml_next(n)) {
 		if (r->n_reported == BOINC_SCHED_REPORTED_MAX) {
 			ret = error_set(err, ERROR_TOO_BIG, "more than %d reported tasks",

@@ -32,8 +32,8 @@
 #define BOINC_SCHED_PLATFORM_MAX 64
 #define BOINC_SCHED_REPORTED_MAX 256
 #define BOINC_SCHED_REQUEST_MAX  (1u << 20) /* request bytes */
-/* BOINC's task state "files uploaded" (RESULT_FILES_UPLOADED). */
-#define BOINC_SCHED_STATE_UPLOADED 4
+/* BOINC's task state "files uploaded" (RESULT_FILES_UPLOADED; 4 is uploading). */
+#define BOINC_SCHED_STATE_UPLOADED 5
 
 struct boinc_sched_reported {
 	char name[BOINC_SCHED_NAME_MAX + 1];
@@ -47,6 +47,7 @@ struct boinc_sched_request {
 	char platform[BOINC_SCHED_PLATFORM_MAX + 1];
 	double work_req_seconds; /* 0: none wanted */
 	int64_t core_major, core_minor;
+	int has_code_sign_key; /* the client has the project's key already */
 	size_t n_reported;
 	struct boinc_sched_reported reported[BOINC_SCHED_REPORTED_MAX];
 };

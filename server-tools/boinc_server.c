@@ -346,7 +346,8 @@ static int bs_app_load(struct server *s, const char *base, struct bs_app *a)
 	if (fileio_read_all(path, 512, &buf, &len, NULL) < 0)
 		return -1;
 	buf[len - (len > 0)] = '\0';
-	ok = sscanf((const char *)buf, "%95s %d %64s %39s %llu", a->name, &v, a->platform, a->md5, &nbytes) == 5 &&
+	ok = sscanf((const char *)buf, "%95s %d %64s %39s %llu", a->name, &v, a->platform, a->md5,
+		    &nbytes) == 5 &&
 	     boinc_upload_name_ok(a->name);
 	free(buf);
 	buf = NULL;
@@ -405,6 +406,20 @@ static int bs_blob_input(struct server *s, struct bs_task *k, size_t i, const st
 	return bs_input(k, i, path, name, open, base, err);
 }
 
+/* STATE/boinc/files/agora_coordinator.pub, the coordinator's public key
+ * file as the tasks get it (written once). */
+static int bs_coord_key(struct server *s, char *path, size_t size, struct error *err)
+{
+	char hex[KEY_PUBLIC_HEX_LEN + 1], text[128];
+
+	bs_path(path, size, s, "files", "agora_coordinator.pub");
+	if (access(path, F_OK) == 0)
+		return 0;
+	key_public_to_hex(server_public_key(s), hex);
+	snprintf(text, sizeof(text), "%s\n%s\n", KEY_PUBLIC_HEADER, hex);
+	return fileio_write_atomic(path, text, strlen(text), 0644, 0, err);
+}
+
 /* Describes assignment a as a BOINC task in k. */
 static int bs_task_make(struct server *s, const struct sched_assignment *a, const char *base,
 			struct bs_task *k, struct error *err)
@@ -421,8 +436,8 @@ static int bs_task_make(struct server *s, const struct sched_assignment *a, cons
 	if ((rc = fileio_write_atomic(path, a->envelope, a->envelope_len, 0600, 0, err)) < 0 ||
 	    (rc = bs_input(k, 0, path, name, "agora_unit", base, err)) < 0)
 		return rc;
-	snprintf(path, sizeof(path), "%s/keys/coordinator.pub", server_state_path(s));
-	if ((rc = bs_input(k, 1, path, "agora_coordinator.pub", "agora_key", base, err)) < 0 ||
+	if ((rc = bs_coord_key(s, path, sizeof(path), err)) < 0 ||
+	    (rc = bs_input(k, 1, path, "agora_coordinator.pub", "agora_key", base, err)) < 0 ||
 	    (rc = bs_blob_input(s, k, 2, &u.model, "agora_model", base, err)) < 0)
 		return rc;
 	for (size_t i = 0; i < u.n_data; i++) {
@@ -434,7 +449,7 @@ static int bs_task_make(struct server *s, const struct sched_assignment *a, cons
 	snprintf(k->res, sizeof(k->res), "agora_%" PRId64 "_0", a->replica);
 	snprintf(k->out[0], BS_NAME, "agora_%" PRId64 "_0_env", a->replica);
 	snprintf(k->out[1], BS_NAME, "agora_%" PRId64 "_0_blob", a->replica);
-	snprintf(k->up, sizeof(k->up), "%supload", base);
+	snprintf(k->up, sizeof(k->up), "%sfile_upload_handler", base);
 	k->t.wu_name = k->wu;
 	k->t.result_name = k->res;
 	k->t.n_outputs = 2;
@@ -510,7 +525,9 @@ void boinc_server_scheduler(struct http_request *req, void *ctx)
 	r.acks = acks;
 	if (bs_app_load(s, base, app) == 0) {
 		r.app = &app->app;
-		r.code_sign_key = app->key;
+		/* only once: a client that has a key wants a new one signed by it */
+		if (!rq->has_code_sign_key)
+			r.code_sign_key = app->key;
 	}
 	while (r.app && rq->work_req_seconds > 0 && n < BOINC_SERVER_TASKS_MAX) {
 		struct sched_assignment a;

@@ -8,7 +8,8 @@
  *   POST /boinc/cgi         scheduler RPC
  *   GET  /boinc/download/NAME   app, unit envelopes, the coordinator key,
  *                           blobs ("blob_HASH", from the blob store)
- *   POST /boinc/upload      file upload handler
+ *   POST /boinc/file_upload_handler   file upload handler (BOINC clients
+ *                           know an upload URL by that name in it)
  *
  * A BOINC account key (authenticator) is one Agora host: its Ed25519 key
  * is derived from the coordinator's secret key and the authenticator (so
@@ -51,7 +52,7 @@ void boinc_server_upload(struct http_request *req, void *ctx);
 	     0,      boinc_server_download,           NULL,                                        \
 	     "boinc"},                                                                             \
 	    {"POST",                                                                               \
-	     BOINC_SERVER_PREFIX "upload",                                                         \
+	     BOINC_SERVER_PREFIX "file_upload_handler",                                            \
 	     0,                                                                                    \
 	     BOINC_SERVER_UPLOAD_MAX,                                                              \
 	     boinc_server_upload,                                                                  \

@@ -39,7 +39,7 @@ static const char reporting[] =
     "<platform_name>x86_64-pc-linux-gnu</platform_name>\n"
     "<work_req_seconds>0</work_req_seconds>\n"
     "<result><name>agora_5_r9</name><final_cpu_time>1.5</final_cpu_time>"
-    "<exit_status>0</exit_status><state>4</state>"
+    "<exit_status>0</exit_status><state>5</state>"
     "<file_info><name>agora_5_r9_env</name><nbytes>500</nbytes></file_info></result>\n"
     "<result><name>agora_6_r10</name><exit_status>1</exit_status><state>3</state></result>\n"
     "<other_results><other_result><name>x</name></other_result></other_results>\n"
