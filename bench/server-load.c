@@ -487,14 +487,15 @@ static int phase(int n, double secs, long db_hosts, long units, unsigned threads
 
 int main(int argc, char **argv)
 {
-	int n = argc > 1 ? atoi(argv[1]) : 1000;
+	long n = argc > 1 ? strtol(argv[1], NULL, 10) : 1000;
 	double secs = argc > 2 ? strtod(argv[2], NULL) : 10;
 	long db_hosts = argc > 3 ? strtol(argv[3], NULL, 10) : 100000;
 	long db_units = argc > 4 ? strtol(argv[4], NULL, 10) : 1000000;
-	unsigned threads = argc > 5 ? (unsigned)atoi(argv[5]) : 0;
+	long threads = argc > 5 ? strtol(argv[5], NULL, 10) : 0;
 	struct rlimit rl;
 
-	if (n < 1 || n > 20000 || secs <= 0 || secs > 3600 || db_hosts < 0 || db_units < 0) {
+	if (n < 1 || n > 20000 || secs <= 0 || secs > 3600 || db_hosts < 0 || db_units < 0 ||
+	    threads < 0 || threads > 64) {
 		fprintf(stderr, "usage: server-load [HOSTS [SECONDS [DB_HOSTS DB_UNITS "
 				"[THREADS]]]]\n");
 		return 2;
@@ -506,14 +507,14 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	printf("agora-server load: %d simulated hosts, %.0f s, HTTP threads %u (0: one per "
+	printf("agora-server load: %ld simulated hosts, %.0f s, HTTP threads %ld (0: one per "
 	       "CPU)\n",
 	       n, secs, threads);
-	if (phase(n, secs, 0, 100000, threads, 0) < 0)
+	if (phase((int)n, secs, 0, 100000, (unsigned)threads, 0) < 0)
 		return 1;
 	if (db_units > 0) {
 		printf("\nmemory:\n");
-		if (phase(n, secs, db_hosts, db_units, threads, 1) < 0)
+		if (phase((int)n, secs, db_hosts, db_units, (unsigned)threads, 1) < 0)
 			return 1;
 	}
 	curl_global_cleanup();
