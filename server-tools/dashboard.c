@@ -349,9 +349,17 @@ static void dash_job(struct html *h, const char *project, const struct stats_job
 	dash_job_chart(h, j);
 	dash_job_validation(h, j);
 	dash_job_units(h, j);
-	html_lit(h, "<section><h2>Text sample from the newest model</h2><p class=\"muted\" "
-		    "id=\"sample\">None yet: the merger does not store samples.</p></section>"
-		    "</div>");
+	html_lit(h, "<section><h2>Text sample from the newest model</h2>");
+	if (j->sample_round < 0) {
+		html_lit(h, "<p class=\"muted\" id=\"sample\">None yet: no model version has "
+			    "been merged.</p>");
+	} else {
+		html_printf(h, "<p class=\"muted\">model version %lld writes:</p><pre id=\"sample\">",
+			    (long long)j->sample_round);
+		html_text(h, j->sample);
+		html_lit(h, "</pre>");
+	}
+	html_lit(h, "</section></div>");
 	dash_job_rounds(h, j);
 	html_page_end(h, now);
 }

@@ -457,6 +457,26 @@ static int stats_job_head(struct db *db, struct stats_job *j)
 	return j->n_rounds < 0 ? ERROR_DB : 0;
 }
 
+/* The newest stored text sample of the job's model versions. */
+static int stats_job_sample(struct db *db, struct stats_job *j)
+{
+	sqlite3_stmt *st = db_stmt_cached(db, "SELECT round, sample FROM rounds WHERE job = ?1"
+					      " AND sample IS NOT NULL ORDER BY round DESC LIMIT 1");
+	int step;
+
+	j->sample_round = -1;
+	if (!st)
+		return ERROR_DB;
+	sqlite3_bind_int64(st, 1, j->job.id);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		j->sample_round = sqlite3_column_int64(st, 0);
+		stats_text(st, 1, j->sample, sizeof(j->sample));
+	}
+	sqlite3_reset(st);
+	return step == SQLITE_ROW || step == SQLITE_DONE ? 0 : ERROR_DB;
+}
+
 int stats_job_get(struct db *db, int64_t job, struct stats_job *j)
 {
 	int rc;
@@ -476,6 +496,8 @@ int stats_job_get(struct db *db, int64_t job, struct stats_job *j)
 		rc = stats_job_durations(db, j);
 	if (rc == 0)
 		rc = stats_job_replicas(db, j);
+	if (rc == 0)
+		rc = stats_job_sample(db, j);
 	db_unlock(db);
 	return rc;
 }
@@ -710,7 +732,11 @@ json_t *stats_job_json(const struct stats_job *j)
 		      "timeout", (json_int_t)j->outcome_timeout, "abandoned",
 		      (json_int_t)j->outcome_abandoned));
 	json_object_set_new(o, "validation", stats_validation_json(j));
-	json_object_set_new(o, "sample", json_null());
+	json_object_set_new(o, "sample",
+			    j->sample_round < 0
+				? json_null()
+				: json_pack("{s:I, s:s}", "model_version", (json_int_t)j->sample_round,
+					    "text", j->sample));
 	return o;
 }
 

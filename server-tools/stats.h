@@ -43,6 +43,7 @@
 #define STATS_INVALID_MAX 20   /* invalid results listed (the newest) */
 #define STATS_TOP_MAX     100  /* leaderboard rows */
 #define STATS_NAME_MAX    64
+#define STATS_SAMPLE_MAX  256 /* bytes of a model's text sample shown */
 #define STATS_DEVICE_MAX  256
 #define STATS_STATE_MAX   16
 #define STATS_PRESET_MAX  32
@@ -126,6 +127,10 @@ struct stats_job {
 	struct stats_count reasons[STATS_REASONS_MAX]; /* every invalid reason */
 	size_t n_invalid;
 	struct stats_invalid invalid_list[STATS_INVALID_MAX];
+	/* the newest model version's text sample (coord.c writes one per
+	 * merge: printable ASCII and newlines); sample_round -1 when none */
+	int64_t sample_round;
+	char sample[STATS_SAMPLE_MAX + 1];
 };
 
 struct stats_volunteer {

@@ -253,6 +253,35 @@ static char *page(struct db *db, const char *path, unsigned *status)
 	return html_take(&h, &len);
 }
 
+/* A stored text sample shows in the JSON and, escaped, on the page. */
+static void test_sample(struct db *db)
+{
+	struct stats_job *j = calloc(1, sizeof(*j));
+	unsigned st;
+	json_t *o;
+	char *p;
+
+	db_lock(db);
+	sqlite3_exec(db_sqlite(db), "UPDATE rounds SET sample = 'to <b>be</b> & not' WHERE job = 1",
+		     NULL, NULL, NULL);
+	db_unlock(db);
+	o = stats_job_get(db, 1, j) == 0 ? stats_job_json(j) : NULL;
+	tap_ok(o &&
+		   strcmp(json_string_value(json_object_get(json_object_get(o, "sample"), "text")),
+			  "to <b>be</b> & not") == 0 &&
+		   json_integer_value(json_object_get(json_object_get(o, "sample"),
+						      "model_version")) == j->sample_round &&
+		   j->sample_round >= 0,
+	       "job JSON: the newest model version's text sample");
+	json_decref(o);
+	p = page(db, "/jobs/1", &st);
+	tap_ok(p && strstr(p, "<pre id=\"sample\">to &lt;b&gt;be&lt;/b&gt; &amp; not</pre>") &&
+		   !strstr(p, "None yet"),
+	       "job page: the text sample, escaped");
+	free(p);
+	free(j);
+}
+
 static void test_pages(struct db *db)
 {
 	char link[128];
@@ -320,6 +349,7 @@ int main(void)
 	test_job(db);
 	test_volunteers(db);
 	test_pages(db);
+	test_sample(db);
 	test_parse_id();
 	db_free(db);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
