@@ -305,24 +305,13 @@ static int write_output(const char *logical, const void *buf, size_t len, struct
 static int save_result(const struct hash *id, const struct compute_output *c, struct error *err)
 {
 	struct key_secret sk;
-	struct result res;
 	unsigned char *env = NULL;
 	size_t env_len;
 	int ret;
 
 	if ((ret = task_key(&sk, err)) < 0)
 		return ret;
-	result_init(&res);
-	res.unit_id = *id;
-	key_public_of(&res.host, &sk);
-	res.output = c->output;
-	res.output_size = c->output_size;
-	res.metrics.loss_first = c->loss_first;
-	res.metrics.loss_last = c->loss_last;
-	memcpy(res.compute.device, c->device, sizeof(res.compute.device));
-	res.compute.seconds = c->seconds;
-	res.compute.steps = c->steps;
-	ret = result_seal(&res, &sk, &env, &env_len, err);
+	ret = compute_seal_result(id, c, &sk, &env, &env_len, err);
 	sodium_memzero(&sk, sizeof(sk));
 	if (ret < 0)
 		return ret;

@@ -422,3 +422,22 @@ out:
 	free(ck);
 	return ret;
 }
+
+int compute_seal_result(const struct hash *unit_id, const struct compute_output *c,
+			const struct key_secret *sk, unsigned char **env, size_t *env_len,
+			struct error *err)
+{
+	struct result res;
+
+	result_init(&res);
+	res.unit_id = *unit_id;
+	key_public_of(&res.host, sk);
+	res.output = c->output;
+	res.output_size = c->output_size;
+	res.metrics.loss_first = c->loss_first;
+	res.metrics.loss_last = c->loss_last;
+	memcpy(res.compute.device, c->device, sizeof(res.compute.device));
+	res.compute.seconds = c->seconds;
+	res.compute.steps = c->steps;
+	return result_seal(&res, sk, env, env_len, err);
+}

@@ -30,6 +30,7 @@
 
 #include "common/error.h"
 #include "workunits/hash.h"
+#include "workunits/key.h"
 #include "workunits/result.h"
 #include "workunits/unit.h"
 
@@ -83,6 +84,14 @@ int compute_check_unit(const struct unit *u, struct error *err) __attribute__((w
 int compute_unit(const struct unit *u, const unsigned char *theta, size_t theta_len,
 		 const unsigned char *data, size_t data_len, const struct compute_opts *o,
 		 struct compute_output *out, struct error *err) __attribute__((warn_unused_result));
+
+/* The result descriptor of a computed unit (its id, c's output and
+ * figures, the host key's public half), sealed with sk. *env is malloc'd:
+ * the caller frees it. agora-client and agora-boinc both answer with it,
+ * so their replicas carry the same descriptor fields. */
+int compute_seal_result(const struct hash *unit_id, const struct compute_output *c,
+			const struct key_secret *sk, unsigned char **env, size_t *env_len,
+			struct error *err) __attribute__((warn_unused_result));
 
 /* Reads the step of the checkpoint in dir (0 when none). */
 uint64_t compute_ckpt_step(const char *dir);

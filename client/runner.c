@@ -381,24 +381,13 @@ static int save_result(struct runner *r, struct job *j, const struct compute_out
 {
 	char path[FILEIO_PATH_MAX];
 	struct key_secret sk;
-	struct result res;
 	unsigned char *env = NULL;
 	size_t env_len;
 	int ret;
 
 	if ((ret = state_host_key(r->o->state, &j->p, &sk, err)) < 0)
 		return ret;
-	result_init(&res);
-	res.unit_id = j->id;
-	key_public_of(&res.host, &sk);
-	res.output = c->output;
-	res.output_size = c->output_size;
-	res.metrics.loss_first = c->loss_first;
-	res.metrics.loss_last = c->loss_last;
-	memcpy(res.compute.device, c->device, sizeof(res.compute.device));
-	res.compute.seconds = c->seconds;
-	res.compute.steps = c->steps;
-	ret = result_seal(&res, &sk, &env, &env_len, err);
+	ret = compute_seal_result(&j->id, c, &sk, &env, &env_len, err);
 	sodium_memzero(&sk, sizeof(sk));
 	if (ret < 0)
 		return ret;
