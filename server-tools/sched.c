@@ -139,30 +139,28 @@ out:
 	return rc;
 }
 
-/* With the lock held and a transaction open. */
-static int sched_expire_locked(struct db *db, int64_t now)
+/* Runs one cached statement bound with ?1 = now; lock held. */
+static int sched_step_now(struct db *db, const char *sql, int64_t now)
 {
-	sqlite3_stmt *st = db_stmt_cached(db, sched_sql_expire_replace);
-	int rc;
+	sqlite3_stmt *st = db_stmt_cached(db, sql);
 
 	if (!st)
 		return ERROR_DB;
 	sqlite3_bind_int64(st, 1, now);
-	rc = db_step(db, st);
-	if (rc < 0)
-		return rc;
-	st = db_stmt_cached(db, sched_sql_expire_fail);
-	if (!st)
-		return ERROR_DB;
-	sqlite3_bind_int64(st, 1, now);
-	rc = db_step(db, st);
-	if (rc < 0)
-		return rc;
-	st = db_stmt_cached(db, sched_sql_expire);
-	if (!st)
-		return ERROR_DB;
-	sqlite3_bind_int64(st, 1, now);
-	rc = db_step(db, st);
+	return db_step(db, st);
+}
+
+/* With the lock held and a transaction open: overdue replicas get their
+ * replacements (or fail their unit), then are timed out. Returns how many
+ * timed out. */
+static int sched_expire_locked(struct db *db, int64_t now)
+{
+	int rc = sched_step_now(db, sched_sql_expire_replace, now);
+
+	if (rc >= 0)
+		rc = sched_step_now(db, sched_sql_expire_fail, now);
+	if (rc >= 0)
+		rc = sched_step_now(db, sched_sql_expire, now);
 	return rc < 0 ? rc : sqlite3_changes(db_sqlite(db));
 }
 
