@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define LOG_LINE_MAX 1024
@@ -30,6 +31,22 @@ void log_init(const char *progname, enum log_level max_level)
 	log_max = max_level;
 }
 
+/* 1 when stderr is the journal's stream: systemd sets JOURNAL_STREAM to
+ * "DEV:INODE" of the stream it connects, and children inherit it even
+ * when their stderr goes elsewhere (BOINC runs agora-boinc with stderr
+ * in a file), so the variable alone is not enough. */
+static int log_stderr_is_journal(void)
+{
+	const char *v = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	int n = 0;
+
+	return v && sscanf(v, "%llu:%llu%n", &dev, &ino, &n) == 2 && v[n] == '\0' &&
+	       fstat(STDERR_FILENO, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+	       (unsigned long long)st.st_ino == ino;
+}
+
 void log_set_level(enum log_level max_level)
 {
 	log_max = max_level;
@@ -45,7 +62,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	if (level > log_max)
 		return;
 	if (log_journal < 0)
-		log_journal = getenv("JOURNAL_STREAM") != NULL;
+		log_journal = log_stderr_is_journal();
 
 	if (log_journal)
 		n = snprintf(line, sizeof(line), "<%d>", (int)level);

@@ -4,8 +4,9 @@
  * Messages follow the house style: lowercase, what failed first, the
  * subject quoted ("cannot open 'state.db': permission denied"). Each line
  * goes to stderr prefixed with the program name set by log_init(). When
- * run by systemd (JOURNAL_STREAM set) the prefix carries a syslog level
- * ("<3>") so the journal records the severity.
+ * stderr is systemd's journal stream (JOURNAL_STREAM names its device and
+ * inode) the prefix is a syslog level instead ("<3>") so the journal
+ * records the severity.
  */
 #ifndef AGORA_COMMON_LOG_H
 #define AGORA_COMMON_LOG_H
