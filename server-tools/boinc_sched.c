@@ -16,6 +16,35 @@
 /* Scheduler replies are small: a few KiB a task. */
 #define REPLY_MAX (16u << 20)
 
+#define APP_PREFIX "agora-boinc: "
+
+/* The last line of stderr_out that agora-boinc wrote (APP_PREFIX) into
+ * out; BOINC's runtime writes its own lines around it. */
+static void reported_message(char *out, size_t size, const struct boinc_xml_node *n)
+{
+	const char *text = n ? n->text : NULL, *line = NULL, *p;
+	size_t len = 0, i;
+
+	out[0] = '\0';
+	for (p = text; p && *p;) {
+		const char *end = strchr(p, '\n');
+		size_t l = end ? (size_t)(end - p) : strlen(p);
+
+		if (l >= strlen(APP_PREFIX) && memcmp(p, APP_PREFIX, strlen(APP_PREFIX)) == 0) {
+			line = p;
+			len = l;
+		}
+		p += l + (end != NULL);
+	}
+	if (!line)
+		return;
+	if (len > size - 1)
+		len = size - 1;
+	for (i = 0; i < len; i++)
+		out[i] = (unsigned char)line[i] < 0x20 || line[i] == 0x7f ? '?' : line[i];
+	out[len] = '\0';
+}
+
 static int reported_parse(struct boinc_sched_reported *out, const struct boinc_xml_node *n,
 			  struct error *err)
 {
@@ -33,6 +62,7 @@ static int reported_parse(struct boinc_sched_reported *out, const struct boinc_x
 	ret = boinc_xml_child_i64(n, "state", 0, 100, &out->state, err);
 	if (ret < 0 && ret != ERROR_MISSING)
 		return ret;
+	reported_message(out->message, sizeof(out->message), boinc_xml_child(n, "stderr_out"));
 	return 0;
 }
 

@@ -8,7 +8,7 @@
  * client's XML with the capped reader (boinc_xml.h): the account
  * authenticator, the host id the project gave before, the platform, how
  * many seconds of work are wanted, and the tasks being reported (name,
- * exit status, state). Unknown elements are ignored, as BOINC's own
+ * exit status, state, the app's last message). Unknown elements are ignored, as BOINC's own
  * scheduler does; known ones are range-checked; more than
  * BOINC_SCHED_REPORTED_MAX reported tasks is ERROR_TOO_BIG (a real client
  * reports far fewer per RPC).
@@ -32,6 +32,7 @@
 #define BOINC_SCHED_PLATFORM_MAX 64
 #define BOINC_SCHED_REPORTED_MAX 256
 #define BOINC_SCHED_REQUEST_MAX  (1u << 20) /* request bytes */
+#define BOINC_SCHED_MESSAGE_MAX  200 /* bytes kept of the app's message */
 /* BOINC's task state "files uploaded" (RESULT_FILES_UPLOADED; 4 is uploading). */
 #define BOINC_SCHED_STATE_UPLOADED 5
 
@@ -39,6 +40,10 @@ struct boinc_sched_reported {
 	char name[BOINC_SCHED_NAME_MAX + 1];
 	int64_t exit_status; /* 0: success */
 	int64_t state;       /* BOINC's RESULT_* state */
+	/* The last line agora-boinc wrote to the task's stderr.txt (it starts
+	 * "agora-boinc: "; BOINC sends stderr.txt as <stderr_out>), cut to
+	 * BOINC_SCHED_MESSAGE_MAX bytes, control bytes as '?'; "" if none. */
+	char message[BOINC_SCHED_MESSAGE_MAX + 1];
 };
 
 struct boinc_sched_request {

@@ -5,9 +5,11 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,6 +295,23 @@ out:
 	return rc;
 }
 
+/* Removes what replica r left under STATE/boinc/: its unit envelope as
+ * served and its uploads (the blob is in the blob store by now, the
+ * result descriptor in the database). Missing files are fine. */
+static void bs_forget(struct server *s, int64_t r)
+{
+	static const char *const where[][2] = {
+	    {"files", "_unit"}, {"upload", "_0_env"}, {"upload", "_0_blob"}};
+	char name[BS_NAME], path[FILEIO_PATH_MAX];
+
+	for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
+		snprintf(name, sizeof(name), "agora_%" PRId64 "%s", r, where[i][1]);
+		bs_path(path, sizeof(path), s, where[i][0], name);
+		if (unlink(path) < 0 && errno != ENOENT)
+			log_warn("cannot remove %s: %s", path, strerror(errno));
+	}
+}
+
 static void bs_report(struct server *s, const struct boinc_sched_reported *t, int64_t host,
 		      const struct key_secret *hsk)
 {
@@ -303,16 +322,63 @@ static void bs_report(struct server *s, const struct boinc_sched_reported *t, in
 
 	error_clear(&err);
 	if (sscanf(t->name, "agora_%lld_0%n", &r, &n) != 1 || t->name[n] ||
-	    sched_replica_get(server_db(s), r, &rep) < 0 || rep.host != host ||
-	    strcmp(rep.state, "in_progress") != 0)
+	    sched_replica_get(server_db(s), r, &rep) < 0 || rep.host != host)
 		return;
+	if (strcmp(rep.state, "in_progress") != 0) {
+		bs_forget(s, rep.id); /* late: the replica went to another host */
+		return;
+	}
 	if (t->exit_status == 0 && t->state == BOINC_SCHED_STATE_UPLOADED &&
-	    bs_record(s, &rep, host, hsk, &err) == 0)
+	    bs_record(s, &rep, host, hsk, &err) == 0) {
+		bs_forget(s, rep.id);
 		return;
+	}
+	if (!err.msg[0] && t->message[0])
+		error_set(&err, ERROR_STATE, "%s", t->message);
 	log_warn("BOINC task '%s' failed (exit %" PRId64 ")%s%s", t->name, t->exit_status,
 		 err.msg[0] ? ": " : "", err.msg);
 	if (sched_abandon(server_db(s), rep.id, host, NULL, time(NULL)) < 0)
 		log_warn("cannot give replica %lld up", r);
+	bs_forget(s, rep.id);
+}
+
+/* Removes the files of replicas no longer in progress from dir (files or
+ * upload): those whose task was never reported (deadline passed, client
+ * detached). Runs at most every BS_SWEEP_S seconds, from scheduler RPCs:
+ * without BOINC traffic nothing new is written. */
+#define BS_SWEEP_S 600
+
+static void bs_sweep_dir(struct server *s, const char *sub)
+{
+	char path[FILEIO_PATH_MAX];
+	struct sched_replica rep;
+	struct dirent *e;
+	long long r;
+	int rc;
+	DIR *d;
+
+	bs_path(path, sizeof(path), s, sub, NULL);
+	if (!(d = opendir(path)))
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (sscanf(e->d_name, "agora_%lld_", &r) != 1 || r < 1)
+			continue;
+		rc = sched_replica_get(server_db(s), r, &rep);
+		if (rc == ERROR_NOT_FOUND || (rc == 0 && strcmp(rep.state, "in_progress") != 0))
+			bs_forget(s, r);
+	}
+	closedir(d);
+}
+
+static void bs_sweep(struct server *s)
+{
+	static _Atomic int64_t last;
+	int64_t now = (int64_t)time(NULL), was = atomic_load(&last);
+
+	if (now - was < BS_SWEEP_S || !atomic_compare_exchange_strong(&last, &was, now))
+		return;
+	bs_sweep_dir(s, "files");
+	bs_sweep_dir(s, "upload");
 }
 
 /* ---- dispatch: replicas as BOINC tasks ---- */
@@ -523,6 +589,7 @@ void boinc_server_scheduler(struct http_request *req, void *ctx)
 		acks[r.n_acks++] = rq->reported[i].name;
 	}
 	r.acks = acks;
+	bs_sweep(s);
 	if (bs_app_load(s, base, app) == 0) {
 		r.app = &app->app;
 		/* only once: a client that has a key wants a new one signed by it */

@@ -41,7 +41,13 @@ static const char reporting[] =
     "<result><name>agora_5_r9</name><final_cpu_time>1.5</final_cpu_time>"
     "<exit_status>0</exit_status><state>5</state>"
     "<file_info><name>agora_5_r9_env</name><nbytes>500</nbytes></file_info></result>\n"
-    "<result><name>agora_6_r10</name><exit_status>1</exit_status><state>3</state></result>\n"
+    "<result><name>agora_6_r10</name><exit_status>1</exit_status><state>3</state>\n"
+    "<stderr_out>\n<core_client_version>7.20.5</core_client_version>\n<![CDATA[\n"
+    "<message>\nprocess exited with code 1 (0x1, -255)</message>\n<stderr_txt>\n"
+    "agora-boinc: an earlier line\n"
+    "agora-boinc: work unit refused: bad signature <&>\t\n"
+    "14:02:11 (4242): called boinc_finish(1)\n\n</stderr_txt>\n]]>\n</stderr_out>\n"
+    "</result>\n"
     "<other_results><other_result><name>x</name></other_result></other_results>\n"
     "</scheduler_request>\n";
 
@@ -158,6 +164,11 @@ int main(void)
 		   r->reported[0].state == BOINC_SCHED_STATE_UPLOADED,
 	       "the first: uploaded, exit 0");
 	TAP_OK(r->reported[1].exit_status == 1, "the second: exit status 1");
+	TAP_OK(r->reported[0].message[0] == '\0', "the first has no message");
+	TAP_OK(strcmp(r->reported[1].message,
+		      "agora-boinc: work unit refused: bad signature <&>?") == 0,
+	       "the second: the app's last line of stderr_out, control bytes replaced: '%s'",
+	       r->reported[1].message);
 
 	TAP_IS(parse(r, "<scheduler_request><hostid>1</hostid>", &err), ERROR_FORMAT,
 	       "truncated XML is refused");
