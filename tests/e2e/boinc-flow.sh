@@ -6,7 +6,8 @@
 # on a busy machine, its own GUI RPC port); the BOINC client downloads
 # the app, computes units, uploads them, and the job is done with every
 # unit validated by equal hashes between the BOINC host and agora-client;
-# the coordinator keeps no BOINC files of reported tasks.
+# the coordinator keeps no BOINC files of reported tasks, and sweeps
+# stale ones.
 # Prints TAP; skips without `boinc`, agora-boinc or an OpenCL device.
 # Everything stops by itself (bounded loops, kill on exit).
 set -u
@@ -43,6 +44,11 @@ check 'demo_adm dataset add "$work/corpus.txt" --owner tests --licence cc0 --sou
 demo_spec boinc boinc-data 1 2 2 1 2 >"$work/spec.json"
 check 'demo_adm job create "$work/spec.json" >"$work/job.out" 2>&1' "job create"
 
+# leftovers of a replica that does not exist (a task never reported):
+# the first scheduler RPC's sweep removes them
+mkdir -p "$work/server/boinc/files" "$work/server/boinc/upload"
+echo stale >"$work/server/boinc/files/agora_999_unit"
+echo stale >"$work/server/boinc/upload/agora_999_0_blob"
 bdir=$work/boinc
 gport=$((31000 + $$ % 2000))
 bl_prepare "$bdir"
@@ -63,7 +69,7 @@ check '[ "${valid:-0}" -ge 4 ]' "every replica valid: BOINC and agora-client has
 check '! grep -q " [1-9][0-9]* failed" "$work/status.txt"' "no unit failed"
 check '[ -z "$(ls "$work/server/boinc/upload")" ] &&
 	! ls "$work"/server/boinc/files/agora_*_unit >/dev/null 2>&1' \
-	"no uploads or unit envelopes of reported tasks are left under STATE/boinc/"
+	"no uploads or unit envelopes of reported tasks (or stale ones) are left under STATE/boinc/"
 if [ $fail -ne 0 ]; then
 	bl_dump "$bdir"
 	echo "# --- server.log"
