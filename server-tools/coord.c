@@ -495,10 +495,15 @@ static int coord_validate_pass(struct coord *c)
 	return did;
 }
 
-/* The open round of each running job: make missing units, or merge. */
+/* The open round of each running job: make missing units, or merge once
+ * every unit is settled. A unit that failed (too many errors, or no
+ * agreement within max_replicas) is left out: the round merges the units
+ * that validated, and its manifest lists just those (audit re-derives the
+ * same average). When every unit of a round failed there is nothing to
+ * merge: the job is paused, with the reason in the log, for an admin. */
 static int coord_round_pass(struct coord *c)
 {
-	int64_t jobs[64], round, units, validated;
+	int64_t jobs[64], round, units, validated, failed;
 	struct coord_job j;
 	sqlite3_stmt *st;
 	int n = 0, i, did = 0, rc;
@@ -522,11 +527,25 @@ static int coord_round_pass(struct coord *c)
 					    "SELECT count(*) FROM units WHERE job = ?1 AND"
 					    " round = ?2 AND state = 'validated'",
 					    j.id, round);
+		failed = coord_query_int(c,
+					 "SELECT count(*) FROM units WHERE job = ?1 AND"
+					 " round = ?2 AND state = 'failed'",
+					 j.id, round);
 		if (units < j.spec.units_per_round) {
 			rc = coord_round_generate(c, &j, round);
 			did += rc > 0 ? 1 : 0;
-		} else if (validated == j.spec.units_per_round) {
-			did += coord_merge(c, &j, round) == 0 ? 1 : 0;
+		} else if (validated > 0 && validated + failed == j.spec.units_per_round) {
+			if (failed > 0)
+				log_warn("job '%s': round %" PRId64 ": %" PRId64 " of %" PRId64
+					 " units failed; merging the %" PRId64 " that validated",
+					 j.spec.name, round, failed, units, validated);
+			did += coord_merge(c, &j, round, (size_t)validated) == 0 ? 1 : 0;
+		} else if (failed == j.spec.units_per_round) {
+			log_error("job '%s': every unit of round %" PRId64 " failed; job paused "
+				  "(the hosts' errors are in the replicas; cancel the job, or fix "
+				  "and resume it)",
+				  j.spec.name, round);
+			did += sched_job_set_state(c->db, j.id, "paused") == 0 ? 1 : 0;
 		}
 	}
 	return did;

@@ -56,8 +56,9 @@ int coord_blob_record(struct coord *c, const struct hash *h, uint64_t raw_size);
  * at least COORD_SAMPLE_BYTES + 1 bytes; "" when it cannot be made. */
 void coord_sample(const struct jobspec *s, const float *theta, const unsigned char *eval,
 		  size_t eval_len, uint64_t version, char *out, size_t cap);
-/* Merges round `round` of job j (coord_merge.c); 0 or an error. */
-int coord_merge(struct coord *c, const struct coord_job *j, int64_t round);
+/* Merges round `round` of job j (coord_merge.c) from its n_valid
+ * validated units (the others failed); 0 or an error. */
+int coord_merge(struct coord *c, const struct coord_job *j, int64_t round, size_t n_valid);
 /* Runs one statement bound with ?1 = a and, when it has a ?2, b (or d
  * when d is not 0); the caller holds the db lock. */
 int coord_exec(struct coord *c, const char *sql, int64_t a, int64_t b, double d);

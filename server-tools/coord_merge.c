@@ -214,9 +214,9 @@ static void coord_version_sample(struct coord *c, const struct coord_job *j,
 }
 
 /* Merges round r of job j: θ_(r+1), the manifest, the next round. */
-int coord_merge(struct coord *c, const struct coord_job *j, int64_t round)
+int coord_merge(struct coord *c, const struct coord_job *j, int64_t round, size_t n)
 {
-	size_t n = (size_t)j->spec.units_per_round, n_params = model_param_count(j->spec.cfg);
+	size_t n_params = model_param_count(j->spec.cfg);
 	struct merge_round_in in;
 	struct merge_round_out out;
 	struct coord_round prev;

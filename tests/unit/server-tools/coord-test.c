@@ -787,6 +787,23 @@ static void test_merge_redo(void)
 
 /* A result that arrives after its unit was validated (a third replica
  * that was out) is compared with the canonical one and credited. */
+/* The first column of the first row of q, or -1. */
+static int64_t coord_query_int_test(const char *q)
+{
+	struct db *db = server_db(srv);
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	db_lock(db);
+	if (sqlite3_prepare_v2(db_sqlite(db), q, -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			v = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	db_unlock(db);
+	return v;
+}
+
 /* A host's credit in FLOPs, or -1. */
 static double host_credit(struct db *db, int64_t host)
 {
@@ -872,6 +889,62 @@ static void test_late_result(const struct hash *shards, size_t n_shards)
 	}
 	db_unlock(db);
 	TAP_IS(valid, 3, "late: the result after validation agrees and is valid too");
+}
+
+/* One SQL statement on the coordinator's database. */
+static void sql(const char *q)
+{
+	struct db *db = server_db(srv);
+
+	db_lock(db);
+	if (sqlite3_exec(db_sqlite(db), q, NULL, NULL, NULL) != SQLITE_OK)
+		tap_diag("%s: %s", q, sqlite3_errmsg(db_sqlite(db)));
+	db_unlock(db);
+}
+
+/* A failed unit does not stall its round: job 3's unit 0 of round 0
+ * fails, the round merges unit 1 alone (its manifest lists one result and
+ * audit re-derives it); when every unit of round 1 fails the job pauses. */
+static void test_failed_unit(const struct hash *shards, size_t n_shards)
+{
+	char spec[2048], cmd[1024], *p;
+	const char *top = getenv("top_builddir");
+	struct fetch f;
+	json_t *j;
+
+	snprintf(spec, sizeof(spec), "%s", spec_good);
+	p = strstr(spec, "\"tiny\"");
+	memcpy(p, "\"fail\"", 6);
+	TAP_IS(admin("POST", "/api/v1/admin/jobs", spec, strlen(spec), &f), 201,
+	       "fail: a third job of 2 rounds x 2 units");
+	fetch_release(&f);
+	sql("UPDATE units SET state = 'failed' WHERE job = 3 AND round = 0 AND idx = 0");
+	for (int k = 0;
+	     k < 4 && coord_query_int_test("SELECT count(*) FROM rounds WHERE job = 3") < 2; k++) {
+		host_turn(1, shards, n_shards);
+		host_turn(2, shards, n_shards);
+		coord_wait_idle(coord, 60000);
+	}
+	TAP_IS(coord_query_int_test("SELECT count(*) FROM rounds WHERE job = 3 AND round = 0"
+				    " AND state = 'done'"),
+	       1, "fail: round 0 is merged without its failed unit");
+	TAP_IS(coord_query_int_test("SELECT count(*) FROM rounds WHERE job = 3"), 2,
+	       "  ... and round 1 is generated");
+	snprintf(cmd, sizeof(cmd),
+		 "%s/agora-admin --server %s --key %s/admin.key audit fail >/dev/null",
+		 top ? top : ".", base, keydir);
+	TAP_IS(run(cmd), 0, "  ... its manifest (one result) passes audit");
+	admin("GET", "/api/v1/admin/jobs/3", NULL, 0, &f);
+	j = f.body ? json_loads(f.body, 0, NULL) : NULL;
+	fetch_release(&f);
+	TAP_IS(json_array_size(json_object_get(j, "failed_units")), 1,
+	       "  ... and job status lists the failed unit");
+	json_decref(j);
+	sql("UPDATE units SET state = 'failed' WHERE job = 3 AND round = 1");
+	coord_kick(coord);
+	coord_wait_idle(coord, 60000);
+	TAP_IS(coord_query_int_test("SELECT count(*) FROM jobs WHERE id = 3 AND state = 'paused'"),
+	       1, "fail: every unit of round 1 failed: the job is paused, not stuck running");
 }
 
 static void test_admin_actions(void)
@@ -974,6 +1047,7 @@ int main(void)
 	test_merge_redo();
 	test_export_audit();
 	test_late_result(shards, i);
+	test_failed_unit(shards, i);
 	test_admin_actions();
 	server_stop(srv);
 	coord_free(coord);
