@@ -366,11 +366,11 @@ static int bs_app_load(struct server *s, const char *base, struct bs_app *a)
 	memcpy(a->key, buf, len);
 	free(buf);
 	snprintf(a->url, sizeof(a->url), "%sdownload/%s", base, a->name);
-	a->app = (struct boinc_sched_app){"agora",
-					  "Agora training",
-					  a->platform,
-					  v,
-					  {a->name, a->url, a->md5, nbytes, a->sig, 1}};
+	a->app = (struct boinc_sched_app){.name = "agora",
+					  .friendly_name = "Agora training",
+					  .platform = a->platform,
+					  .version_num = v,
+					  .exe = {a->name, a->url, a->md5, nbytes, a->sig, 1}};
 	return 0;
 }
 
@@ -524,12 +524,13 @@ void boinc_server_scheduler(struct http_request *req, void *ctx)
 	}
 	r.acks = acks;
 	if (bs_app_load(s, base, app) == 0) {
-		r.app = &app->app;
+		r.apps = &app->app;
+		r.n_apps = 1;
 		/* only once: a client that has a key wants a new one signed by it */
 		if (!rq->has_code_sign_key)
 			r.code_sign_key = app->key;
 	}
-	while (r.app && rq->work_req_seconds > 0 && n < BOINC_SERVER_TASKS_MAX) {
+	while (r.n_apps && rq->work_req_seconds > 0 && n < BOINC_SERVER_TASKS_MAX) {
 		struct sched_assignment a;
 		int rc = sched_assign_from(server_db(s), host, account, NULL, NULL,
 					   server_max_in_progress(s), time(NULL), &a);
