@@ -184,8 +184,8 @@ static int current_load(const char *dir, struct boinc_appver_list *l, struct err
 }
 
 /* Puts v into l and rewrites DIR/current atomically. */
-static int current_write(const char *dir, struct boinc_appver_list *l,
-			 const struct boinc_appver *v, struct error *err)
+static int current_write(const char *dir, struct boinc_appver_list *l, const struct boinc_appver *v,
+			 struct error *err)
 {
 	char path[FILEIO_PATH_MAX + 16], text[BOINC_APPVER_FILE_MAX];
 	long n;
@@ -222,8 +222,8 @@ static int boinc_publish(int argc, char **argv)
 	const char *state = NULL, *key = NULL, *exe = NULL, *version = "100";
 	const char *platform = ADMIN_BOINC_PLATFORM, *plan_class = NULL;
 	const struct admin_option opts[] = {
-	    {"state", 1, &state},       {"key", 1, &key},		  {"exe", 1, &exe},
-	    {"version", 1, &version},   {"platform", 1, &platform}, {"plan-class", 1, &plan_class},
+	    {"state", 1, &state},     {"key", 1, &key},           {"exe", 1, &exe},
+	    {"version", 1, &version}, {"platform", 1, &platform}, {"plan-class", 1, &plan_class},
 	    {NULL, 0, NULL}};
 	char sig[BOINC_SIG_TEXT_MAX], md5[BOINC_MD5_HEX + 1], dir[FILEIO_PATH_MAX];
 	char name[128], path[FILEIO_PATH_MAX + 160];
@@ -238,8 +238,7 @@ static int boinc_publish(int argc, char **argv)
 	if (rc != ADMIN_EXIT_OK)
 		return rc < 0 ? ADMIN_EXIT_OK : rc;
 	v = strtol(version, &end, 10);
-	if (!state || !key || !exe || *end || v < 1 || v > 1000000 ||
-	    !platform[0] ||
+	if (!state || !key || !exe || *end || v < 1 || v > 1000000 || !platform[0] ||
 	    strspn(platform, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(platform) ||
 	    strlen(platform) > 64) {
 		fputs(admin_boinc_usage, stderr);

@@ -85,14 +85,13 @@ static int line_parse(struct boinc_appver *v, char *line, int line_no, struct er
 	    (n == APPVER_FIELDS && field_copy(v->plan_class, sizeof(v->plan_class), f[5]) < 0))
 		return error_set(err, ERROR_FORMAT, "line %d: a field too long", line_no);
 	if (boinc_appver_check(v, &e) < 0)
-		return error_set(err, boinc_sched_plan_class_known(v->plan_class) ? ERROR_FORMAT
-										  : ERROR_INVALID,
-				 "line %d: %s", line_no, e.msg);
+		return error_set(
+		    err, boinc_sched_plan_class_known(v->plan_class) ? ERROR_FORMAT : ERROR_INVALID,
+		    "line %d: %s", line_no, e.msg);
 	return 0;
 }
 
-int boinc_appver_parse(struct boinc_appver_list *l, const char *text, size_t len,
-		       struct error *err)
+int boinc_appver_parse(struct boinc_appver_list *l, const char *text, size_t len, struct error *err)
 {
 	char line[APPVER_LINE_MAX];
 	struct boinc_appver v;
@@ -139,8 +138,7 @@ int boinc_appver_load(struct boinc_appver_list *l, const char *path, struct erro
 	return ret;
 }
 
-int boinc_appver_put(struct boinc_appver_list *l, const struct boinc_appver *v,
-		     struct error *err)
+int boinc_appver_put(struct boinc_appver_list *l, const struct boinc_appver *v, struct error *err)
 {
 	int ret;
 
@@ -153,8 +151,7 @@ int boinc_appver_put(struct boinc_appver_list *l, const struct boinc_appver *v,
 		}
 	/* one version per known plan class: there is always room */
 	if (l->n == BOINC_APPVER_MAX)
-		return error_set(err, ERROR_TOO_BIG, "more than %d app versions",
-				 BOINC_APPVER_MAX);
+		return error_set(err, ERROR_TOO_BIG, "more than %d app versions", BOINC_APPVER_MAX);
 	l->v[l->n++] = *v;
 	return 0;
 }
@@ -179,9 +176,8 @@ long boinc_appver_format(const struct boinc_appver_list *l, char *buf, size_t si
 	for (size_t i = 0; i < l->n; i++) {
 		const struct boinc_appver *v = &l->v[i];
 		int n = snprintf(buf + at, size - at, "%s %d %s %s %llu%s%s\n", v->name,
-				 v->version_num, v->platform, v->md5,
-				 (unsigned long long)v->nbytes, v->plan_class[0] ? " " : "",
-				 v->plan_class);
+				 v->version_num, v->platform, v->md5, (unsigned long long)v->nbytes,
+				 v->plan_class[0] ? " " : "", v->plan_class);
 
 		if (n < 0 || (size_t)n >= size - at)
 			return ERROR_TOO_BIG;

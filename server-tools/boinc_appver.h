@@ -27,10 +27,10 @@
 #include "common/error.h"
 #include "server-tools/boinc_sched.h"
 
-#define BOINC_APPVER_MAX       (1 + BOINC_SCHED_GPU_KINDS) /* CPU + one per GPU vendor */
-#define BOINC_APPVER_NAME_MAX  127
+#define BOINC_APPVER_MAX        (1 + BOINC_SCHED_GPU_KINDS) /* CPU + one per GPU vendor */
+#define BOINC_APPVER_NAME_MAX   127
 #define BOINC_APPVER_NBYTES_MAX (1ull << 40)
-#define BOINC_APPVER_FILE_MAX  4096 /* bytes of 'current' read */
+#define BOINC_APPVER_FILE_MAX   4096 /* bytes of 'current' read */
 
 struct boinc_appver {
 	char name[BOINC_APPVER_NAME_MAX + 1];
@@ -49,8 +49,8 @@ struct boinc_appver_list {
 /* Reads len bytes of 'current' text into l. ERROR_FORMAT for a bad line
  * (its number in the message), ERROR_INVALID for an unknown plan class,
  * ERROR_DUPLICATE for a plan class twice, ERROR_TOO_BIG for too many. */
-int boinc_appver_parse(struct boinc_appver_list *l, const char *text, size_t len,
-		       struct error *err) __attribute__((warn_unused_result));
+int boinc_appver_parse(struct boinc_appver_list *l, const char *text, size_t len, struct error *err)
+    __attribute__((warn_unused_result));
 /* boinc_appver_parse() of the file at path (at most BOINC_APPVER_FILE_MAX
  * bytes); a missing file is ERROR_NOT_FOUND (fileio_read_all()). */
 int boinc_appver_load(struct boinc_appver_list *l, const char *path, struct error *err)
@@ -61,8 +61,8 @@ int boinc_appver_check(const struct boinc_appver *v, struct error *err)
     __attribute__((warn_unused_result));
 /* Puts v into l: replaces the version of the same plan class, or adds it.
  * 0, or what boinc_appver_check() says. */
-int boinc_appver_put(struct boinc_appver_list *l, const struct boinc_appver *v,
-		     struct error *err) __attribute__((warn_unused_result));
+int boinc_appver_put(struct boinc_appver_list *l, const struct boinc_appver *v, struct error *err)
+    __attribute__((warn_unused_result));
 /* The version of plan_class ("" or NULL: the CPU), or NULL. */
 const struct boinc_appver *boinc_appver_find(const struct boinc_appver_list *l,
 					     const char *plan_class);

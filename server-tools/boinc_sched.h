@@ -146,8 +146,8 @@ struct boinc_sched_reply {
 	const char *master_url;
 	int64_t hostid; /* 0: none */
 	double request_delay;
-	const char *code_sign_key; /* public key text, or NULL */
-	const char *message;       /* shown to the volunteer, or NULL */
+	const char *code_sign_key;          /* public key text, or NULL */
+	const char *message;                /* shown to the volunteer, or NULL */
 	const struct boinc_sched_app *apps; /* the app versions tasks may use */
 	size_t n_apps;
 	const struct boinc_sched_task *tasks;

@@ -63,8 +63,8 @@ int main(void)
 	long n;
 
 	error_clear(&err);
-	TAP_IS(parse(&l, "agora-boinc_100_x86_64-pc-linux-gnu 100 x86_64-pc-linux-gnu " MD5A
-			 " 1234\n",
+	TAP_IS(parse(&l,
+		     "agora-boinc_100_x86_64-pc-linux-gnu 100 x86_64-pc-linux-gnu " MD5A " 1234\n",
 		     &err),
 	       0, "an old single-line file parses");
 	f = boinc_appver_find(&l, "");
@@ -74,13 +74,14 @@ int main(void)
 	TAP_OK(boinc_appver_find(&l, NULL) == f && !boinc_appver_find(&l, "opencl_nvidia"),
 	       "NULL finds the CPU version; no GPU version");
 
-	TAP_IS(parse(&l,
-		     "\n"
-		     "agora-boinc_100_x86_64-pc-linux-gnu 100 x86_64-pc-linux-gnu " MD5A " 1234\n"
-		     "agora-boinc_101_x86_64-pc-linux-gnu__opencl_nvidia 101 x86_64-pc-linux-gnu " MD5B
-		     " 99 opencl_nvidia",
-		     &err),
-	       0, "a CPU and a GPU line (blank line, no final newline) parse");
+	TAP_IS(
+	    parse(&l,
+		  "\n"
+		  "agora-boinc_100_x86_64-pc-linux-gnu 100 x86_64-pc-linux-gnu " MD5A " 1234\n"
+		  "agora-boinc_101_x86_64-pc-linux-gnu__opencl_nvidia 101 x86_64-pc-linux-gnu " MD5B
+		  " 99 opencl_nvidia",
+		  &err),
+	    0, "a CPU and a GPU line (blank line, no final newline) parse");
 	f = boinc_appver_find(&l, "opencl_nvidia");
 	TAP_OK(l.n == 2 && f && f->version_num == 101 && f->nbytes == 99,
 	       "the GPU version with its plan class");
@@ -94,8 +95,8 @@ int main(void)
 	snprintf(v.plan_class, sizeof(v.plan_class), "opencl_nvidia");
 	TAP_IS(boinc_appver_put(&l, &v, &err), 0, "a new NVIDIA version is put");
 	f = boinc_appver_find(&l, "opencl_nvidia");
-	TAP_OK(l.n == 2 && f && f->version_num == 102 && boinc_appver_find(&l, "")->version_num ==
-								 100,
+	TAP_OK(l.n == 2 && f && f->version_num == 102 &&
+		   boinc_appver_find(&l, "")->version_num == 100,
 	       "it replaces the NVIDIA line and keeps the CPU line");
 	snprintf(v.plan_class, sizeof(v.plan_class), "opencl_intel_gpu");
 	TAP_IS(boinc_appver_put(&l, &v, &err), 0, "an Intel version is put");

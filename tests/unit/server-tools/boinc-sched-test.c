@@ -139,7 +139,8 @@ static void check_gpus(struct boinc_sched_request *r)
 	TAP_OK(r->work_req_seconds == 0, "no CPU work wanted");
 
 	TAP_IS(parse(r, first, &err), 0, "a request without <coprocs>");
-	TAP_OK(r->gpus[BOINC_SCHED_GPU_NVIDIA].count == 0 && r->gpus[BOINC_SCHED_GPU_ATI].count == 0 &&
+	TAP_OK(r->gpus[BOINC_SCHED_GPU_NVIDIA].count == 0 &&
+		   r->gpus[BOINC_SCHED_GPU_ATI].count == 0 &&
 		   r->gpus[BOINC_SCHED_GPU_INTEL].count == 0,
 	       "has no GPU");
 	TAP_IS(parse(r,
