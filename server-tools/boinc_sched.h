@@ -72,7 +72,7 @@ struct boinc_sched_request {
 	char authenticator[BOINC_SCHED_AUTH_MAX + 1];
 	int64_t hostid; /* 0: not yet known to the project */
 	char platform[BOINC_SCHED_PLATFORM_MAX + 1];
-	double work_req_seconds; /* CPU work wanted (BOINC 7 sends cpu_req_secs here); 0: none */
+	double work_req_seconds; /* CPU work wanted (BOINC 7: the CPU's req_secs only); 0: none */
 	struct boinc_sched_gpu gpus[BOINC_SCHED_GPU_KINDS];
 	int64_t core_major, core_minor;
 	int has_code_sign_key; /* the client has the project's key already */
