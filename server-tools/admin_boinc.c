@@ -10,11 +10,14 @@
  *       prints BOINC's signature of FILE (RSA over its MD5)
  *   agora-admin boinc verify FILE --pub PUBFILE --sig SIGFILE
  *   agora-admin boinc publish --state STATE --key KEYFILE --exe FILE
- *                             [--version N] [--platform P]
- *       copies FILE to STATE/boinc/app/agora-boinc_N_P (0755) with its
- *       signature beside it (.sig), the public key to
- *       STATE/boinc/code_sign.pub, and writes STATE/boinc/app/current:
- *       "NAME N P MD5 NBYTES\n", what the scheduler hands out
+ *                             [--version N] [--platform P] [--plan-class C]
+ *       copies FILE to STATE/boinc/app/agora-boinc_N_P (0755; a GPU
+ *       version, C one of opencl_nvidia, opencl_amd, opencl_intel_gpu:
+ *       agora-boinc_N_P__C) with its signature beside it (.sig), the
+ *       public key to STATE/boinc/code_sign.pub, and rewrites
+ *       STATE/boinc/app/current (boinc_appver.h: one line per plan class,
+ *       "NAME N P MD5 NBYTES [C]"): this version's line replaces the one
+ *       of its plan class, the others stay
  *
  * Built without expat or libcrypto, the group says so and fails.
  */
@@ -35,11 +38,13 @@ static const char admin_boinc_usage[] =
     "       agora-admin boinc sign FILE --key KEYFILE\n"
     "       agora-admin boinc verify FILE --pub PUBFILE --sig SIGFILE\n"
     "       agora-admin boinc publish --state STATE --key KEYFILE --exe FILE\n"
-    "                                 [--version N] [--platform P]\n"
-    "  BOINC's RSA code-signing key and the agora-boinc app version (docs/BOINC.md).\n";
+    "                                 [--version N] [--platform P] [--plan-class C]\n"
+    "  BOINC's RSA code-signing key and the agora-boinc app versions (docs/BOINC.md);\n"
+    "  C: opencl_nvidia, opencl_amd or opencl_intel_gpu (a GPU version; none: the CPU's).\n";
 
 #ifdef HAVE_BOINC_SERVER
 
+#include "server-tools/boinc_appver.h"
 #include "server-tools/boinc_key.h"
 
 #define ADMIN_BOINC_PLATFORM "x86_64-pc-linux-gnu"
@@ -160,17 +165,69 @@ static int copy_file(const char *from, const char *to, mode_t mode, struct error
 	return rc;
 }
 
+/* DIR/current (boinc_appver.h) into l; a missing file is an empty list,
+ * an unreadable one an error (fix or remove it by hand rather than lose
+ * its other versions). Read before anything is copied. */
+static int current_load(const char *dir, struct boinc_appver_list *l, struct error *err)
+{
+	char path[FILEIO_PATH_MAX + 16];
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/current", dir);
+	rc = boinc_appver_load(l, path, err);
+	if (rc == ERROR_NOT_FOUND) {
+		memset(l, 0, sizeof(*l));
+		error_clear(err);
+		rc = 0;
+	}
+	return rc;
+}
+
+/* Puts v into l and rewrites DIR/current atomically. */
+static int current_write(const char *dir, struct boinc_appver_list *l, const struct boinc_appver *v,
+			 struct error *err)
+{
+	char path[FILEIO_PATH_MAX + 16], text[BOINC_APPVER_FILE_MAX];
+	long n;
+	int rc;
+
+	if ((rc = boinc_appver_put(l, v, err)) < 0)
+		return rc;
+	if ((n = boinc_appver_format(l, text, sizeof(text))) < 0)
+		return error_set(err, (int)n, "the app version list is too long");
+	snprintf(path, sizeof(path), "%s/current", dir);
+	return fileio_write_atomic(path, text, (size_t)n, 0644, 0, err);
+}
+
+/* STATE/boinc/code_sign.pub: the public half of the key at key_path. */
+static int publish_key(const char *state, const char *key_path, struct error *err)
+{
+	char path[FILEIO_PATH_MAX + 32], text[BOINC_KEY_TEXT_MAX];
+	struct boinc_key_private sk;
+	struct boinc_key_public pk;
+	int rc = boinc_key_load_private(&sk, key_path, err);
+
+	if (rc < 0)
+		return rc;
+	boinc_key_public_of(&pk, &sk);
+	memset(&sk, 0, sizeof(sk));
+	if ((rc = boinc_key_public_text(&pk, text, sizeof(text))) < 0)
+		return error_set(err, rc, "cannot write the public key");
+	snprintf(path, sizeof(path), "%s/boinc/code_sign.pub", state);
+	return fileio_write_atomic(path, text, strlen(text), 0644, 0, err);
+}
+
 static int boinc_publish(int argc, char **argv)
 {
 	const char *state = NULL, *key = NULL, *exe = NULL, *version = "100";
-	const char *platform = ADMIN_BOINC_PLATFORM;
-	const struct admin_option opts[] = {{"state", 1, &state},       {"key", 1, &key},
-					    {"exe", 1, &exe},           {"version", 1, &version},
-					    {"platform", 1, &platform}, {NULL, 0, NULL}};
+	const char *platform = ADMIN_BOINC_PLATFORM, *plan_class = NULL;
+	const struct admin_option opts[] = {
+	    {"state", 1, &state},     {"key", 1, &key},           {"exe", 1, &exe},
+	    {"version", 1, &version}, {"platform", 1, &platform}, {"plan-class", 1, &plan_class},
+	    {NULL, 0, NULL}};
 	char sig[BOINC_SIG_TEXT_MAX], md5[BOINC_MD5_HEX + 1], dir[FILEIO_PATH_MAX];
-	char name[128], path[FILEIO_PATH_MAX + 160], line[320];
-	struct boinc_key_private sk;
-	struct boinc_key_public pk;
+	char name[128], path[FILEIO_PATH_MAX + 160];
+	struct boinc_appver_list list;
 	struct error err;
 	uint64_t nbytes = 0;
 	char *end;
@@ -181,19 +238,33 @@ static int boinc_publish(int argc, char **argv)
 	if (rc != ADMIN_EXIT_OK)
 		return rc < 0 ? ADMIN_EXIT_OK : rc;
 	v = strtol(version, &end, 10);
-	if (!state || !key || !exe || *end || v < 1 || v > 1000000 ||
+	if (!state || !key || !exe || *end || v < 1 || v > 1000000 || !platform[0] ||
 	    strspn(platform, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(platform) ||
 	    strlen(platform) > 64) {
 		fputs(admin_boinc_usage, stderr);
 		return ADMIN_EXIT_USAGE;
 	}
+	if (plan_class && boinc_sched_plan_class_gpu(plan_class) < 0) {
+		log_error("unknown plan class '%.40s' (known: opencl_nvidia, opencl_amd, "
+			  "opencl_intel_gpu)",
+			  plan_class);
+		return ADMIN_EXIT_USAGE;
+	}
+	if (!plan_class)
+		plan_class = ""; /* the CPU version */
 	error_clear(&err);
-	snprintf(name, sizeof(name), "agora-boinc_%ld_%s", v, platform);
+	/* BOINC's convention: a plan class's file ends in __CLASS */
+	snprintf(name, sizeof(name), "agora-boinc_%ld_%s%s%s", v, platform,
+		 plan_class[0] ? "__" : "", plan_class);
 	snprintf(dir, sizeof(dir), "%s/boinc", state);
 	if ((mkdir(dir, 0755) < 0 && errno != EEXIST) ||
 	    (snprintf(dir, sizeof(dir), "%s/boinc/app", state),
 	     mkdir(dir, 0755) < 0 && errno != EEXIST)) {
 		log_error("cannot create '%s': %s", dir, strerror(errno));
+		return ADMIN_EXIT_FAIL;
+	}
+	if (current_load(dir, &list, &err) < 0) {
+		log_error("cannot read '%s/current': %s", dir, err.msg);
 		return ADMIN_EXIT_FAIL;
 	}
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
@@ -204,25 +275,19 @@ static int boinc_publish(int argc, char **argv)
 	/* sign the copy, the bytes that will be served */
 	if (sign_file(path, key, sig, sizeof(sig), md5, &nbytes) != 0)
 		return ADMIN_EXIT_FAIL;
-	rc = boinc_key_load_private(&sk, key, &err);
-	boinc_key_public_of(&pk, &sk);
-	memset(&sk, 0, sizeof(sk));
-	if (rc == 0) {
-		char text[BOINC_KEY_TEXT_MAX];
-
-		rc = boinc_key_public_text(&pk, text, sizeof(text));
-		snprintf(path, sizeof(path), "%s/boinc/code_sign.pub", state);
-		if (rc == 0)
-			rc = fileio_write_atomic(path, text, strlen(text), 0644, 0, &err);
-	}
+	rc = publish_key(state, key, &err);
 	snprintf(path, sizeof(path), "%s/%s.sig", dir, name);
 	if (rc == 0)
 		rc = fileio_write_atomic(path, sig, strlen(sig), 0644, 0, &err);
-	snprintf(line, sizeof(line), "%s %ld %s %s %llu\n", name, v, platform, md5,
-		 (unsigned long long)nbytes);
-	snprintf(path, sizeof(path), "%s/current", dir);
-	if (rc == 0)
-		rc = fileio_write_atomic(path, line, strlen(line), 0644, 0, &err);
+	if (rc == 0) {
+		struct boinc_appver av = {.version_num = (int)v, .nbytes = nbytes};
+
+		snprintf(av.name, sizeof(av.name), "%s", name);
+		snprintf(av.platform, sizeof(av.platform), "%s", platform);
+		snprintf(av.md5, sizeof(av.md5), "%s", md5);
+		snprintf(av.plan_class, sizeof(av.plan_class), "%s", plan_class);
+		rc = current_write(dir, &list, &av, &err);
+	}
 	if (rc < 0) {
 		log_error("cannot publish '%s': %s", name, err.msg);
 		return ADMIN_EXIT_FAIL;

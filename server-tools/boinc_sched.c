@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,35 @@
 
 /* Scheduler replies are small: a few KiB a task. */
 #define REPLY_MAX (16u << 20)
+
+/* The GPU plan classes and what BOINC calls their vendor (lib/coproc.cpp:
+ * the request's element, the <coproc> type). */
+static const struct {
+	const char *plan_class, *element, *type;
+} sched_gpus[BOINC_SCHED_GPU_KINDS] = {
+    [BOINC_SCHED_GPU_NVIDIA] = {"opencl_nvidia", "coproc_cuda", "NVIDIA"},
+    [BOINC_SCHED_GPU_ATI] = {"opencl_amd", "coproc_ati", "ATI"},
+    [BOINC_SCHED_GPU_INTEL] = {"opencl_intel_gpu", "coproc_intel_gpu", "intel_gpu"},
+};
+
+int boinc_sched_plan_class_gpu(const char *plan_class)
+{
+	for (int k = 0; plan_class && k < BOINC_SCHED_GPU_KINDS; k++)
+		if (strcmp(plan_class, sched_gpus[k].plan_class) == 0)
+			return k;
+	return -1;
+}
+
+int boinc_sched_plan_class_known(const char *plan_class)
+{
+	return !plan_class || !plan_class[0] || boinc_sched_plan_class_gpu(plan_class) >= 0;
+}
+
+const char *boinc_sched_gpu_type(enum boinc_sched_gpu_kind kind)
+{
+	assert(kind >= 0 && kind < BOINC_SCHED_GPU_KINDS);
+	return sched_gpus[kind].type;
+}
 
 #define APP_PREFIX "agora-boinc: "
 
@@ -75,6 +105,69 @@ static int opt_i64(const struct boinc_xml_node *n, const char *name, int64_t lo,
 	return ret == ERROR_MISSING ? 0 : ret;
 }
 
+/* An optional number child: absent leaves *v alone. */
+static int opt_double(const struct boinc_xml_node *n, const char *name, double lo, double hi,
+		      double *v, struct error *err)
+{
+	int ret = boinc_xml_child_double(n, name, lo, hi, v, err);
+
+	return ret == ERROR_MISSING ? 0 : ret;
+}
+
+/* An optional flag as BOINC writes it: <x>0</x>, <x>1</x> or <x/>
+ * (true); absent is false. */
+static int opt_bool(const struct boinc_xml_node *n, const char *name, int *v, struct error *err)
+{
+	const struct boinc_xml_node *c = boinc_xml_child(n, name);
+	int64_t i = 1;
+	int ret;
+
+	*v = 0;
+	if (!c)
+		return 0;
+	if (c->text[strspn(c->text, " \t\r\n")] &&
+	    (ret = boinc_xml_child_i64(n, name, 0, 1, &i, err)) < 0)
+		return ret;
+	*v = i != 0;
+	return 0;
+}
+
+/* One vendor's element in <coprocs> (BOINC's COPROC_NVIDIA::write_xml()
+ * and its siblings): count, have_opencl, req_secs, peak_flops and, when
+ * OpenCL drives them, <coproc_opencl> with the device's <available>. */
+static int gpu_parse(struct boinc_sched_gpu *g, const struct boinc_xml_node *n, struct error *err)
+{
+	const struct boinc_xml_node *cl;
+	int64_t avail = 1;
+	int ret;
+
+	if ((ret = opt_i64(n, "count", 0, BOINC_SCHED_GPU_COUNT_MAX, &g->count, err)) < 0 ||
+	    (ret = opt_bool(n, "have_opencl", &g->have_opencl, err)) < 0 ||
+	    (ret = opt_double(n, "req_secs", 0, 1e9, &g->req_secs, err)) < 0 ||
+	    (ret = opt_double(n, "peak_flops", 0, 1e20, &g->peak_flops, err)) < 0)
+		return ret;
+	cl = boinc_xml_child(n, "coproc_opencl");
+	if (cl && (ret = opt_i64(cl, "available", 0, 1, &avail, err)) < 0)
+		return ret;
+	if (!avail)
+		g->have_opencl = 0;
+	return 0;
+}
+
+static int gpus_parse(struct boinc_sched_request *r, const struct boinc_xml_node *root,
+		      struct error *err)
+{
+	const struct boinc_xml_node *cps = boinc_xml_child(root, "coprocs"), *n;
+	int ret;
+
+	for (int k = 0; cps && k < BOINC_SCHED_GPU_KINDS; k++) {
+		n = boinc_xml_child(cps, sched_gpus[k].element);
+		if (n && (ret = gpu_parse(&r->gpus[k], n, err)) < 0)
+			return ret;
+	}
+	return 0;
+}
+
 int boinc_sched_request_parse(struct boinc_sched_request *r, const void *xml, size_t len,
 			      struct error *err)
 {
@@ -109,7 +202,8 @@ int boinc_sched_request_parse(struct boinc_sched_request *r, const void *xml, si
 	ret = boinc_xml_child_double(root, "work_req_seconds", 0, 1e9, &r->work_req_seconds, err);
 	if (ret < 0 && ret != ERROR_MISSING)
 		goto out;
-	ret = 0;
+	if ((ret = gpus_parse(r, root, err)) < 0)
+		goto out;
 	r->has_code_sign_key = boinc_xml_child(root, "code_sign_key") != NULL;
 	for (n = boinc_xml_child(root, "result"); n; n = boinc_xml_next(n)) {
 		if (r->n_reported == BOINC_SCHED_REPORTED_MAX) {
@@ -203,21 +297,60 @@ static void out_file(struct out *o, const struct boinc_sched_file *f)
 	out_printf(o, "</file_info>\n");
 }
 
-static void out_app(struct out *o, const struct boinc_sched_app *a)
+static void out_app_version(struct out *o, const struct boinc_sched_app *a)
 {
-	out_printf(o, "<app>\n");
-	out_elem(o, 4, "name", a->name);
-	out_elem(o, 4, "user_friendly_name", a->friendly_name);
-	out_printf(o, "</app>\n");
 	out_file(o, &a->exe);
 	out_printf(o, "<app_version>\n");
 	out_elem(o, 4, "app_name", a->name);
 	out_printf(o, "    <version_num>%d</version_num>\n", a->version_num);
 	out_elem(o, 4, "platform", a->platform);
-	out_printf(o, "    <avg_ncpus>1</avg_ncpus>\n    <flops>1e9</flops>\n");
+	if (a->plan_class && a->plan_class[0])
+		out_elem(o, 4, "plan_class", a->plan_class);
+	out_printf(o, "    <avg_ncpus>%.17g</avg_ncpus>\n    <flops>%.17g</flops>\n",
+		   a->avg_ncpus > 0 ? a->avg_ncpus : 1.0, a->flops > 0 ? a->flops : 1e9);
+	if (a->gpu_type) {
+		/* BOINC's client schedules the task on one GPU of this type
+		 * and writes gpu_type and gpu_opencl_dev_index into the
+		 * app's init_data.xml */
+		out_printf(o, "    <coproc>\n");
+		out_elem(o, 8, "type", a->gpu_type);
+		out_printf(o, "        <count>1</count>\n    </coproc>\n");
+	}
 	out_printf(o, "    <file_ref>\n");
 	out_elem(o, 8, "file_name", a->exe.name);
 	out_printf(o, "        <main_program/>\n    </file_ref>\n</app_version>\n");
+}
+
+/* Whether a task of r uses app version i. */
+static int app_used(const struct boinc_sched_reply *r, size_t i)
+{
+	for (size_t t = 0; t < r->n_tasks; t++)
+		if (r->tasks[t].app == i)
+			return 1;
+	return 0;
+}
+
+/* One <app> per app name, then every app version a task uses. */
+static void out_apps(struct out *o, const struct boinc_sched_reply *r)
+{
+	size_t i, j;
+
+	for (i = 0; i < r->n_apps; i++) {
+		if (!app_used(r, i))
+			continue;
+		for (j = 0; j < i; j++)
+			if (app_used(r, j) && strcmp(r->apps[j].name, r->apps[i].name) == 0)
+				break;
+		if (j < i)
+			continue;
+		out_printf(o, "<app>\n");
+		out_elem(o, 4, "name", r->apps[i].name);
+		out_elem(o, 4, "user_friendly_name", r->apps[i].friendly_name);
+		out_printf(o, "</app>\n");
+	}
+	for (i = 0; i < r->n_apps; i++)
+		if (app_used(r, i))
+			out_app_version(o, &r->apps[i]);
 }
 
 static void out_file_ref(struct out *o, const char *name, const char *open_name)
@@ -259,6 +392,10 @@ static void out_task(struct out *o, const struct boinc_sched_app *a,
 	out_elem(o, 4, "wu_name", t->wu_name);
 	out_elem(o, 4, "platform", a->platform);
 	out_printf(o, "    <version_num>%d</version_num>\n", a->version_num);
+	/* platform, version and plan class pick the app version (BOINC's
+	 * lookup_app_version()) */
+	if (a->plan_class && a->plan_class[0])
+		out_elem(o, 4, "plan_class", a->plan_class);
 	out_printf(o, "    <report_deadline>%lld</report_deadline>\n", (long long)t->deadline);
 	for (i = 0; i < t->n_outputs; i++)
 		out_file_ref(o, t->out_names[i], t->out_open_names[i]);
@@ -273,8 +410,9 @@ int boinc_sched_reply_write(const struct boinc_sched_reply *r, char **out, size_
 
 	*out = NULL;
 	*len = 0;
-	if (r->n_tasks && !r->app)
-		return error_set(err, ERROR_INVALID, "tasks without an app");
+	for (i = 0; i < r->n_tasks; i++)
+		if (r->tasks[i].app >= r->n_apps)
+			return error_set(err, ERROR_INVALID, "task %zu names no app version", i);
 	out_printf(&o, "<scheduler_reply>\n<scheduler_version>713</scheduler_version>\n");
 	out_elem(&o, 0, "project_name", r->project_name);
 	out_elem(&o, 0, "master_url", r->master_url);
@@ -285,10 +423,9 @@ int boinc_sched_reply_write(const struct boinc_sched_reply *r, char **out, size_
 		out_elem(&o, 0, "message", r->message);
 	if (r->code_sign_key)
 		out_elem(&o, 0, "code_sign_key", r->code_sign_key);
-	if (r->app && r->n_tasks)
-		out_app(&o, r->app);
+	out_apps(&o, r);
 	for (i = 0; i < r->n_tasks; i++)
-		out_task(&o, r->app, &r->tasks[i]);
+		out_task(&o, &r->apps[r->tasks[i].app], &r->tasks[i]);
 	for (i = 0; i < r->n_acks; i++) {
 		out_printf(&o, "<result_ack>\n");
 		out_elem(&o, 4, "name", r->acks[i]);

@@ -7,17 +7,26 @@
  * boinc_sched_request_parse() reads the parts Agora uses from the
  * client's XML with the capped reader (boinc_xml.h): the account
  * authenticator, the host id the project gave before, the platform, how
- * many seconds of work are wanted, and the tasks being reported (name,
- * exit status, state, the app's last message). Unknown elements are ignored, as BOINC's own
- * scheduler does; known ones are range-checked; more than
- * BOINC_SCHED_REPORTED_MAX reported tasks is ERROR_TOO_BIG (a real client
- * reports far fewer per RPC).
+ * many seconds of work are wanted, the host's GPUs (<coprocs>: per
+ * vendor how many, whether OpenCL drives them, how much work is wanted
+ * for them) and the tasks being reported (name, exit status, state, the
+ * app's last message).
+ * Unknown elements are ignored, as BOINC's own scheduler does; known ones
+ * are range-checked; more than BOINC_SCHED_REPORTED_MAX reported tasks is
+ * ERROR_TOO_BIG (a real client reports far fewer per RPC).
+ *
+ * Plan classes: an app version is for the CPU (no plan class) or for one
+ * GPU vendor through OpenCL ("opencl_nvidia", "opencl_amd",
+ * "opencl_intel_gpu"; BOINC's coprocessor types NVIDIA, ATI, intel_gpu).
+ * boinc_sched_plan_class_gpu() maps one to its vendor.
  *
  * boinc_sched_reply_write() writes a reply: project identity, host id,
- * request delay, the code-signing public key, at most one app with its
- * app version and signed executable, tasks (one BOINC workunit and result
- * per Agora replica, with their input and output file descriptions) and
- * acknowledgements of reported tasks. Every text is XML-escaped.
+ * request delay, the code-signing public key, the app versions the tasks
+ * use (each with its signed executable; a GPU version with its plan class
+ * and <coproc>), tasks (one BOINC workunit and result per Agora replica,
+ * with their input and output file descriptions, the result naming its
+ * app version) and acknowledgements of reported tasks. Every text is
+ * XML-escaped.
  */
 #ifndef AGORA_SERVER_BOINC_SCHED_H
 #define AGORA_SERVER_BOINC_SCHED_H
@@ -46,11 +55,31 @@ struct boinc_sched_reported {
 	char message[BOINC_SCHED_MESSAGE_MAX + 1];
 };
 
+/* BOINC's GPU vendors, in the order Agora prefers them on a host with
+ * several. */
+enum boinc_sched_gpu_kind {
+	BOINC_SCHED_GPU_NVIDIA, /* <coproc_cuda>, type "NVIDIA" */
+	BOINC_SCHED_GPU_ATI,    /* <coproc_ati>, type "ATI" (AMD) */
+	BOINC_SCHED_GPU_INTEL,  /* <coproc_intel_gpu>, type "intel_gpu" */
+	BOINC_SCHED_GPU_KINDS
+};
+#define BOINC_SCHED_GPU_COUNT_MAX  64 /* BOINC's MAX_COPROC_INSTANCES */
+#define BOINC_SCHED_PLAN_CLASS_MAX 31
+
+/* One vendor's GPUs as the client reports them (all zero: none). */
+struct boinc_sched_gpu {
+	int64_t count;     /* how many */
+	int have_opencl;   /* an OpenCL driver runs them (and says available) */
+	double req_secs;   /* seconds of work wanted for them; 0: none */
+	double peak_flops; /* the client's estimate for all of them; 0: unknown */
+};
+
 struct boinc_sched_request {
 	char authenticator[BOINC_SCHED_AUTH_MAX + 1];
 	int64_t hostid; /* 0: not yet known to the project */
 	char platform[BOINC_SCHED_PLATFORM_MAX + 1];
-	double work_req_seconds; /* 0: none wanted */
+	double work_req_seconds; /* CPU work wanted (BOINC 7: the CPU's req_secs only); 0: none */
+	struct boinc_sched_gpu gpus[BOINC_SCHED_GPU_KINDS];
 	int64_t core_major, core_minor;
 	int has_code_sign_key; /* the client has the project's key already */
 	size_t n_reported;
@@ -65,6 +94,15 @@ struct boinc_sched_request {
 int boinc_sched_request_parse(struct boinc_sched_request *r, const void *xml, size_t len,
 			      struct error *err) __attribute__((warn_unused_result));
 
+/* The GPU vendor of a plan class, or -1 for "" or NULL (the CPU) and for
+ * a plan class Agora does not know. */
+int boinc_sched_plan_class_gpu(const char *plan_class);
+/* 1 for "" (the CPU) and for a GPU plan class Agora knows, else 0. */
+int boinc_sched_plan_class_known(const char *plan_class);
+/* BOINC's coprocessor type of vendor kind ("NVIDIA", "ATI", "intel_gpu"),
+ * as in an app version's <coproc> and the app's init_data.xml gpu_type. */
+const char *boinc_sched_gpu_type(enum boinc_sched_gpu_kind kind);
+
 /* A file the client downloads (input, or the app's executable). */
 struct boinc_sched_file {
 	const char *name;      /* unique within the project */
@@ -75,12 +113,18 @@ struct boinc_sched_file {
 	int executable;
 };
 
+/* An app version: the app and one of its versions (the same app name
+ * may come with several versions: CPU and GPU). */
 struct boinc_sched_app {
 	const char *name;          /* e.g. "agora" */
 	const char *friendly_name; /* e.g. "Agora training" */
 	const char *platform;      /* e.g. "x86_64-pc-linux-gnu" */
 	int version_num;           /* e.g. 100 */
 	struct boinc_sched_file exe;
+	const char *plan_class; /* NULL or "": the CPU version */
+	const char *gpu_type;   /* a GPU version's coprocessor type, one GPU a task; NULL: CPU */
+	double avg_ncpus;       /* CPUs a task keeps busy; 0 means 1 */
+	double flops;           /* the speed BOINC estimates run times with; 0 means 1e9 */
 };
 
 #define BOINC_SCHED_TASK_FILES_MAX 70 /* unit, key, model, up to 64 shards, ... */
@@ -89,6 +133,7 @@ struct boinc_sched_app {
 struct boinc_sched_task {
 	const char *wu_name;     /* BOINC workunit name */
 	const char *result_name; /* BOINC result name */
+	size_t app;              /* its app version: an index into the reply's apps */
 	size_t n_inputs;
 	struct boinc_sched_file inputs[BOINC_SCHED_TASK_FILES_MAX];
 	const char *open_names[BOINC_SCHED_TASK_FILES_MAX]; /* logical names */
@@ -107,16 +152,19 @@ struct boinc_sched_reply {
 	const char *master_url;
 	int64_t hostid; /* 0: none */
 	double request_delay;
-	const char *code_sign_key; /* public key text, or NULL */
-	const char *message;       /* shown to the volunteer, or NULL */
-	const struct boinc_sched_app *app;
+	const char *code_sign_key;          /* public key text, or NULL */
+	const char *message;                /* shown to the volunteer, or NULL */
+	const struct boinc_sched_app *apps; /* the app versions tasks may use */
+	size_t n_apps;
 	const struct boinc_sched_task *tasks;
 	size_t n_tasks;
 	const char *const *acks; /* names of reported tasks to forget */
 	size_t n_acks;
 };
 
-/* Writes r as XML into *out (malloc'd, NUL-terminated; *len bytes). */
+/* Writes r as XML into *out (malloc'd, NUL-terminated; *len bytes). Only
+ * the app versions some task uses are written. ERROR_INVALID when a task
+ * names no app version of r. */
 int boinc_sched_reply_write(const struct boinc_sched_reply *r, char **out, size_t *len,
 			    struct error *err) __attribute__((warn_unused_result));
 

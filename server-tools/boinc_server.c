@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "server-tools/api.h"
 #include "server-tools/blobstore.h"
+#include "server-tools/boinc_appver.h"
 #include "server-tools/boinc_key.h"
 #include "server-tools/boinc_sched.h"
 #include "server-tools/boinc_server.h"
@@ -383,10 +384,25 @@ static void bs_sweep(struct server *s)
 
 /* ---- dispatch: replicas as BOINC tasks ---- */
 
-struct bs_app {
-	struct boinc_sched_app app;
-	char name[BS_NAME], platform[BOINC_SCHED_PLATFORM_MAX + 1], md5[40], url[512];
-	char sig[BOINC_SIG_TEXT_MAX], key[BOINC_KEY_TEXT_MAX];
+/* A GPU task keeps this much of a CPU busy (feeding the GPU, hashing and
+ * packing blobs); BOINC's own OpenCL plan classes say 0.01..0.1 for apps
+ * that only feed kernels. */
+#define BS_GPU_AVG_NCPUS 0.5
+/* The share of the client's peak GPU estimate a task is expected to run
+ * at (BOINC's opencl plan classes use 0.14 and 0.2). */
+#define BS_GPU_FLOPS_SCALE 0.1
+#define BS_GPU_FLOPS_MIN   1e9
+#define BS_GPU_FLOPS_MAX   1e15
+
+/* The published app versions as served (bs_apps_load()). */
+struct bs_apps {
+	struct boinc_appver_list list;
+	size_t n;
+	struct boinc_sched_app app[BOINC_APPVER_MAX];
+	int gpu[BOINC_APPVER_MAX]; /* the GPU vendor of app[i], -1: the CPU */
+	char url[BOINC_APPVER_MAX][512];
+	char sig[BOINC_APPVER_MAX][BOINC_SIG_TEXT_MAX];
+	char key[BOINC_KEY_TEXT_MAX];
 };
 
 struct bs_task {
@@ -398,46 +414,111 @@ struct bs_task {
 	char open[BOINC_SCHED_TASK_FILES_MAX][40];
 };
 
-/* The published app version (agora-admin boinc publish); 0 or -1. */
-static int bs_app_load(struct server *s, const char *base, struct bs_app *a)
+/* Reads a small text file into out (size bytes, NUL-terminated). */
+static int bs_read_text(const char *path, char *out, size_t size, struct error *err)
 {
-	char path[FILEIO_PATH_MAX], signame[BS_NAME + 8];
 	unsigned char *buf = NULL;
-	unsigned long long nbytes;
 	size_t len;
-	int v, ok;
+	int rc = fileio_read_all(path, size - 1, &buf, &len, err);
+
+	if (rc < 0)
+		return rc;
+	memcpy(out, buf, len);
+	out[len] = '\0';
+	free(buf);
+	return 0;
+}
+
+/* Version i of a->list as served: its signature, URL, and what BOINC
+ * needs to run it on a GPU. */
+static int bs_app_make(struct server *s, const char *base, struct bs_apps *a, size_t i,
+		       struct error *err)
+{
+	const struct boinc_appver *v = &a->list.v[i];
+	char path[FILEIO_PATH_MAX], signame[BOINC_APPVER_NAME_MAX + 8];
+	size_t k = a->n;
+	int rc, gpu = boinc_sched_plan_class_gpu(v->plan_class);
+
+	if (!boinc_upload_name_ok(v->name))
+		return error_set(err, ERROR_FORMAT, "cannot serve '%s'", v->name);
+	snprintf(signame, sizeof(signame), "%s.sig", v->name);
+	bs_path(path, sizeof(path), s, "app", signame);
+	if ((rc = bs_read_text(path, a->sig[k], sizeof(a->sig[k]), err)) < 0)
+		return rc;
+	snprintf(a->url[k], sizeof(a->url[k]), "%sdownload/%s", base, v->name);
+	a->gpu[k] = gpu;
+	a->app[k] = (struct boinc_sched_app){
+	    .name = "agora",
+	    .friendly_name = "Agora training",
+	    .platform = v->platform,
+	    .version_num = v->version_num,
+	    .exe = {v->name, a->url[k], v->md5, v->nbytes, a->sig[k], 1},
+	    .plan_class = v->plan_class,
+	    .gpu_type = gpu >= 0 ? boinc_sched_gpu_type(gpu) : NULL,
+	    .avg_ncpus = gpu >= 0 ? BS_GPU_AVG_NCPUS : 1.0,
+	    .flops = 1e9,
+	};
+	a->n++;
+	return 0;
+}
+
+/* The published app versions (agora-admin boinc publish) and the code
+ * signing key; 0, or -1 when there is nothing to serve. A version whose
+ * files are broken is left out with a warning; the others are served. */
+static int bs_apps_load(struct server *s, const char *base, struct bs_apps *a)
+{
+	char path[FILEIO_PATH_MAX];
+	struct error err;
 
 	memset(a, 0, sizeof(*a));
+	error_clear(&err);
 	bs_path(path, sizeof(path), s, "app", "current");
-	if (fileio_read_all(path, 512, &buf, &len, NULL) < 0)
+	if (boinc_appver_load(&a->list, path, &err) < 0) {
+		if (err.code != ERROR_NOT_FOUND)
+			log_warn("cannot read the BOINC app versions: %s", err.msg);
 		return -1;
-	buf[len - (len > 0)] = '\0';
-	ok = sscanf((const char *)buf, "%95s %d %64s %39s %llu", a->name, &v, a->platform, a->md5,
-		    &nbytes) == 5 &&
-	     boinc_upload_name_ok(a->name);
-	free(buf);
-	buf = NULL;
-	if (!ok)
-		return -1;
-	snprintf(signame, sizeof(signame), "%s.sig", a->name);
-	bs_path(path, sizeof(path), s, "app", signame);
-	if (fileio_read_all(path, sizeof(a->sig) - 1, &buf, &len, NULL) < 0)
-		return -1;
-	memcpy(a->sig, buf, len);
-	free(buf);
-	buf = NULL;
+	}
 	bs_path(path, sizeof(path), s, "code_sign.pub", NULL);
-	if (fileio_read_all(path, sizeof(a->key) - 1, &buf, &len, NULL) < 0)
+	if (bs_read_text(path, a->key, sizeof(a->key), &err) < 0) {
+		log_warn("cannot serve BOINC apps: %s", err.msg);
 		return -1;
-	memcpy(a->key, buf, len);
-	free(buf);
-	snprintf(a->url, sizeof(a->url), "%sdownload/%s", base, a->name);
-	a->app = (struct boinc_sched_app){"agora",
-					  "Agora training",
-					  a->platform,
-					  v,
-					  {a->name, a->url, a->md5, nbytes, a->sig, 1}};
-	return 0;
+	}
+	for (size_t i = 0; i < a->list.n; i++)
+		if (bs_app_make(s, base, a, i, &err) < 0)
+			log_warn("cannot serve BOINC app version '%s': %s", a->list.v[i].name,
+				 err.msg);
+	return a->n ? 0 : -1;
+}
+
+/* The app versions the host gets tasks for, into pick (indices into
+ * a->app), GPU versions first: one of a GPU vendor when the host has such
+ * a GPU with OpenCL and asks work for it (BOINC 7 asks per resource:
+ * <req_secs> in the vendor's element), the CPU version when it asks CPU
+ * work. Sets a GPU version's flops from the host's estimate. */
+static size_t bs_apps_pick(struct bs_apps *a, const struct boinc_sched_request *rq,
+			   size_t pick[BOINC_APPVER_MAX])
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < a->n; i++) {
+		const struct boinc_sched_gpu *g;
+		double f;
+
+		if (a->gpu[i] < 0)
+			continue;
+		g = &rq->gpus[a->gpu[i]];
+		if (g->count < 1 || !g->have_opencl || g->req_secs <= 0)
+			continue;
+		f = BS_GPU_FLOPS_SCALE * g->peak_flops; /* BOINC's peak_flops: one GPU's */
+		a->app[i].flops = f < BS_GPU_FLOPS_MIN   ? BS_GPU_FLOPS_MIN
+				  : f > BS_GPU_FLOPS_MAX ? BS_GPU_FLOPS_MAX
+							 : f;
+		pick[n++] = i;
+	}
+	for (size_t i = 0; i < a->n; i++)
+		if (a->gpu[i] < 0 && rq->work_req_seconds > 0)
+			pick[n++] = i;
+	return n;
 }
 
 /* Adds input file i: a file (path) served as name, opened as open. */
@@ -549,7 +630,7 @@ void boinc_server_scheduler(struct http_request *req, void *ctx)
 	struct server *s = bs_server(ctx);
 	struct boinc_sched_request *rq = malloc(sizeof(*rq));
 	struct bs_task *tasks = calloc(BOINC_SERVER_TASKS_MAX, sizeof(*tasks));
-	struct bs_app *app = malloc(sizeof(*app));
+	struct bs_apps *apps = malloc(sizeof(*apps));
 	const char **acks = NULL;
 	struct boinc_sched_reply r;
 	struct boinc_sched_task tv[BOINC_SERVER_TASKS_MAX];
@@ -557,7 +638,7 @@ void boinc_server_scheduler(struct http_request *req, void *ctx)
 	struct error err;
 	char base[300], account[40];
 	const unsigned char *body;
-	size_t len, n = 0;
+	size_t len, n = 0, n_pick = 0, pick[BOINC_APPVER_MAX];
 	int64_t host = 0;
 
 	error_clear(&err);
@@ -567,7 +648,7 @@ void boinc_server_scheduler(struct http_request *req, void *ctx)
 	r.master_url = base;
 	r.request_delay = 5;
 	body = http_request_body(req, &len);
-	if (!rq || !tasks || !app) {
+	if (!rq || !tasks || !apps) {
 		http_respond_error(req, 500, "internal", "out of memory");
 		goto out;
 	}
@@ -590,13 +671,16 @@ void boinc_server_scheduler(struct http_request *req, void *ctx)
 	}
 	r.acks = acks;
 	bs_sweep(s);
-	if (bs_app_load(s, base, app) == 0) {
-		r.app = &app->app;
+	if (bs_apps_load(s, base, apps) == 0) {
+		r.apps = apps->app;
+		r.n_apps = apps->n;
+		n_pick = bs_apps_pick(apps, rq, pick);
 		/* only once: a client that has a key wants a new one signed by it */
 		if (!rq->has_code_sign_key)
-			r.code_sign_key = app->key;
+			r.code_sign_key = apps->key;
 	}
-	while (r.app && rq->work_req_seconds > 0 && n < BOINC_SERVER_TASKS_MAX) {
+	/* the tasks take turns among the versions picked */
+	while (n_pick && n < BOINC_SERVER_TASKS_MAX) {
 		struct sched_assignment a;
 		int rc = sched_assign_from(server_db(s), host, account, NULL, NULL,
 					   server_max_in_progress(s), time(NULL), &a);
@@ -605,6 +689,7 @@ void boinc_server_scheduler(struct http_request *req, void *ctx)
 			break;
 		rc = bs_task_make(s, &a, base, &tasks[n], &err);
 		if (rc == 0) {
+			tasks[n].t.app = pick[n % n_pick];
 			tv[n] = tasks[n].t;
 			n++;
 		} else {
@@ -623,5 +708,5 @@ out:
 	free(acks);
 	free(rq);
 	free(tasks);
-	free(app);
+	free(apps);
 }

@@ -19,6 +19,11 @@
  * result "agora_R_0"; its outputs are uploaded as "agora_R_0_env" and
  * "agora_R_0_blob" and enter validation when the task is reported.
  *
+ * App versions (STATE/boinc/app/current, boinc_appver.h): a host gets
+ * tasks for a GPU version when it reports that vendor's GPU with OpenCL
+ * and asks work for it, and for the CPU version when it asks CPU work;
+ * the tasks of one reply take turns among those versions.
+ *
  * Files: STATE/boinc/app/ (agora-admin boinc publish), STATE/boinc/files/
  * (unit envelopes and the coordinator key as served), STATE/boinc/upload/.
  * Routes get the struct api as ctx (api.h).

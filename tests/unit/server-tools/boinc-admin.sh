@@ -2,8 +2,10 @@
 # boinc-admin.sh - agora-admin boinc: keygen (BOINC's key layout, 0600,
 # no overwrite), sign and verify a binary (a changed byte or another key
 # fails), publish (the copy, its signature, the public key and the
-# 'current' line the scheduler reads). Prints TAP; skips when agora-admin
-# was built without BOINC support.
+# 'current' line the scheduler reads), publish --plan-class (a GPU version
+# beside the CPU one: its own file, one line per plan class in 'current',
+# a new publish replacing its own line only; an unknown class refused).
+# Prints TAP; skips when agora-admin was built without BOINC support.
 top_builddir=${top_builddir:-.}
 admin="$top_builddir/agora-admin"
 n=0
@@ -78,6 +80,63 @@ ok $? "'current' names it with its MD5 and size"
 	--platform 'bad/platform' >/dev/null 2>&1
 [ $? -eq 2 ]
 ok $? "a platform with a slash is a usage error"
+
+
+printf '#!/bin/sh\necho agora gpu\n' >"$tmp/gpuapp"
+"$admin" boinc publish --state "$tmp/state" --key "$tmp/code_sign.key" --exe "$tmp/gpuapp" \
+	--version 8 --plan-class opencl_nvidia >/dev/null
+ok $? "boinc publish --plan-class opencl_nvidia"
+gname=agora-boinc_8_x86_64-pc-linux-gnu__opencl_nvidia
+[ -x "$tmp/state/boinc/app/$gname" ] && cmp -s "$tmp/gpuapp" "$tmp/state/boinc/app/$gname"
+ok $? "the GPU app has its own file, named with its plan class"
+"$admin" boinc verify "$tmp/state/boinc/app/$gname" --pub "$tmp/state/boinc/code_sign.pub" \
+	--sig "$tmp/state/boinc/app/$gname.sig" >/dev/null
+ok $? "its signature verifies"
+gmd5=$(md5sum "$tmp/gpuapp" | cut -d' ' -f1)
+gline="$gname 8 x86_64-pc-linux-gnu $gmd5 $(wc -c <"$tmp/gpuapp") opencl_nvidia"
+[ "$(wc -l <"$tmp/state/boinc/app/current")" -eq 2 ] &&
+	grep -qx "$name 7 x86_64-pc-linux-gnu $md5 $(wc -c <"$tmp/app")" "$tmp/state/boinc/app/current" &&
+	grep -qx "$gline" "$tmp/state/boinc/app/current"
+ok $? "'current' has two lines: the CPU version and the GPU version with its plan class"
+
+printf '#!/bin/sh\necho agora gpu 2\n' >"$tmp/gpuapp2"
+"$admin" boinc publish --state "$tmp/state" --key "$tmp/code_sign.key" --exe "$tmp/gpuapp2" \
+	--version 9 --plan-class opencl_nvidia >/dev/null
+ok $? "a second opencl_nvidia publish"
+[ "$(wc -l <"$tmp/state/boinc/app/current")" -eq 2 ] &&
+	grep -q "^agora-boinc_9_x86_64-pc-linux-gnu__opencl_nvidia 9 .* opencl_nvidia\$" \
+		"$tmp/state/boinc/app/current" &&
+	! grep -q "^$gname " "$tmp/state/boinc/app/current" &&
+	grep -q "^$name 7 " "$tmp/state/boinc/app/current"
+ok $? "it replaces the opencl_nvidia line and keeps the CPU line"
+"$admin" boinc publish --state "$tmp/state" --key "$tmp/code_sign.key" --exe "$tmp/gpuapp" \
+	--version 9 --plan-class opencl_intel_gpu >/dev/null &&
+	[ "$(wc -l <"$tmp/state/boinc/app/current")" -eq 3 ]
+ok $? "an opencl_intel_gpu version is a third line"
+"$admin" boinc publish --state "$tmp/state" --key "$tmp/code_sign.key" --exe "$tmp/app" \
+	--version 10 >/dev/null &&
+	[ "$(wc -l <"$tmp/state/boinc/app/current")" -eq 3 ] &&
+	grep -q "^agora-boinc_10_x86_64-pc-linux-gnu 10 " "$tmp/state/boinc/app/current" &&
+	! grep -q "^$name " "$tmp/state/boinc/app/current"
+ok $? "a CPU publish replaces the CPU line only"
+
+cp "$tmp/state/boinc/app/current" "$tmp/current.before"
+"$admin" boinc publish --state "$tmp/state" --key "$tmp/code_sign.key" --exe "$tmp/app" \
+	--plan-class cuda >/dev/null 2>"$tmp/err"
+[ $? -eq 2 ] && grep -q "unknown plan class 'cuda'" "$tmp/err" &&
+	cmp -s "$tmp/current.before" "$tmp/state/boinc/app/current" &&
+	[ ! -e "$tmp/state/boinc/app/agora-boinc_100_x86_64-pc-linux-gnu__cuda" ]
+ok $? "an unknown plan class is refused by name, nothing written"
+"$admin" boinc publish --state "$tmp/state" --key "$tmp/code_sign.key" --exe "$tmp/app" \
+	--plan-class '' >/dev/null 2>&1
+[ $? -eq 2 ]
+ok $? "an empty plan class is refused"
+printf 'garbage\n' >"$tmp/state/boinc/app/current"
+"$admin" boinc publish --state "$tmp/state" --key "$tmp/code_sign.key" --exe "$tmp/app" \
+	--plan-class opencl_amd >/dev/null 2>"$tmp/err"
+[ $? -eq 1 ] && grep -q "cannot read" "$tmp/err" &&
+	[ "$(cat "$tmp/state/boinc/app/current")" = garbage ]
+ok $? "a broken 'current' is refused, not overwritten"
 
 echo "1..$n"
 exit $fail
