@@ -13,14 +13,7 @@ top=${top_builddir:-.}
 server=$top/agora-server
 admin=$top/agora-admin
 client=$top/agora-client
-n=0
-fail=0
-
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; fail=1; }
-check() { if eval "$1"; then ok "$2"; else not_ok "$2"; fi; }
-# shell tests run under $(SHELL), not tests/tap-exec.sh: a skip exits 0
-skip_all() { echo "1..0 # SKIP $1"; exit 0; }
+. "${srcdir:-.}/tests/tap.sh"
 
 "$client" devices 2>/dev/null | grep -q '^    usable$' || skip_all "no usable OpenCL device"
 "$admin" help 2>&1 | grep -q 'create a job from SPEC.json' ||
@@ -129,5 +122,4 @@ cpids=""
 check '[ $ok_stop -eq 1 ]' "SIGTERM stops every client with status 0"
 check '! grep -q "refusing unit" "$tmp/ann.log" "$tmp/bob.log" "$tmp/cat.log"' \
 	"no client refused a unit the coordinator generated"
-echo "1..$n"
-exit $fail
+tap_done

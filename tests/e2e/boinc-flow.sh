@@ -13,11 +13,7 @@
 set -u
 top=${top_builddir:-.}
 src=${srcdir:-.}
-n=0
-fail=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; fail=1; }
-check() { if eval "$1"; then ok "$2"; else not_ok "$2"; fi; }
+. "${srcdir:-.}/tests/tap.sh"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/agora-boinc-e2e-XXXXXX") || exit 1
 . "$src/demo/lib.sh"
@@ -50,7 +46,7 @@ mkdir -p "$work/server/boinc/files" "$work/server/boinc/upload"
 echo stale >"$work/server/boinc/files/agora_999_unit"
 echo stale >"$work/server/boinc/upload/agora_999_0_blob"
 bdir=$work/boinc
-gport=$((31000 + $$ % 2000))
+gport=$(bl_port 21000)
 bl_prepare "$bdir"
 bl_start "$bdir" "$gport" "$demo_url/boinc/" 0123456789abcdef0123456789abcdef
 
@@ -75,5 +71,4 @@ if [ $fail -ne 0 ]; then
 	echo "# --- server.log"
 	tail -n 20 "$work/server.log" | sed 's/^/# /'
 fi
-echo "1..$n"
-exit $fail
+tap_done

@@ -58,6 +58,24 @@ PREFS
 CC
 }
 
+# bl_port BASE: prints a loopback port for a client's GUI RPC, from
+# BASE + 0..999 (by this shell's pid), the first that nothing listens on
+# (curl: connection refused), so that tests running at the same time
+# (another build's `make check`) do not take the same one. Keep BASE
+# below Linux's ephemeral ports (32768 and up): a port some outgoing
+# connection has as its local port cannot be bound either.
+bl_port() {
+	p=$(($1 + $$ % 1000))
+	k=0
+	while [ $k -lt 50 ]; do
+		curl -s -o /dev/null --connect-timeout 1 "http://127.0.0.1:$p/" 2>/dev/null
+		[ $? -eq 7 ] && { echo "$p"; return 0; }
+		p=$((p + 1))
+		k=$((k + 1))
+	done
+	echo "$p"
+}
+
 # bl_start DIR PORT [URL KEY]: starts the BOINC client on DIR with its GUI
 # RPC on PORT (attached to URL with account KEY from the start when
 # given); its log is DIR.log, its pid joins $demo_pids.

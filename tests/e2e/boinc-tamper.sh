@@ -22,11 +22,7 @@
 set -u
 top=${top_builddir:-.}
 src=${srcdir:-.}
-n=0
-fail=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; fail=1; }
-check() { if eval "$1"; then ok "$2"; else not_ok "$2"; fi; }
+. "${srcdir:-.}/tests/tap.sh"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/agora-boinc-tamper-XXXXXX") || exit 1
 . "$src/demo/lib.sh"
@@ -50,7 +46,7 @@ check 'bl_publish && demo_adm dataset add "$work/corpus.txt" --name tamper-data 
 	demo_adm job create "$work/spec.json" >/dev/null 2>&1' \
 	"agora-boinc published, a gpt-tiny job of 2 units (quorum 2) created"
 slog=$work/server.log
-gport=$((33000 + $$ % 1000 * 2)) # boinc-flow.sh uses 31000..32999
+gport=$(bl_port 23000)
 
 # ---- 1. a tampered code signature: the client refuses the app
 sig=$(ls "$work"/server/boinc/app/*.sig)
@@ -71,23 +67,24 @@ check '! grep -q "Starting task" "$b1.log" && [ -z "$(ls "$b1/slots" 2>/dev/null
 check '! grep -q "from BOINC host" "$slog"' "nothing from that client was recorded"
 bl_cmd "$b1" "$gport" --quit >/dev/null 2>&1
 cp "$work/good.sig" "$sig"
-bl_nudge='bl_update "$b2" $((gport + 1))' 
 
 # ---- 2. a tampered unit: agora-boinc refuses it, the task fails
 b2=$work/boinc2
 bl_prepare "$b2"
-bl_start "$b2" $((gport + 1))
-check 'bl_wait 30 "bl_cmd \"$b2\" $((gport + 1)) --set_run_mode never >/dev/null 2>&1"' \
+gport2=$(bl_port 25000)
+bl_nudge='bl_update "$b2" "$gport2"'
+bl_start "$b2" "$gport2"
+check 'bl_wait 30 "bl_cmd \"$b2\" \"$gport2\" --set_run_mode never >/dev/null 2>&1"' \
 	"a second BOINC client starts with its run mode \"never\""
-bl_cmd "$b2" $((gport + 1)) --project_attach "$demo_url/boinc/" ffeeddccbbaa99887766554433221100 \
+bl_cmd "$b2" "$gport2" --project_attach "$demo_url/boinc/" ffeeddccbbaa99887766554433221100 \
 	>/dev/null 2>&1
-ntasks() { bl_cmd "$b2" $((gport + 1)) --get_tasks 2>/dev/null | grep -c 'state: downloaded'; }
+ntasks() { bl_cmd "$b2" "$gport2" --get_tasks 2>/dev/null | grep -c 'state: downloaded'; }
 check 'bl_wait 120 "[ \$(ntasks) -ge 2 ]"' "it downloads two tasks and the verified app"
 unit=$(ls "$b2"/projects/*/agora_*_unit 2>/dev/null | head -n 1)
 victim=$(basename "${unit:-none}" _unit)
 sed 's/\("steps": *\)2/\13/' "$unit" >"$work/unit.tmp" && cat "$work/unit.tmp" >"$unit"
 check 'grep -q "\"steps\": *3" "$unit"' "the signed payload of $victim's unit changed (steps 2 -> 3)"
-bl_cmd "$b2" $((gport + 1)) --set_run_mode always >/dev/null 2>&1
+bl_cmd "$b2" "$gport2" --set_run_mode always >/dev/null 2>&1
 check "bl_wait 180 \"grep -q \\\"BOINC task '${victim}_0' failed (exit [1-9][0-9]*): agora-boinc: work unit refused\\\" \\\"\$slog\\\"\"" \
 	"agora-boinc fails ${victim}_0; the coordinator logs its stderr line \"work unit refused\""
 sed -n "s/.*BOINC task '${victim}_0' failed/# &/p" "$slog" | head -n 1
@@ -102,5 +99,4 @@ if [ $fail -ne 0 ]; then
 	echo "# --- server.log"
 	tail -n 30 "$slog" | sed 's/^/# /'
 fi
-echo "1..$n"
-exit $fail
+tap_done

@@ -18,12 +18,8 @@ server=$top/agora-server
 admin=$top/agora-admin
 drive=$top/tests/e2e/dashboard-drive
 promcheck=$top/tests/unit/server-tools/metrics-test
-n=0
-fail=0
+. "${srcdir:-.}/tests/tap.sh"
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; fail=1; }
-check() { if eval "$1"; then ok "$2"; else not_ok "$2"; fi; }
 skip_all() {
 	echo "1..0 # SKIP $1"
 	[ -n "${top_builddir:-}" ] && exit 0
@@ -139,5 +135,4 @@ check '[ "$u1" = 4 ] && [ "$m1" = 2 ] && [ "$v1" = 1 ]' \
 
 kill "$spid" && wait "$spid"
 spid=""
-echo "1..$n"
-exit $fail
+tap_done

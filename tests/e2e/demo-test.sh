@@ -14,13 +14,7 @@
 set -u
 top=${top_builddir:-.}
 src=${srcdir:-.}
-n=0
-fail=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; fail=1; }
-check() { if eval "$1"; then ok "$2"; else not_ok "$2"; fi; }
-# shell tests run under $(SHELL), not tests/tap-exec.sh: a skip exits 0
-skip_all() { echo "1..0 # SKIP $1"; exit 0; }
+. "${srcdir:-.}/tests/tap.sh"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/agora-demo-test-XXXXXX") || exit 1
 . "$src/demo/lib.sh"
@@ -148,5 +142,4 @@ done
 check '"$demo_sample" --model "$work/export/model.bin" --bytes 16 >"$work/sample.out" 2>&1 &&
 	[ $(wc -c <"$work/sample.out") -ge 20 ]' "demo/sample writes text from the exported model"
 sed 's/^/# /' "$work/sample.out"
-echo "1..$n"
-exit $fail
+tap_done

@@ -20,12 +20,7 @@
 set -u
 top=${top_builddir:-.}
 ss=$top/agora-screensaver
-n=0
-fail=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; fail=1; }
-check() { if eval "$1"; then ok "$2"; else not_ok "$2"; fi; }
-skip_all() { echo "1..0 # SKIP $1"; exit 0; }
+. "${srcdir:-.}/tests/tap.sh"
 
 [ -x "$ss" ] || skip_all "agora-screensaver not built (no X11 at configure)"
 for t in xvfb-run Xvfb xwd convert compare; do
