@@ -35,7 +35,8 @@
  * is called, and compute_unit() resumes from the checkpoint to the same
  * bits (compute.h). The device: with a GPU from BOINC (init_data.xml's
  * gpu_type and gpu_opencl_dev_index) that vendor's n-th OpenCL GPU;
- * without one the first usable OpenCL CPU device, else the C reference.
+ * without one (or when it is missing or unusable: a warning) the first
+ * usable OpenCL CPU device, else the C reference.
  * "--device SPEC" on the command line overrides (compute_opts.device).
  *
  * The BOINC headers are C++ (app_ipc.h); the functions used here have C
@@ -154,14 +155,17 @@ static int vendor_matches(const char *gpu_type, const struct runtime_device_info
 }
 
 /* The device spec for compute_opts (compute.h): an index into
- * runtime_devices(), or "ref". */
+ * runtime_devices(), or "ref". With a GPU from BOINC: the vendor's n-th
+ * OpenCL GPU (n = gpu_opencl_dev_index, counted over that vendor's GPUs
+ * as BOINC counts them, usable or not); if it is missing or unusable, the
+ * first usable OpenCL CPU device, as without a GPU; else the C reference. */
 static void pick_device(char *spec, size_t size)
 {
 	struct runtime_device *devs = NULL;
 	struct app_gpu g;
 	struct error err;
 	size_t n = 0;
-	int seen = 0;
+	int seen = 0, gpu = -1, cpu = -1;
 
 	snprintf(spec, size, "ref");
 	read_gpu(&g);
@@ -173,23 +177,21 @@ static void pick_device(char *spec, size_t size)
 	for (size_t i = 0; i < n; i++) {
 		const struct runtime_device_info *d = &devs[i].info;
 
-		if (!d->usable)
-			continue;
-		if (g.type[0] && g.index >= 0) {
-			if (d->type == RUNTIME_DEVICE_GPU && vendor_matches(g.type, d) &&
-			    seen++ == g.index) {
-				snprintf(spec, size, "%zu", i);
-				break;
-			}
-		} else if (d->type == RUNTIME_DEVICE_CPU) {
-			snprintf(spec, size, "%zu", i);
-			break;
-		}
+		if (g.type[0] && g.index >= 0 && gpu < 0 && d->type == RUNTIME_DEVICE_GPU &&
+		    vendor_matches(g.type, d) && seen++ == g.index)
+			gpu = d->usable ? (int)i : -2;
+		if (cpu < 0 && d->usable && d->type == RUNTIME_DEVICE_CPU)
+			cpu = (int)i;
 	}
-	if (strcmp(spec, "ref") == 0 && g.type[0])
-		log_warn("BOINC assigned %s GPU %d but no usable OpenCL device matches: computing "
-			 "on the C reference",
-			 g.type, g.index);
+	if (gpu >= 0)
+		snprintf(spec, size, "%d", gpu);
+	else if (cpu >= 0)
+		snprintf(spec, size, "%d", cpu);
+	if (g.type[0] && g.index >= 0 && gpu < 0)
+		log_warn("BOINC assigned %s GPU %d but %s: computing on %s", g.type, g.index,
+			 gpu == -2 ? "that OpenCL device is not usable"
+				   : "no OpenCL device of that vendor has that index",
+			 cpu >= 0 ? devs[cpu].info.name : "the C reference");
 	free(devs);
 }
 

@@ -5,7 +5,8 @@
  *
  *  - its result blob is byte for byte what compute_unit() gives for the
  *    same unit (what agora-client uploads), on the C reference and on the
- *    device it picks itself (an OpenCL CPU device, else the reference);
+ *    device it picks itself (an OpenCL CPU device, else the reference),
+ *    also when init_data.xml names a GPU this machine lacks (it says so);
  *  - its result envelope is a valid "result" naming the unit and the Δ;
  *  - a unit with one byte changed, or signed by another key, fails the
  *    task (exit status 1) with "work unit refused" in stderr.txt, and
@@ -119,18 +120,22 @@ static int stderr_has(const char *slot, const char *what)
 	return has;
 }
 
-static void check_ok(const char *root, const char *name, const char *device,
+/* Runs a slot that must succeed; init_data, when not NULL, is written as
+ * the slot's init_data.xml (what BOINC gives the app). Returns the slot
+ * directory in slot (600 bytes). */
+static void check_ok(const char *root, const char *name, const char *device, const char *init_data,
 		     const struct inputs *in, const struct compute_output *want,
-		     const struct hash *id)
+		     const struct hash *id, char *slot)
 {
-	char slot[600];
 	struct envelope_info info;
 	struct result res;
 	unsigned char *blob, *env;
 	size_t blob_len = 0, env_len = 0;
 	int rc;
 
-	make_slot(root, name, in, slot, sizeof(slot));
+	make_slot(root, name, in, slot, 600);
+	if (init_data)
+		put(slot, "init_data.xml", init_data, strlen(init_data));
 	rc = run_app(slot, device);
 	if (!TAP_OK(rc == 0, "%s: agora-boinc finishes the unit", name))
 		stderr_has(slot, "\x01");
@@ -191,7 +196,7 @@ int main(void)
 	struct error err;
 	struct hash id;
 	struct unit u;
-	char root[256], rel[PATH_MAX];
+	char root[256], rel[PATH_MAX], slot[600];
 	unsigned char *env2 = NULL;
 	size_t env2_len;
 
@@ -225,8 +230,18 @@ int main(void)
 			 DATA_LEN, &o, &want, &err) < 0)
 		tap_skip_all("compute_unit failed: %s", err.msg);
 
-	check_ok(root, "ref", "ref", &in, &want, &id);
-	check_ok(root, "auto", NULL, &in, &want, &id);
+	check_ok(root, "ref", "ref", NULL, &in, &want, &id, slot);
+	check_ok(root, "auto", NULL, NULL, &in, &want, &id, slot);
+	/* BOINC assigned a GPU this machine does not have (no host has 64 of
+	 * one vendor): the task still computes, on the CPU device or the
+	 * reference, and says so */
+	check_ok(root, "no-such-gpu", NULL,
+		 "<app_init_data>\n<gpu_type>NVIDIA</gpu_type>\n<gpu_device_num>63</gpu_device_num>"
+		 "\n<gpu_opencl_dev_index>63</gpu_opencl_dev_index>\n</app_init_data>\n",
+		 &in, &want, &id, slot);
+	TAP_OK(stderr_has(slot, "BOINC assigned NVIDIA GPU 63 but no OpenCL device of that "
+				"vendor has that index: computing on "),
+	       "no-such-gpu: stderr.txt says which device it computes on instead");
 
 	bad = in;
 	bad.unit_env = malloc(in.unit_len);
