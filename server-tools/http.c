@@ -8,7 +8,8 @@
  * complete (we call the handler). Answers are built by http_respond_*()
  * into req->response and queued by the access handler at the first moment
  * libmicrohttpd allows, so a streaming callback may refuse a body half way
- * (the rest of the body is read and dropped, up to HTTP_DISCARD_MAX).
+ * (the rest of the body is read and dropped, up to the route's cap, so
+ * the client still gets the answer; see http_access()).
  *
  * Threading. MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL with a pool
  * of one thread per core: each thread runs its own epoll loop over its
@@ -525,8 +526,17 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		size_t len = *upload_data_size;
 		*upload_data_size = 0;
 		if (req->answered || req->too_big) {
+			/* libmicrohttpd answers only once the body is in, so a
+			 * body refused half way is read and dropped to its end
+			 * for the client to get the answer: up to its route's
+			 * cap (the route would have taken that much anyway),
+			 * and HTTP_DISCARD_MAX past a cap already exceeded. */
+			size_t cap = req->too_big || req->route->body_max < HTTP_DISCARD_MAX
+					 ? HTTP_DISCARD_MAX
+					 : req->route->body_max;
+
 			req->discarded += len;
-			return req->discarded > HTTP_DISCARD_MAX ? MHD_NO : MHD_YES;
+			return req->discarded > cap ? MHD_NO : MHD_YES;
 		}
 		if (req->route->flags & HTTP_ROUTE_STREAM) {
 			if (req->body_len + len > req->route->body_max) {

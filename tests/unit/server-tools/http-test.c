@@ -91,6 +91,7 @@ static const struct http_route routes[] = {
     {"GET", "/silent", 0, 0, handle_silent, NULL, NULL},
     {"PUT", "/stream/", HTTP_ROUTE_PREFIX | HTTP_ROUTE_STREAM, 100000, stream_done, stream_chunk,
      "stream"},
+    {"PUT", "/bigstream", HTTP_ROUTE_STREAM, 64u << 20, stream_done, stream_chunk, NULL},
 };
 
 static int is_json_error(const struct fetch *f, const char *code)
@@ -158,14 +159,16 @@ static void test_stats(const struct http_server *srv)
 	size_t n;
 
 	n = http_server_stats(srv, stats, 8);
-	TAP_IS(n, 5, "four routes and unrouted");
+	TAP_IS(n, 6, "five routes and unrouted");
 	TAP_OK(strcmp(stats[0].name, "hello") == 0 && stats[0].requests == 2 &&
 		   stats[0].client_errors == 0,
 	       "hello counted twice");
 	TAP_OK(stats[1].requests == 4 && stats[1].client_errors == 2, "echo: 4 requests, 2 413s");
 	TAP_OK(stats[2].server_errors == 1, "silent: one 500");
-	TAP_OK(strcmp(stats[4].name, "unrouted") == 0 && stats[4].requests == 3 &&
-		   stats[4].client_errors == 3,
+	TAP_OK(stats[4].requests == 1 && stats[4].client_errors == 1,
+	       "bigstream: one request, one 422");
+	TAP_OK(strcmp(stats[5].name, "unrouted") == 0 && stats[5].requests == 3 &&
+		   stats[5].client_errors == 3,
 	       "unrouted: the 404, the 400 and the 405");
 	TAP_OK(stats[0].latency_ns > 0, "latency summed");
 }
@@ -273,6 +276,23 @@ static void test_bodies(const char *base)
 	TAP_OK(is_json_error(&f, "bad_data"), "refusal is the handler's json error");
 	fetch_release(&f);
 	TAP_IS(released_count, 2, "per-request state released for both uploads");
+
+	/* refused early in a body far larger than what the server drops
+	 * (HTTP_DISCARD_MAX): the client still gets the JSON answer */
+	{
+		size_t n = 8 * HTTP_DISCARD_MAX;
+		char *huge = malloc(n);
+
+		if (huge) {
+			memset(huge, 'a', n);
+			huge[1000] = 'X';
+			fetch_url("PUT", URL("/bigstream"), huge, n, NULL, &f);
+			TAP_IS(f.status, 422, "a large stream refused at its start: 422, not a reset");
+			TAP_OK(is_json_error(&f, "bad_data"), "  ... with the handler's json error");
+			fetch_release(&f);
+			free(huge);
+		}
+	}
 }
 
 int main(void)
