@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client/blobcache.h"
@@ -342,6 +343,18 @@ static int part_reset(void *ctx)
 	return 0;
 }
 
+/* Sets the blob's mtime, its last use, to now with the clock's full
+ * resolution (the kernel's own "now" may tick only every few ms). */
+static void mark_used(const char *path)
+{
+	struct timespec now[2];
+
+	clock_gettime(CLOCK_REALTIME, &now[0]);
+	now[1] = now[0];
+	if (utimensat(AT_FDCWD, path, now, 0) != 0)
+		log_debug("cannot mark '%s' used: %s", path, strerror(errno));
+}
+
 /* Decodes the complete .part into the cache. */
 static int part_finish(struct blobcache *bc, const struct hash *h, const char *part,
 		       struct error *err)
@@ -363,6 +376,8 @@ static int part_finish(struct blobcache *bc, const struct hash *h, const char *p
 			ret = fileio_tmp_commit(&tmp, 0, err);
 		else
 			fileio_tmp_abort(&tmp);
+		if (ret == 0)
+			mark_used(path);
 	}
 	close(in);
 	unlink(part); /* verified and stored, or bad: never resumed */
@@ -381,8 +396,7 @@ int blobcache_fetch(struct blobcache *bc, struct net *n, const char *base, const
 
 	blobcache_path(bc, h, NULL, part);
 	if (access(part, F_OK) == 0) { /* cached: now is its last use */
-		if (utimensat(AT_FDCWD, part, NULL, 0) != 0)
-			log_debug("cannot mark '%s' used: %s", part, strerror(errno));
+		mark_used(part);
 		return 0;
 	}
 	hash_to_hex(h, hex);
