@@ -61,6 +61,7 @@ int blobcache_has(const struct blobcache *bc, const struct hash *h)
 enum kind { KIND_TMP, KIND_PART, KIND_BLOB, KIND_OTHER }; /* eviction order */
 
 #define TAG_MAX 32 /* what follows ".tmp-" in a temporary file's name */
+#define BLOBCACHE_AHEAD (UINT64_C(4) << 20) /* see part_room() */
 
 /* One file as an eviction candidate. */
 struct entry {
@@ -271,11 +272,18 @@ struct part {
  * blob that cannot fit beside the pinned ones. */
 static int part_room(struct part *p, size_t len)
 {
-	uint64_t budget = p->bc->budget, need = p->raw + p->size + len;
+	uint64_t budget = p->bc->budget, need = p->raw + p->size + len, ahead;
 	int ret;
 
 	if (p->known && (p->full || (need <= budget && p->others <= budget - need)))
 		return 0;
+	/* room for a little more than this write, so that a download over the
+	 * budget scans the directory once per min(4 MiB, budget / 64), not per
+	 * write; never beyond the .part's cap */
+	ahead = budget / 64 < BLOBCACHE_AHEAD ? budget / 64 : BLOBCACHE_AHEAD;
+	if (ahead > p->max - p->size - len)
+		ahead = p->max - p->size - len;
+	need += ahead;
 	if ((ret = cache_evict(p->bc, p->want, need, budget, &p->others, p->err)) < 0)
 		return ret;
 	p->known = 1;
