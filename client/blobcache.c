@@ -60,7 +60,7 @@ int blobcache_has(const struct blobcache *bc, const struct hash *h)
 /* What a file of the cache directory is, from its name. */
 enum kind { KIND_TMP, KIND_PART, KIND_BLOB, KIND_OTHER }; /* eviction order */
 
-#define TAG_MAX 32 /* what follows ".tmp-" in a temporary file's name */
+#define TAG_MAX         32                  /* what follows ".tmp-" in a temporary file's name */
 #define BLOBCACHE_AHEAD (UINT64_C(4) << 20) /* see part_room() */
 
 /* One file as an eviction candidate. */
@@ -94,14 +94,18 @@ static enum kind name_kind(const char *name, struct hash *h, char tag[TAG_MAX])
 	return KIND_OTHER;
 }
 
-static void entry_path(const char *dir, const struct entry *e, char *out)
+/* The entry's path into out (FILEIO_PATH_MAX); -1 when it does not fit
+ * (a temporary file's tag in a very long directory: left alone). */
+static int entry_path(const char *dir, const struct entry *e, char *out)
 {
 	static const char *suffix[] = {".tmp-", ".part", ""};
 	char hex[HASH_HEX_LEN + 1];
+	int k;
 
 	hash_to_hex(&e->h, hex);
-	snprintf(out, FILEIO_PATH_MAX, "%s/%s%s%s", dir, hex, suffix[e->kind],
-		 e->kind == KIND_TMP ? e->tag : "");
+	k = snprintf(out, FILEIO_PATH_MAX, "%s/%s%s%s", dir, hex, suffix[e->kind],
+		     e->kind == KIND_TMP ? e->tag : "");
+	return k > 0 && k < FILEIO_PATH_MAX ? 0 : -1;
 }
 
 static void usage_add(struct blobcache_usage *u, enum kind k, uint64_t size)
@@ -149,7 +153,8 @@ static int scan_dir(const char *dir, struct blobcache_usage *u, struct entry **o
 			struct entry *ne = realloc(e, ncap * sizeof(*e));
 
 			if (!ne) {
-				ret = error_set(err, ERROR_NOMEM, "out of memory listing '%s'", dir);
+				ret =
+				    error_set(err, ERROR_NOMEM, "out of memory listing '%s'", dir);
 				goto out;
 			}
 			e = ne;
@@ -222,7 +227,8 @@ static int cache_evict(const struct blobcache *bc, const struct hash *keep, uint
 	for (size_t i = 0; i < m && (need > limit || used > limit - need); i++) {
 		char path[FILEIO_PATH_MAX];
 
-		entry_path(bc->dir, &e[i], path);
+		if (entry_path(bc->dir, &e[i], path) < 0)
+			continue;
 		if (unlink(path) != 0 && errno != ENOENT) {
 			log_warn("cannot remove '%s' from the blob cache: %s", path,
 				 strerror(errno));
@@ -235,7 +241,8 @@ static int cache_evict(const struct blobcache *bc, const struct hash *keep, uint
 	}
 	if (gone)
 		log_info("blob cache: removed %zu file%s (%.1f MiB) to stay within %.1f MiB", gone,
-			 gone == 1 ? "" : "s", (double)freed / 1048576.0, (double)limit / 1048576.0);
+			 gone == 1 ? "" : "s", (double)freed / 1048576.0,
+			 (double)limit / 1048576.0);
 	free(e);
 	*others = used;
 	return 0;
@@ -306,10 +313,10 @@ static int part_check_header(struct part *p)
 	if (!hash_equal(&h.hash, p->want))
 		return error_set(p->err, ERROR_HASH, "the server sent another blob's header");
 	if (h.raw_size > p->bc->budget)
-		return error_set(p->err, ERROR_TOO_BIG,
-				 "blob of %llu bytes is over the cache's budget of %llu (max-disk-mb)",
-				 (unsigned long long)h.raw_size,
-				 (unsigned long long)p->bc->budget);
+		return error_set(
+		    p->err, ERROR_TOO_BIG,
+		    "blob of %llu bytes is over the cache's budget of %llu (max-disk-mb)",
+		    (unsigned long long)h.raw_size, (unsigned long long)p->bc->budget);
 	p->raw = h.raw_size;
 	p->known = 0; /* evict (or refuse) now */
 	return part_room(p, 0);

@@ -76,10 +76,10 @@ struct blobcache {
 
 /* What the directory holds (blobcache_usage()). */
 struct blobcache_usage {
-	uint64_t bytes;                /* all counted files together */
-	uint64_t blobs, blob_bytes;    /* verified blobs */
-	uint64_t parts, part_bytes;    /* downloads in progress or broken off */
-	uint64_t tmps, tmp_bytes;      /* temporary files (crash debris) */
+	uint64_t bytes;             /* all counted files together */
+	uint64_t blobs, blob_bytes; /* verified blobs */
+	uint64_t parts, part_bytes; /* downloads in progress or broken off */
+	uint64_t tmps, tmp_bytes;   /* temporary files (crash debris) */
 };
 
 /* Uses (creating, 0700) dir; budget in bytes (> 0). No pins. */

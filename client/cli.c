@@ -438,8 +438,8 @@ static void cache_view_get(struct cache_view *cv, const char *state, const struc
 
 static void cache_view_print(const struct cache_view *cv)
 {
-	printf("blob cache: %.1f MiB of %.1f MiB (%.0f%%), %llu blob%s", (double)cv->u.bytes / 1048576.0,
-	       (double)cv->budget / 1048576.0,
+	printf("blob cache: %.1f MiB of %.1f MiB (%.0f%%), %llu blob%s",
+	       (double)cv->u.bytes / 1048576.0, (double)cv->budget / 1048576.0,
 	       cv->budget ? 100.0 * (double)cv->u.bytes / (double)cv->budget : 0.0,
 	       (unsigned long long)cv->u.blobs, cv->u.blobs == 1 ? "" : "s");
 	if (cv->u.parts)
@@ -457,8 +457,8 @@ static json_t *cache_view_json(const struct cache_view *cv)
 			 (json_int_t)cv->u.bytes, "budget", (json_int_t)cv->budget, "blobs",
 			 (json_int_t)cv->u.blobs, "blob_bytes", (json_int_t)cv->u.blob_bytes,
 			 "parts", (json_int_t)cv->u.parts, "part_bytes",
-			 (json_int_t)cv->u.part_bytes, "tmps", (json_int_t)cv->u.tmps,
-			 "tmp_bytes", (json_int_t)cv->u.tmp_bytes);
+			 (json_int_t)cv->u.part_bytes, "tmps", (json_int_t)cv->u.tmps, "tmp_bytes",
+			 (json_int_t)cv->u.tmp_bytes);
 }
 
 static void status_text(const struct project *ps, int n, const struct status *st, int have,

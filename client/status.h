@@ -39,7 +39,7 @@ struct status {
 	uint64_t units_done;
 	int64_t updated;
 	long pid;
-	char reason[96]; /* why "paused" (client/idle.h), "" otherwise */
+	char reason[96];                    /* why "paused" (client/idle.h), "" otherwise */
 	uint64_t cache_bytes, cache_budget; /* client/blobcache.h */
 };
 

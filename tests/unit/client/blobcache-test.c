@@ -71,7 +71,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		size_t ul = strlen(url);
 
 		for (int i = 0; i < n_table; i++)
-			if (ul >= HASH_HEX_LEN && strcmp(url + ul - HASH_HEX_LEN, table[i].hex) == 0) {
+			if (ul >= HASH_HEX_LEN &&
+			    strcmp(url + ul - HASH_HEX_LEN, table[i].hex) == 0) {
 				r = MHD_create_response_from_buffer(table[i].len, table[i].buf,
 								    MHD_RESPMEM_PERSISTENT);
 				ret = MHD_queue_response(conn, 200, r);
@@ -303,8 +304,7 @@ static void test_pins(struct net *n, const char *base, const char *dir)
 	TAP_OK(ok, "four blobs cached");
 	blobcache_pin(&bc, h, 2); /* the two oldest */
 	TAP_IS(blobcache_fetch(&bc, n, base, &h[4], &err), 0, "a fifth blob is fetched");
-	TAP_OK(blobcache_has(&bc, &h[0]) && blobcache_has(&bc, &h[1]) &&
-		   !blobcache_has(&bc, &h[2]),
+	TAP_OK(blobcache_has(&bc, &h[0]) && blobcache_has(&bc, &h[1]) && !blobcache_has(&bc, &h[2]),
 	       "the pinned oldest stay, the oldest unpinned one goes");
 	TAP_IS(blobcache_trim(&bc, 0, NULL, &err), 0, "trim to nothing");
 	TAP_OK(blobcache_has(&bc, &h[0]) && blobcache_has(&bc, &h[1]) &&
@@ -388,8 +388,8 @@ static void test_oversized(struct net *n, const char *base, const char *dir)
 	TAP_IS(blobcache_fetch(&bc, n, base, &big, &err), ERROR_TOO_BIG,
 	       "a blob one byte over the whole budget is refused");
 	tap_diag("  %s", err.msg);
-	TAP_OK(!blobcache_has(&bc, &big) && !part_exists(&bc, &big) &&
-		   blobcache_has(&bc, &h[0]) && blobcache_has(&bc, &h[1]),
+	TAP_OK(!blobcache_has(&bc, &big) && !part_exists(&bc, &big) && blobcache_has(&bc, &h[0]) &&
+		   blobcache_has(&bc, &h[1]),
 	       "nothing kept and nothing evicted for it");
 }
 
