@@ -223,7 +223,8 @@ static int cache_evict(const struct blobcache *bc, const struct hash *keep, uint
 		else if (e[i].kind == KIND_TMP || !is_pinned(bc, &e[i].h))
 			e[m++] = e[i];
 	}
-	qsort(e, m, sizeof(*e), entry_cmp);
+	if (m > 1) /* e is NULL for an empty directory */
+		qsort(e, m, sizeof(*e), entry_cmp);
 	for (size_t i = 0; i < m && (need > limit || used > limit - need); i++) {
 		char path[FILEIO_PATH_MAX];
 
