@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "client/blobcache.h"
 #include "client/cli.h"
 #include "client/idle.h"
 #include "client/prefs.h"
@@ -411,7 +412,57 @@ static int running(const struct status *st)
 	return st->pid > 0 && kill((pid_t)st->pid, 0) == 0 && strcmp(st->state, "stopped") != 0;
 }
 
-static void status_text(const struct project *ps, int n, const struct status *st, int have)
+/* The blob cache as `status` shows it. */
+struct cache_view {
+	struct blobcache_usage u; /* counted now */
+	uint64_t budget;          /* bytes */
+};
+
+/* Counts STATE/blobs now; the budget is the running client's (its flags
+ * may differ from the file), else STATE/prefs.conf's or the default. */
+static void cache_view_get(struct cache_view *cv, const char *state, const struct status *st,
+			   int live)
+{
+	char dir[FILEIO_PATH_MAX];
+	struct prefs p;
+
+	memset(cv, 0, sizeof(*cv));
+	prefs_defaults(&p);
+	if (prefs_load(&p, state, NULL) < 0)
+		prefs_defaults(&p);
+	cv->budget = live && st->cache_budget ? st->cache_budget : (uint64_t)p.max_disk_mb << 20;
+	if (snprintf(dir, sizeof(dir), "%s/blobs", state) < (int)sizeof(dir) &&
+	    blobcache_usage(dir, &cv->u, NULL) < 0)
+		memset(&cv->u, 0, sizeof(cv->u));
+}
+
+static void cache_view_print(const struct cache_view *cv)
+{
+	printf("blob cache: %.1f MiB of %.1f MiB (%.0f%%), %llu blob%s",
+	       (double)cv->u.bytes / 1048576.0, (double)cv->budget / 1048576.0,
+	       cv->budget ? 100.0 * (double)cv->u.bytes / (double)cv->budget : 0.0,
+	       (unsigned long long)cv->u.blobs, cv->u.blobs == 1 ? "" : "s");
+	if (cv->u.parts)
+		printf(", %llu partial download%s (%.1f MiB)", (unsigned long long)cv->u.parts,
+		       cv->u.parts == 1 ? "" : "s", (double)cv->u.part_bytes / 1048576.0);
+	if (cv->u.tmps)
+		printf(", %llu temporary file%s", (unsigned long long)cv->u.tmps,
+		       cv->u.tmps == 1 ? "" : "s");
+	printf("\n");
+}
+
+static json_t *cache_view_json(const struct cache_view *cv)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "bytes",
+			 (json_int_t)cv->u.bytes, "budget", (json_int_t)cv->budget, "blobs",
+			 (json_int_t)cv->u.blobs, "blob_bytes", (json_int_t)cv->u.blob_bytes,
+			 "parts", (json_int_t)cv->u.parts, "part_bytes",
+			 (json_int_t)cv->u.part_bytes, "tmps", (json_int_t)cv->u.tmps, "tmp_bytes",
+			 (json_int_t)cv->u.tmp_bytes);
+}
+
+static void status_text(const struct project *ps, int n, const struct status *st, int have,
+			const struct cache_view *cv)
 {
 	double credit = 0;
 
@@ -446,6 +497,7 @@ static void status_text(const struct project *ps, int n, const struct status *st
 		}
 	}
 	printf("credit: %.2f\n", credit);
+	cache_view_print(cv);
 }
 
 int cli_status(int argc, char **argv)
@@ -454,6 +506,7 @@ int cli_status(int argc, char **argv)
 	char state[FILEIO_PATH_MAX], path[FILEIO_PATH_MAX];
 	struct project *ps = calloc(STATE_PROJECTS_MAX, sizeof(*ps));
 	struct status st;
+	struct cache_view cv;
 	struct error err;
 	int as_json = 0, n, have;
 
@@ -478,6 +531,7 @@ int cli_status(int argc, char **argv)
 	n = n < 0 ? 0 : n;
 	have = snprintf(path, sizeof(path), "%s/status.json", state) < (int)sizeof(path) &&
 	       status_read(path, &st, NULL) == 0;
+	cache_view_get(&cv, state, &st, have && running(&st));
 	if (as_json) {
 		json_t *o = json_object(), *arr = json_array(), *cur = json_null();
 		char *text;
@@ -495,13 +549,14 @@ int cli_status(int argc, char **argv)
 		json_object_set_new(o, "projects", arr);
 		json_object_set_new(o, "running", json_boolean(have && running(&st)));
 		json_object_set_new(o, "current", cur ? cur : json_null());
+		json_object_set_new(o, "cache", cache_view_json(&cv));
 		text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		if (text)
 			printf("%s\n", text);
 		free(text);
 		json_decref(o);
 	} else {
-		status_text(ps, n, &st, have);
+		status_text(ps, n, &st, have, &cv);
 	}
 	free(ps);
 	return 0;

@@ -41,7 +41,7 @@ static const struct keydef keys[PREFS_N_KEYS] = {
     [PREFS_HOURS] = {"hours", K_HOURS, 0, 0, "any",
 		     "allowed hours, HH[:MM]-HH[:MM] (wraps past midnight) or any"},
     [PREFS_MAX_DISK_MB] = {"max-disk-mb", K_INT, 16, 1048576, "1024",
-			   "largest blob the client downloads, MiB"},
+			   "disk budget of the blob cache, MiB (least recently used blobs go)"},
     [PREFS_MAX_MEMORY_MB] = {"max-memory-mb", K_INT, 0, 1048576, "0",
 			     "largest unit memory, MiB (0: no limit)"},
 };

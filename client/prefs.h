@@ -46,7 +46,8 @@ struct prefs {
 	int max_temp_c;        /* pause above this CPU temperature (0: never) */
 	int hours_from, hours_to; /* allowed minutes of the day [from, to); wraps past
 				   * midnight when from > to; from == to: all day */
-	long max_disk_mb;      /* largest blob the client accepts (MiB) */
+	long max_disk_mb;      /* budget of the whole blob cache, and so the largest
+				* blob (MiB; client/blobcache.h) */
 	long max_memory_mb;    /* largest unit memory (MiB, parameters + optimizer +
 				* activations); 0: no limit */
 	/* where each value came from */

@@ -31,6 +31,9 @@
 #include "workunits/unit.h"
 
 #define ASSIGNMENT_MAX (ENVELOPE_MAX * 7 + 4096) /* JSON-escaped envelope */
+/* Units on disk whose blobs are pinned in the cache (normally one). */
+#define PIN_UNITS_MAX 16
+#define PINS_MAX      (PIN_UNITS_MAX * (1 + UNIT_DATA_MAX))
 
 volatile sig_atomic_t runner_stop;
 static volatile sig_atomic_t runner_halt; /* stop, or pause (client/idle.h) */
@@ -52,6 +55,8 @@ struct runner {
 	unsigned ask_fails;   /* work requests without an answer in a row */
 	time_t next_try[STATE_PROJECTS_MAX];
 	char next_url[STATE_PROJECTS_MAX][STATE_URL_MAX];
+	struct hash pins[PINS_MAX]; /* lent to cache (blobcache_pin()) */
+	size_t n_pins;
 };
 
 /* One unit on disk. */
@@ -323,19 +328,98 @@ static int job_open(struct job *j, struct error *err)
 	return compute_check_unit(&j->u, err);
 }
 
+static void pins_add_unit(struct runner *r, const struct unit *u)
+{
+	if (r->n_pins + 1 + u->n_data > PINS_MAX) {
+		log_warn("more than %d units on disk: the blobs of some are not kept in the cache",
+			 PIN_UNITS_MAX);
+		return;
+	}
+	r->pins[r->n_pins++] = u->model;
+	for (size_t i = 0; i < u->n_data; i++)
+		r->pins[r->n_pins++] = u->data[i].shard;
+}
+
+/* Pins in the blob cache what cur (may be NULL) and every unit kept on
+ * disk (computing, or waiting with its checkpoint) needs: those blobs
+ * are never evicted. A unit that cannot be opened pins nothing (it is
+ * dropped when its turn comes). Costs a signature check per unit. */
+static void pins_collect(struct runner *r, const struct job *cur)
+{
+	struct project *ps = calloc(STATE_PROJECTS_MAX, sizeof(*ps));
+	struct job *j = malloc(sizeof(*j));
+	int n = ps ? state_projects(r->o->state, ps, STATE_PROJECTS_MAX, NULL) : 0;
+
+	r->n_pins = 0;
+	if (cur)
+		pins_add_unit(r, &cur->u);
+	for (int i = 0; j && i < n; i++) {
+		char dir[FILEIO_PATH_MAX];
+		struct dirent *de;
+		DIR *d;
+
+		if (state_project_path(r->o->state, ps[i].slug, "units", dir) < 0 ||
+		    !(d = opendir(dir)))
+			continue;
+		while ((de = readdir(d))) {
+			struct error err;
+
+			if (de->d_name[0] == '.')
+				continue;
+			memset(j, 0, sizeof(*j));
+			j->p = ps[i];
+			if (snprintf(j->dir, sizeof(j->dir), "%s/%s", dir, de->d_name) <
+				(int)sizeof(j->dir) &&
+			    job_open(j, &err) == 0)
+				pins_add_unit(r, &j->u);
+		}
+		closedir(d);
+	}
+	blobcache_pin(&r->cache, r->pins, r->n_pins);
+	free(j);
+	free(ps);
+}
+
+/* Puts the cache's bytes and budget into the status file's fields. */
+static void cache_note(struct runner *r)
+{
+	struct blobcache_usage u;
+
+	if (blobcache_usage(r->cache.dir, &u, NULL) == 0)
+		r->st.cache_bytes = u.bytes;
+	r->st.cache_budget = r->cache.budget;
+}
+
+/* Trims the cache to BLOBCACHE_TRIM_PERCENT of its budget, keeping what
+ * the units on disk need (after a unit, and at start). */
+static void cache_trim(struct runner *r)
+{
+	uint64_t target = r->cache.budget / 100 * BLOBCACHE_TRIM_PERCENT;
+	struct error err;
+
+	error_clear(&err);
+	pins_collect(r, NULL);
+	if (blobcache_trim(&r->cache, target, NULL, &err) < 0)
+		log_warn("cannot trim the blob cache: %s", err.msg);
+	cache_note(r);
+}
+
 static int fetch_blobs(struct runner *r, struct job *j, struct error *err)
 {
 	int ret;
 
 	snprintf(r->st.state, sizeof(r->st.state), "downloading");
 	status_set(r, "downloading");
+	pins_collect(r, j);
 	if ((ret = blobcache_fetch(&r->cache, net_for(r, &j->p), j->p.url, &j->u.model, err)) < 0)
-		return ret;
+		goto out;
 	for (size_t i = 0; i < j->u.n_data; i++)
 		if ((ret = blobcache_fetch(&r->cache, net_for(r, &j->p), j->p.url,
 					   &j->u.data[i].shard, err)) < 0)
-			return ret;
-	return 0;
+			goto out;
+out:
+	cache_note(r);
+	return ret;
 }
 
 /* Loads θ_r and the concatenated data ranges (sizes checked first). */
@@ -526,6 +610,7 @@ static void job_finish(struct runner *r, struct job *j, double seconds)
 	if (state_remove_tree(j->dir) < 0)
 		log_warn("cannot remove '%s'", j->dir);
 	r->units++;
+	cache_trim(r); /* its blobs are no longer pinned */
 }
 
 /* Reads the seconds a stored result says it took. */
@@ -911,6 +996,7 @@ int runner_run(const struct runner_opts *o)
 	r->net.stop = &runner_stop;
 	r->net.tick = status_tick;
 	r->net.tick_ctx = r;
+	cache_trim(r); /* max-disk-mb may have been lowered */
 	status_set(r, "idle");
 	while (!runner_stop && (o->max_units <= 0 || r->units < o->max_units))
 		if (!runner_turn(r, ps))

@@ -18,13 +18,15 @@ int status_write(const char *path, struct status *st, struct error *err)
 	int ret;
 
 	st->updated = (int64_t)time(NULL);
-	o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:s, s:f, s:I, s:I, s:I, s:s}",
+	o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:s, s:f, s:I, s:I, s:I, s:s, "
+		      "s:I, s:I}",
 		      "state", st->state, "project", st->project, "job", st->job, "unit", st->unit,
 		      "replica", (json_int_t)st->replica, "round", (json_int_t)st->round, "step",
 		      (json_int_t)st->step, "steps", (json_int_t)st->steps, "loss", st->loss,
 		      "device", st->device, "eta_s", st->eta_s, "units_done",
 		      (json_int_t)st->units_done, "pid", (json_int_t)st->pid, "updated",
-		      (json_int_t)st->updated, "reason", st->reason);
+		      (json_int_t)st->updated, "reason", st->reason, "cache_bytes",
+		      (json_int_t)st->cache_bytes, "cache_budget", (json_int_t)st->cache_budget);
 	text = o ? json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
 	json_decref(o);
 	if (!text)
@@ -77,6 +79,8 @@ int status_read(const char *path, struct status *st, struct error *err)
 	st->units_done = get_u(o, "units_done");
 	st->updated = (int64_t)get_u(o, "updated");
 	st->pid = (long)get_u(o, "pid");
+	st->cache_bytes = get_u(o, "cache_bytes");
+	st->cache_budget = get_u(o, "cache_budget");
 	st->loss = json_number_value(json_object_get(o, "loss"));
 	st->eta_s = json_number_value(json_object_get(o, "eta_s"));
 	json_decref(o);

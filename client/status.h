@@ -8,7 +8,9 @@
  * (docs/CLIENT.md): state ("computing", "downloading", "uploading",
  * "idle", "paused", "stopped"), project, job, unit (id), replica, round,
  * step, steps (H), loss, device, eta_s, units_done, pid, updated (unix
- * seconds), reason (why paused: "user active", "on battery", ...).
+ * seconds), reason (why paused: "user active", "on battery", ...),
+ * cache_bytes and cache_budget (the blob cache's size and max-disk-mb in
+ * bytes, as of the last fetch or trim).
  */
 #ifndef AGORA_CLIENT_STATUS_H
 #define AGORA_CLIENT_STATUS_H
@@ -37,7 +39,8 @@ struct status {
 	uint64_t units_done;
 	int64_t updated;
 	long pid;
-	char reason[96]; /* why "paused" (client/idle.h), "" otherwise */
+	char reason[96];                    /* why "paused" (client/idle.h), "" otherwise */
+	uint64_t cache_bytes, cache_budget; /* client/blobcache.h */
 };
 
 /* Writes st to path atomically (sets st->updated). */

@@ -23,6 +23,7 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -308,6 +309,52 @@ static void test_clock(void)
 	TAP_OK(ok, "and the corrected offset is recorded");
 }
 
+/* The blob cache's budget: a run with a budget below what the cache
+ * holds trims it at start (debris first, the recently used blobs stay),
+ * and `status` shows the usage. */
+static void test_cache(void)
+{
+	const char *run_small[] = {"run", "--device", "ref", "--once", "--max-disk-mb", "16", NULL};
+	const char *st_text[] = {"status", NULL}, *st_json[] = {"status", "--json", NULL};
+	char dir[600], path[700], log[300], hex[HASH_HEX_LEN + 1];
+	struct hash junk;
+	int fd, ok;
+
+	snprintf(log, sizeof(log), "%s/ann.log", c.root); /* emptied before each status */
+
+	cluster_client_path(&c, "ann", "blobs", dir, sizeof(dir));
+	hash_buf(&junk, "junk", 4);
+	hash_to_hex(&junk, hex);
+	snprintf(path, sizeof(path), "%s/%s.tmp-1-1", dir, hex);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ok = fd >= 0 && ftruncate(fd, 20 << 20) == 0; /* sparse: 20 MiB counted */
+	if (fd >= 0)
+		close(fd);
+	TAP_OK(ok, "a 20 MiB temporary file is left in the blob cache");
+	ok = truncate(log, 0) == 0;
+	TAP_IS(cluster_wait(cluster_client(&c, "ann", st_text), 30), 0, "status");
+	TAP_OK(ok && cluster_log_has(&c, "ann", "blob cache: 20.") &&
+		   cluster_log_has(&c, "ann", "of 1024.0 MiB") &&
+		   cluster_log_has(&c, "ann", "2 blobs, 1 temporary file"),
+	       "it shows the cache's usage, budget, blobs and debris");
+	TAP_IS(cluster_wait(cluster_client(&c, "ann", run_small), 60), 0,
+	       "run --once --max-disk-mb 16");
+	TAP_OK(access(path, F_OK) != 0, "trimmed the cache at start: the temporary file is gone");
+	hash_to_hex(&c.model, hex);
+	snprintf(path, sizeof(path), "%s/%s", dir, hex);
+	ok = access(path, F_OK) == 0;
+	hash_to_hex(&c.shard, hex);
+	snprintf(path, sizeof(path), "%s/%s", dir, hex);
+	TAP_OK(ok && access(path, F_OK) == 0, "the model and the shard stay");
+	ok = truncate(log, 0) == 0;
+	TAP_IS(cluster_wait(cluster_client(&c, "ann", st_json), 30), 0, "status --json");
+	TAP_OK(ok && cluster_log_has(&c, "ann", "\"cache\": {") &&
+		   cluster_log_has(&c, "ann", "\"budget\": 1073741824") &&
+		   cluster_log_has(&c, "ann", "\"blobs\": 2") &&
+		   cluster_log_has(&c, "ann", "\"tmps\": 0"),
+	       "its cache object: budget, two blobs, no temporary file");
+}
+
 int main(void)
 {
 	const char *env_steps = getenv("RUNNER_TEST_STEPS");
@@ -332,6 +379,7 @@ int main(void)
 	test_server_kill();
 	test_device();
 	test_clock();
+	test_cache();
 	cluster_close(&c);
 	return tap_done();
 }
