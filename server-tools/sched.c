@@ -286,7 +286,7 @@ int sched_assign_from(struct db *db, int64_t host, const char *account, const ch
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	db_lock(db);
+	db_lock_group(db);
 	rc = db_begin(db);
 	if (rc == 0 && nonce)
 		rc = db_nonce_record_locked(db, nonce, host, now);
@@ -324,7 +324,7 @@ int sched_replica_get(struct db *db, int64_t id, struct sched_replica *out)
 	int rc = ERROR_DB, step;
 
 	memset(out, 0, sizeof(*out));
-	db_lock(db);
+	db_lock_group(db);
 	st = db_stmt_cached(db, sched_sql_replica_get);
 	if (st) {
 		sqlite3_bind_int64(st, 1, id);
@@ -519,7 +519,7 @@ int sched_result_record(struct db *db, int64_t replica, int64_t host, const char
 {
 	int rc;
 
-	db_lock(db);
+	db_lock_group(db);
 	rc = db_begin(db);
 	if (rc == 0)
 		rc = sched_result_write(db, replica, host, blob, size, stored, descriptor,
@@ -755,7 +755,7 @@ int sched_abandon(struct db *db, int64_t replica, int64_t host, const unsigned c
 {
 	int rc;
 
-	db_lock(db);
+	db_lock_group(db);
 	rc = db_begin(db);
 	if (rc == 0 && nonce)
 		rc = db_nonce_record_locked(db, nonce, host, now);
