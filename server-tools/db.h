@@ -160,9 +160,11 @@ int db_step(struct db *db, sqlite3_stmt *st);
  * it; a no-op when no write is open, e.g. after db_commit() failed);
  * db_commit() adds it to the generation and returns once that generation
  * is COMMITted and fsynced (0), or failed as a whole (ERROR_DB, nothing of
- * it stored). db_commit() may release and retake the lock while it waits
- * for other writers to join; after it, only db_unlock() or another
- * db_begin() (statements in between would join a later generation). */
+ * it stored). db_commit() gives the lock up (it waits for its generation
+ * without it, so that others can join): after it the caller may only call
+ * db_rollback() and db_unlock(), which are then no-ops; no statement, no
+ * db_begin(). For callers the pattern is unchanged: lock, begin,
+ * statements, commit (or rollback), unlock. */
 int db_begin(struct db *db);
 int db_commit(struct db *db);
 void db_rollback(struct db *db);

@@ -59,19 +59,22 @@ struct db {
 
 	/* Group commit (db_txn.c). Generations are numbered 1, 2, ...; at
 	 * most one is open (a shared BEGIN IMMEDIATE transaction), and they
-	 * are resolved (committed or failed) in order. */
+	 * are resolved (committed or failed) in order. Under `lock`: */
 	sqlite3_stmt *txn[DB_TXN_COUNT];
+	atomic_int queued;    /* threads blocked in db_lock*() (atomic) */
+	uint64_t open;        /* the open generation; 0: none */
+	int members;          /* writes released into the open generation */
+	int holder_group;     /* the holder took db_lock_group() */
+	int holder_savepoint; /* the holder is between db_begin and db_commit */
+	/* Under gen_lock (taken inside `lock`, never the other way round):
+	 * what waiters in db_commit() look at, without the connection. */
+	pthread_mutex_t gen_lock;
 	pthread_cond_t settled; /* broadcast when a generation is resolved */
-	atomic_int queued;      /* threads blocked in db_lock*() */
-	uint64_t open;          /* the open generation; 0: none */
 	uint64_t resolved;      /* the last generation resolved */
 	uint64_t failed;        /* bit g % 64 set: generation g failed */
-	int members;            /* writes released into the open generation */
-	int waiting;            /* members waiting in db_settle() */
-	int holder_group;       /* the holder took db_lock_group() */
-	int holder_savepoint;   /* the holder is between db_begin and db_commit */
+	uint64_t claimed;       /* a timed-out waiter went to commit this one */
 	uint64_t commits;       /* generations committed (one fsync each) */
-	uint64_t writes;        /* db_commit() calls that succeeded */
+	uint64_t writes;        /* writes in committed generations */
 };
 
 /* db_txn.c: sets up and tears down the fields above (lock included). */

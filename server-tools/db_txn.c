@@ -85,25 +85,36 @@ static const char *const db_txn_sql[DB_TXN_COUNT] = {
     [DB_TXN_ROLLBACK_TO] = "ROLLBACK TO db_w",
 };
 
+/* Set when a thread's db_commit() gave the lock of db up (it waited for
+ * its generation without it): its db_rollback() and db_unlock() that
+ * follow are then no-ops. One pointer per thread: a thread holds at most
+ * one database lock at a time. */
+static _Thread_local struct db *db_given_up;
+
 int db_txn_init(struct db *db)
 {
 	pthread_condattr_t attr;
-	int rc;
+	int rc = ERROR_NOMEM;
 
 	if (pthread_mutex_init(&db->lock, NULL) != 0)
 		return ERROR_NOMEM;
-	rc = pthread_condattr_init(&attr) == 0 ? 0 : ERROR_NOMEM;
-	if (rc == 0 && pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0)
-		rc = ERROR_NOMEM;
-	if (rc == 0 && pthread_cond_init(&db->settled, &attr) != 0)
-		rc = ERROR_NOMEM;
+	if (pthread_mutex_init(&db->gen_lock, NULL) != 0)
+		goto out_lock;
+	if (pthread_condattr_init(&attr) != 0)
+		goto out_gen;
+	if (pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0 &&
+	    pthread_cond_init(&db->settled, &attr) == 0)
+		rc = 0;
 	pthread_condattr_destroy(&attr);
-	if (rc < 0) {
-		pthread_mutex_destroy(&db->lock);
-		return rc;
+	if (rc == 0) {
+		atomic_init(&db->queued, 0);
+		return 0;
 	}
-	atomic_init(&db->queued, 0);
-	return 0;
+out_gen:
+	pthread_mutex_destroy(&db->gen_lock);
+out_lock:
+	pthread_mutex_destroy(&db->lock);
+	return rc;
 }
 
 void db_txn_release(struct db *db)
@@ -113,6 +124,7 @@ void db_txn_release(struct db *db)
 	for (i = 0; i < DB_TXN_COUNT; i++)
 		sqlite3_finalize(db->txn[i]);
 	pthread_cond_destroy(&db->settled);
+	pthread_mutex_destroy(&db->gen_lock);
 	pthread_mutex_destroy(&db->lock);
 }
 
@@ -136,22 +148,26 @@ static int db_txn_exec(struct db *db, enum db_txn_id id)
 	return rc == SQLITE_DONE ? 0 : ERROR_DB;
 }
 
-/* Records the outcome of generation g (the open one) and wakes waiters. */
+/* Records the outcome of the open generation and wakes its waiters. The
+ * lock is held; gen_lock is taken here. */
 static void db_resolve(struct db *db, int ok)
 {
 	uint64_t g = db->open, bit = (uint64_t)1 << (g % 64);
 
+	pthread_mutex_lock(&db->gen_lock);
 	assert(g == db->resolved + 1);
 	if (ok) {
 		db->failed &= ~bit;
 		db->commits++;
+		db->writes += (uint64_t)db->members;
 	} else {
 		db->failed |= bit;
 	}
 	db->resolved = g;
+	pthread_cond_broadcast(&db->settled);
+	pthread_mutex_unlock(&db->gen_lock);
 	db->open = 0;
 	db->members = 0;
-	pthread_cond_broadcast(&db->settled);
 }
 
 /* A statement error can make SQLite roll the whole transaction back
@@ -181,7 +197,7 @@ static void db_group_commit(struct db *db)
 }
 
 /* 0 when generation g committed, ERROR_DB when it failed (or is too old
- * to tell). Lock held, g resolved. */
+ * to tell). gen_lock held, g resolved. */
 static int db_outcome(const struct db *db, uint64_t g)
 {
 	assert(g <= db->resolved);
@@ -190,13 +206,35 @@ static int db_outcome(const struct db *db, uint64_t g)
 	return db->failed & ((uint64_t)1 << (g % 64)) ? ERROR_DB : 0;
 }
 
-/* Returns once generation g (open or resolved) is resolved: commits it
- * when this thread is the last writer of the batch or the wait is over,
- * else waits with the lock released (and retaken before returning). */
+/* Takes the lock, counting this thread as queued while it waits (the
+ * committers look at the count). */
+static void db_acquire(struct db *db)
+{
+	assert(db_given_up != db);
+	atomic_fetch_add(&db->queued, 1);
+	pthread_mutex_lock(&db->lock);
+	atomic_fetch_sub(&db->queued, 1);
+}
+
+/* Leaves the lock. The last one out (nobody queued) commits the open
+ * generation: its writers, waiting in db_settle(), need no more company.
+ * Lock held. */
+static void db_leave(struct db *db)
+{
+	db_check_open(db);
+	if (db->open && atomic_load(&db->queued) == 0)
+		db_group_commit(db);
+	db->holder_group = 0;
+	pthread_mutex_unlock(&db->lock);
+}
+
+/* Waits, without the lock, until generation g is resolved; after
+ * DB_GROUP_WAIT_US takes the lock and commits g itself if it is still
+ * open (arrivals never stopped). */
 static int db_settle(struct db *db, uint64_t g)
 {
 	struct timespec deadline;
-	int late = 0;
+	int rc;
 
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_nsec += DB_GROUP_WAIT_US * 1000L;
@@ -204,27 +242,26 @@ static int db_settle(struct db *db, uint64_t g)
 		deadline.tv_sec++;
 		deadline.tv_nsec -= 1000000000L;
 	}
+	pthread_mutex_lock(&db->gen_lock);
 	while (db->resolved < g) {
-		assert(db->open == g);
-		if (late || atomic_load(&db->queued) == 0 || db->members >= DB_GROUP_MAX) {
-			db_group_commit(db);
-			break;
+		if (pthread_cond_timedwait(&db->settled, &db->gen_lock, &deadline) != ETIMEDOUT)
+			continue;
+		if (db->claimed >= g) {
+			/* Another waiter of g went to commit it: wait for it. */
+			deadline.tv_sec += 1;
+			continue;
 		}
-		db->waiting++;
-		if (pthread_cond_timedwait(&db->settled, &db->lock, &deadline) == ETIMEDOUT)
-			late = 1;
-		db->waiting--;
+		db->claimed = g;
+		pthread_mutex_unlock(&db->gen_lock);
+		db_acquire(db);
+		if (db->open == g)
+			db_group_commit(db);
+		db_leave(db);
+		pthread_mutex_lock(&db->gen_lock);
 	}
-	return db_outcome(db, g);
-}
-
-/* Takes the lock, counting this thread as queued while it waits (the
- * committers look at the count). */
-static void db_acquire(struct db *db)
-{
-	atomic_fetch_add(&db->queued, 1);
-	pthread_mutex_lock(&db->lock);
-	atomic_fetch_sub(&db->queued, 1);
+	rc = db_outcome(db, g);
+	pthread_mutex_unlock(&db->gen_lock);
+	return rc;
 }
 
 void db_lock(struct db *db)
@@ -246,28 +283,21 @@ void db_lock_group(struct db *db)
 
 void db_unlock(struct db *db)
 {
+	if (db_given_up == db) {
+		db_given_up = NULL;
+		return;
+	}
 	if (db->holder_savepoint) {
 		/* A caller bug: db_begin() without db_commit()/db_rollback(). */
 		assert(!"db_unlock inside a write");
 		db_rollback(db);
 	}
-	db_check_open(db);
-	/* Nobody else is coming: the generation's writers need not wait
-	 * for more company. Wake them (one of them commits); with none
-	 * waiting (a writer rolled back alone), commit the rest now. */
-	if (db->open && atomic_load(&db->queued) == 0) {
-		if (db->waiting)
-			pthread_cond_broadcast(&db->settled);
-		else
-			db_group_commit(db);
-	}
-	db->holder_group = 0;
-	pthread_mutex_unlock(&db->lock);
+	db_leave(db);
 }
 
 int db_begin(struct db *db)
 {
-	assert(!db->holder_savepoint);
+	assert(db_given_up != db && !db->holder_savepoint);
 	db_check_open(db);
 	if (!db->open) {
 		if (db_txn_exec(db, DB_TXN_BEGIN) < 0) {
@@ -298,15 +328,18 @@ int db_commit(struct db *db)
 	}
 	db->holder_savepoint = 0;
 	db->members++;
+	if (db->members >= DB_GROUP_MAX)
+		db_group_commit(db);
+	/* Give the lock up (committing when last out) and wait for g. */
+	db_leave(db);
 	rc = db_settle(db, g);
-	if (rc == 0)
-		db->writes++;
+	db_given_up = db;
 	return rc;
 }
 
 void db_rollback(struct db *db)
 {
-	if (!db->holder_savepoint)
+	if (db_given_up == db || !db->holder_savepoint)
 		return;
 	db->holder_savepoint = 0;
 	db_check_open(db);
@@ -321,13 +354,15 @@ void db_rollback(struct db *db)
 
 int db_write_ok(const struct db *db, sqlite3_stmt *st)
 {
+	if (db_given_up == db)
+		return 0; /* a statement after db_commit(), without the lock */
 	return !db->holder_group || db->holder_savepoint || sqlite3_stmt_readonly(st);
 }
 
 void db_commit_counts(struct db *db, uint64_t *commits, uint64_t *writes)
 {
-	pthread_mutex_lock(&db->lock);
+	pthread_mutex_lock(&db->gen_lock);
 	*commits = db->commits;
 	*writes = db->writes;
-	pthread_mutex_unlock(&db->lock);
+	pthread_mutex_unlock(&db->gen_lock);
 }

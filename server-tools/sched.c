@@ -510,17 +510,19 @@ int sched_result_add(struct db *db, int64_t replica, int64_t host, const char *b
 		     int64_t *result_id)
 {
 	return sched_result_record(db, replica, host, blob, size, stored, descriptor,
-				   descriptor_len, now, 1, result_id);
+				   descriptor_len, now, 1, NULL, result_id);
 }
 
 int sched_result_record(struct db *db, int64_t replica, int64_t host, const char *blob,
 			int64_t size, int64_t stored, const void *descriptor, size_t descriptor_len,
-			int64_t now, int validate, int64_t *result_id)
+			int64_t now, int validate, const unsigned char *nonce, int64_t *result_id)
 {
 	int rc;
 
 	db_lock_group(db);
 	rc = db_begin(db);
+	if (rc == 0 && nonce)
+		rc = db_nonce_record_locked(db, nonce, host, now);
 	if (rc == 0)
 		rc = sched_result_write(db, replica, host, blob, size, stored, descriptor,
 					descriptor_len, now);
