@@ -8,13 +8,17 @@
  * result is stored it forgets it and never uploads it again, so an
  * acknowledged row must reach the disk before the answer leaves. In WAL
  * mode FULL costs one fsync of the WAL per commit, the same price the
- * blob store pays per blob; hot paths batch their writes into one
- * transaction.
+ * blob store pays per blob; each request writes once, and concurrent
+ * requests share commits (group commit, db_txn.c), so the fsync is paid
+ * per batch of requests, never before a request's rows are on disk.
  *
- * Concurrency: one connection behind a mutex. SQLite serialises writers
- * anyway, and the coordinator's statements are short (microseconds), so
- * a second connection per HTTP thread would buy little on two cores and
- * cost a statement cache per thread.
+ * Concurrency: one connection behind a mutex (db_txn.c: db_lock(),
+ * db_lock_group()). SQLite serialises writers anyway, and the
+ * coordinator's statements are short (microseconds), so a second
+ * connection per HTTP thread would buy little on two cores and cost a
+ * statement cache per thread. The hot-path lookups below (hosts, blobs)
+ * take db_lock_group(): db_txn.c says why they may read the open
+ * generation.
  *
  * Migrations: db_migrations[i] brings the schema from version i to i + 1.
  * They only ever get appended; an applied migration is never edited.

@@ -2,11 +2,13 @@
  * sched.c - units, replicas and results in the state database (see
  * sched.h).
  *
- * Cost: an assignment is one transaction of three short statements (the
+ * Cost: an assignment is one write of a few short statements (the
  * expiry sweep uses the partial index on in-progress deadlines, the pick
- * the partial index on unsent replicas), so dispatch is bounded by one
- * WAL fsync per request. Batching several assignments per request is the
- * next step if that ever limits throughput.
+ * the partial index on unsent replicas). Writes share commits with the
+ * requests around them (group commit, db_txn.c), so dispatch is no longer
+ * bounded by one WAL fsync per request but by the statements under the
+ * lock. The request paths (assign, abandon, result, replica lookup) take
+ * db_lock_group(); the rest takes db_lock().
  */
 #include "config.h"
 
