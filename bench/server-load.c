@@ -21,11 +21,12 @@
  * key, a curl handle and a connection per simulated host).
  *
  * Usage: bench/server-load [HOSTS [SECONDS [DB_HOSTS DB_UNITS [THREADS]]]]
- * (defaults 1000 10 100000 1000000 0; THREADS 0: one per CPU; DB_UNITS 0
+ * (defaults 1000 10 100000 1000000 0; THREADS 0: the server's default, 8 per CPU, 16..64; DB_UNITS 0
  * skips the memory figure).
  */
 #include "config.h"
 
+#include <inttypes.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -445,6 +446,7 @@ static int phase(int n, double secs, long db_hosts, long units, unsigned threads
 	struct load *ld;
 	struct error err;
 	double t0, elapsed;
+	uint64_t commits0, writes0, commits, writes;
 	long rss0 = 0;
 
 	if (!mkdtemp(dir))
@@ -469,8 +471,16 @@ static int phase(int n, double secs, long db_hosts, long units, unsigned threads
 	if (!(ld = load_new(n)))
 		return -1;
 	snprintf(ld->base, sizeof(ld->base), "http://127.0.0.1:%u", server_port(s));
+	db_commit_counts(server_db(s), &commits0, &writes0);
 	elapsed = run(ld, secs);
 	report(ld, elapsed, now_s());
+	db_commit_counts(server_db(s), &commits, &writes);
+	commits -= commits0;
+	writes -= writes0;
+	printf("database: %" PRIu64 " writes in %" PRIu64 " group commits (one WAL fsync each):"
+	       " %.1f writes per commit, %.2f commits per unit dispatched\n",
+	       writes, commits, commits ? (double)writes / (double)commits : 0.0,
+	       ld->dispatched ? (double)commits / (double)ld->dispatched : 0.0);
 	if (memory) {
 		long rss = vm_rss_kib();
 		printf("VmRSS after serving %d hosts for %.0f s: %.1f MiB "
@@ -507,8 +517,8 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	printf("agora-server load: %ld simulated hosts, %.0f s, HTTP threads %ld (0: one per "
-	       "CPU)\n",
+	printf("agora-server load: %ld simulated hosts, %.0f s, HTTP threads %ld (0: default, "
+	       "8 per CPU)\n",
 	       n, secs, threads);
 	if (phase((int)n, secs, 0, 100000, (unsigned)threads, 0) < 0)
 		return 1;

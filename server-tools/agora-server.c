@@ -36,7 +36,7 @@ static void usage(FILE *out)
 		"  --tls-cert FILE    serve HTTPS with this PEM certificate (chain)\n"
 		"  --tls-key FILE     and this PEM private key\n"
 		"  --name NAME        project name, used on first start (default '%s')\n"
-		"  --threads N        HTTP threads (default: one per CPU)\n"
+		"  --threads N        HTTP threads (default: 8 per CPU, 16..64)\n"
 		"  --max-in-progress N  replicas one host may hold at once (default %d;\n"
 		"                     0: no limit)\n"
 		"  --admin-key FILE   an admin public key allowed to sign admin requests\n"

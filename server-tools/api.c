@@ -855,8 +855,8 @@ static int api_upload_chunk(struct http_request *req, const void *data, size_t l
 	return 0;
 }
 
-/* The body is in: verify the signature, record the nonce, commit the
- * blob, record the result. */
+/* The body is in: verify the signature, commit the blob, record the
+ * result and the nonce (one write). */
 static void api_upload_done(struct http_request *req, void *ctx)
 {
 	struct api *a = ctx;
@@ -884,15 +884,9 @@ static void api_upload_done(struct http_request *req, void *ctx)
 		http_respond_error(req, 401, "bad_signature", "%s", err.msg);
 		return;
 	}
-	rc = db_nonce_use(a->db, u->claims.nonce, u->host.id, api_now());
-	if (rc < 0) {
-		if (rc == ERROR_DUPLICATE)
-			http_respond_error(req, 401, "replayed_nonce",
-					   "this nonce was used before");
-		else
-			api_internal(req, "record the nonce");
-		return;
-	}
+	/* The nonce is recorded with the result, in one commit. Committing
+	 * the blob first costs nothing on a replay: the replayed body is the
+	 * same signed bytes, so the same content-addressed blob. */
 	if (blobstore_writer_commit(u->w, &hdr, &stored, &err) < 0) {
 		api_upload_blob_error(req, &err);
 		return;
@@ -907,7 +901,11 @@ static void api_upload_done(struct http_request *req, void *ctx)
 	hooks = server_hooks(a->server);
 	rc = sched_result_record(a->db, u->replica.id, u->host.id, out, (int64_t)hdr.raw_size,
 				 (int64_t)stored, u->env, u->env_len, api_now(),
-				 hooks->result_added == NULL, &rid);
+				 hooks->result_added == NULL, u->claims.nonce, &rid);
+	if (rc == ERROR_DUPLICATE) {
+		http_respond_error(req, 401, "replayed_nonce", "this nonce was used before");
+		return;
+	}
 	if (rc == ERROR_STATE) {
 		http_respond_error(req, 409, "replica_over", "replica %" PRId64 " is over",
 				   u->replica.id);

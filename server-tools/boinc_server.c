@@ -279,7 +279,7 @@ static int bs_record(struct server *s, const struct sched_replica *rep, int64_t 
 	hash_to_hex(&hdr.hash, out);
 	rc = sched_result_record(server_db(s), rep->id, host, out, (int64_t)hdr.raw_size,
 				 (int64_t)stored, env2, env2_len, time(NULL),
-				 hooks->result_added == NULL, &rid);
+				 hooks->result_added == NULL, NULL, &rid);
 	if (rc < 0) {
 		error_set(err, rc, "cannot record the result");
 		goto out;

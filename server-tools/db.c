@@ -8,13 +8,17 @@
  * result is stored it forgets it and never uploads it again, so an
  * acknowledged row must reach the disk before the answer leaves. In WAL
  * mode FULL costs one fsync of the WAL per commit, the same price the
- * blob store pays per blob; hot paths batch their writes into one
- * transaction.
+ * blob store pays per blob; each request writes once, and concurrent
+ * requests share commits (group commit, db_txn.c), so the fsync is paid
+ * per batch of requests, never before a request's rows are on disk.
  *
- * Concurrency: one connection behind a mutex. SQLite serialises writers
- * anyway, and the coordinator's statements are short (microseconds), so
- * a second connection per HTTP thread would buy little on two cores and
- * cost a statement cache per thread.
+ * Concurrency: one connection behind a mutex (db_txn.c: db_lock(),
+ * db_lock_group()). SQLite serialises writers anyway, and the
+ * coordinator's statements are short (microseconds), so a second
+ * connection per HTTP thread would buy little on two cores and cost a
+ * statement cache per thread. The hot-path lookups below (hosts, blobs)
+ * take db_lock_group(): db_txn.c says why they may read the open
+ * generation.
  *
  * Migrations: db_migrations[i] brings the schema from version i to i + 1.
  * They only ever get appended; an applied migration is never edited.
@@ -22,11 +26,11 @@
 #include "config.h"
 
 #include "server-tools/db.h"
+#include "server-tools/db_impl.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -215,25 +219,6 @@ static const char *const db_migrations[] = {
 #define DB_MIGRATION_COUNT (sizeof(db_migrations) / sizeof(db_migrations[0]))
 _Static_assert(DB_MIGRATION_COUNT == DB_SCHEMA_VERSION, "one migration per version");
 
-enum db_stmt_id {
-	DB_PROJECT_INSERT,
-	DB_PROJECT_GET,
-	DB_HOST_INSERT,
-	DB_HOST_BY_ID,
-	DB_HOST_BY_KEY,
-	DB_HOST_TOUCH,
-	DB_HOST_BAN,
-	DB_HOST_COUNT,
-	DB_NONCE_INSERT,
-	DB_NONCE_PRUNE,
-	DB_NONCE_COUNT,
-	DB_BLOB_INSERT,
-	DB_BLOB_GET,
-	DB_BLOB_COUNT,
-	DB_VERSION_GET,
-	DB_STMT_COUNT,
-};
-
 #define DB_HOST_COLUMNS "id, public_key, account, device, created, last_seen, banned, credit"
 
 static const char *const db_sql[DB_STMT_COUNT] = {
@@ -255,29 +240,6 @@ static const char *const db_sql[DB_STMT_COUNT] = {
     [DB_BLOB_COUNT] = "SELECT count(*) FROM blobs",
     [DB_VERSION_GET] = "SELECT coalesce(max(version), 0) FROM schema_version",
 };
-
-struct db_cached {
-	const char *sql; /* the caller's static string: the key */
-	sqlite3_stmt *stmt;
-};
-
-struct db {
-	sqlite3 *sql;
-	pthread_mutex_t lock;
-	sqlite3_stmt *stmts[DB_STMT_COUNT];
-	struct db_cached cache[DB_STMT_CACHE_MAX]; /* db_stmt_cached() */
-	size_t ncache;
-};
-
-void db_lock(struct db *db)
-{
-	pthread_mutex_lock(&db->lock);
-}
-
-void db_unlock(struct db *db)
-{
-	pthread_mutex_unlock(&db->lock);
-}
 
 sqlite3 *db_sqlite(struct db *db)
 {
@@ -309,9 +271,11 @@ static sqlite3_stmt *db_stmt(struct db *db, enum db_stmt_id id)
  * constraint failures to ERROR_DUPLICATE / ERROR_RANGE. */
 static int db_step_done(struct db *db, sqlite3_stmt *st)
 {
-	int rc = sqlite3_step(st);
-	int ext = sqlite3_extended_errcode(db->sql);
+	int rc, ext;
 
+	assert(db_write_ok(db, st));
+	rc = sqlite3_step(st);
+	ext = sqlite3_extended_errcode(db->sql);
 	sqlite3_reset(st);
 	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
 		return 0;
@@ -446,7 +410,10 @@ int db_open_at(struct db **out, const char *path, int version, struct error *err
 	db = calloc(1, sizeof(*db));
 	if (!db)
 		return error_set(err, ERROR_NOMEM, "cannot open '%s': out of memory", path);
-	pthread_mutex_init(&db->lock, NULL);
+	if (db_txn_init(db) < 0) {
+		free(db);
+		return error_set(err, ERROR_NOMEM, "cannot open '%s': out of resources", path);
+	}
 	if (sqlite3_open_v2(path, &db->sql, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
 	    SQLITE_OK) {
 		rc = error_set(err, ERROR_DB, "cannot open '%s': %s", path,
@@ -476,8 +443,8 @@ void db_free(struct db *db)
 		sqlite3_finalize(db->stmts[i]);
 	for (i = 0; i < db->ncache; i++)
 		sqlite3_finalize(db->cache[i].stmt);
+	db_txn_release(db);
 	sqlite3_close(db->sql);
-	pthread_mutex_destroy(&db->lock);
 	free(db);
 }
 
@@ -577,23 +544,31 @@ int db_host_add(struct db *db, const unsigned char public_key[DB_KEY_BYTES], con
 {
 	sqlite3_stmt *st;
 	struct db_host h;
-	int rc = ERROR_DB;
+	int rc;
 
 	if (!account || !*account || strlen(account) > DB_ACCOUNT_MAX || !device ||
 	    strlen(device) > DB_DEVICE_MAX)
 		return ERROR_RANGE;
-	db_lock(db);
-	st = db_stmt(db, DB_HOST_INSERT);
-	if (!st)
+	db_lock_group(db);
+	rc = db_begin(db);
+	if (rc < 0)
 		goto out;
-	sqlite3_bind_blob(st, 1, public_key, DB_KEY_BYTES, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, account, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, device, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, now);
-	rc = db_step_done(db, st);
+	st = db_stmt(db, DB_HOST_INSERT);
+	rc = ERROR_DB;
+	if (st) {
+		sqlite3_bind_blob(st, 1, public_key, DB_KEY_BYTES, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, account, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, device, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, now);
+		rc = db_step_done(db, st);
+	}
 	if (rc == 0) {
 		*id = sqlite3_last_insert_rowid(db->sql);
-	} else if (rc == ERROR_DUPLICATE) {
+		rc = db_commit(db);
+		goto out;
+	}
+	db_rollback(db);
+	if (rc == ERROR_DUPLICATE) {
 		st = db_stmt(db, DB_HOST_BY_KEY);
 		if (!st) {
 			rc = ERROR_DB;
@@ -613,7 +588,7 @@ int db_host_get(struct db *db, int64_t id, struct db_host *out)
 	sqlite3_stmt *st;
 	int rc = ERROR_DB;
 
-	db_lock(db);
+	db_lock_group(db);
 	st = db_stmt(db, DB_HOST_BY_ID);
 	if (st) {
 		sqlite3_bind_int64(st, 1, id);
@@ -629,7 +604,7 @@ int db_host_find_key(struct db *db, const unsigned char public_key[DB_KEY_BYTES]
 	sqlite3_stmt *st;
 	int rc = ERROR_DB;
 
-	db_lock(db);
+	db_lock_group(db);
 	st = db_stmt(db, DB_HOST_BY_KEY);
 	if (st) {
 		sqlite3_bind_blob(st, 1, public_key, DB_KEY_BYTES, SQLITE_STATIC);
@@ -717,7 +692,7 @@ int db_nonce_use(struct db *db, const unsigned char nonce[DB_NONCE_BYTES], int64
 {
 	int rc;
 
-	db_lock(db);
+	db_lock_group(db);
 	/* One transaction, one commit (one WAL fsync) per request. */
 	rc = db_begin(db);
 	if (rc == 0)
@@ -789,7 +764,7 @@ int db_blob_get(struct db *db, const char *hash, struct db_blob *out)
 
 	if (!db_hash_ok(hash))
 		return ERROR_RANGE;
-	db_lock(db);
+	db_lock_group(db);
 	st = db_stmt(db, DB_BLOB_GET);
 	if (st) {
 		sqlite3_bind_text(st, 1, hash, DB_HASH_HEX, SQLITE_STATIC);
@@ -847,25 +822,4 @@ sqlite3_stmt *db_stmt_cached(struct db *db, const char *sql)
 int db_step(struct db *db, sqlite3_stmt *st)
 {
 	return db_step_done(db, st);
-}
-
-int db_begin(struct db *db)
-{
-	return sqlite3_exec(db->sql, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0
-										       : ERROR_DB;
-}
-
-int db_commit(struct db *db)
-{
-	if (sqlite3_exec(db->sql, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
-		return 0;
-	log_error("cannot commit: %s", sqlite3_errmsg(db->sql));
-	db_rollback(db);
-	return ERROR_DB;
-}
-
-void db_rollback(struct db *db)
-{
-	if (!sqlite3_get_autocommit(db->sql))
-		sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
 }

@@ -15,7 +15,10 @@
  * refuses a database written by a newer Agora.
  *
  * A `struct db` is one connection guarded by a mutex: every db_*()
- * function may be called from any thread. Every statement is prepared
+ * function may be called from any thread. Concurrent writers share
+ * commits (group commit, db_txn.c): a write function returns once its
+ * rows are durable, and one fsync covers every writer that queued for
+ * the lock meanwhile. Every statement is prepared
  * once and bound with parameters; no SQL is built from data.
  */
 #ifndef AGORA_SERVER_DB_H
@@ -124,9 +127,21 @@ int db_blob_get(struct db *db, const char *hash, struct db_blob *out);
 int64_t db_blob_count(struct db *db);
 
 /* For modules with queries of their own (scheduler, admin): the raw
- * connection. The caller holds db_lock() for as long as it uses it and
- * prepares its own statements (bound parameters only). */
+ * connection. The caller holds the lock for as long as it uses it and
+ * prepares its own statements (bound parameters only).
+ *
+ * Two ways to hold the lock (db_txn.c explains the group commit):
+ * - db_lock(): first commits what writers left open, so the holder sees
+ *   only durable rows and its autocommit statements commit (and fsync)
+ *   on their own, as with a plain connection. For the admin, the
+ *   coordinator's worker, the dashboard: anything off the hot path.
+ * - db_lock_group(): joins the open generation. The holder may read rows
+ *   written by requests that are not durable yet (safe for lookups whose
+ *   answer promises nothing, and for writes, which commit after what they
+ *   read), and writes only between db_begin() and db_commit().
+ * Either way, db_unlock() releases it. */
 void db_lock(struct db *db);
+void db_lock_group(struct db *db);
 void db_unlock(struct db *db);
 sqlite3 *db_sqlite(struct db *db);
 
@@ -139,10 +154,24 @@ sqlite3_stmt *db_stmt_cached(struct db *db, const char *sql);
  * constraint failures map to ERROR_DUPLICATE (unique), ERROR_RANGE
  * (check, not null), ERROR_NOT_FOUND (foreign key); else ERROR_DB. */
 int db_step(struct db *db, sqlite3_stmt *st);
-/* With the lock held: BEGIN IMMEDIATE / COMMIT (rolls back when the
- * commit fails) / ROLLBACK (no-op outside a transaction). */
+/* With the lock held, a write of a few statements: db_begin() opens it
+ * (a SAVEPOINT inside the shared transaction of the open generation,
+ * BEGIN IMMEDIATE when none is open); db_rollback() undoes it (and only
+ * it; a no-op when no write is open, e.g. after db_commit() failed);
+ * db_commit() adds it to the generation and returns once that generation
+ * is COMMITted and fsynced (0), or failed as a whole (ERROR_DB, nothing of
+ * it stored). db_commit() gives the lock up (it waits for its generation
+ * without it, so that others can join): after it the caller may only call
+ * db_rollback() and db_unlock(), which are then no-ops; no statement, no
+ * db_begin(). For callers the pattern is unchanged: lock, begin,
+ * statements, commit (or rollback), unlock. */
 int db_begin(struct db *db);
 int db_commit(struct db *db);
 void db_rollback(struct db *db);
+
+/* Counters since db_open(): generations committed (one WAL fsync each)
+ * and writes committed through db_commit(). writes / commits is the
+ * mean batch. Takes the lock. */
+void db_commit_counts(struct db *db, uint64_t *commits, uint64_t *writes);
 
 #endif

@@ -68,7 +68,7 @@ struct http_config {
 	const char *listen;       /* "ADDR:PORT" or "[V6ADDR]:PORT"; NULL: default */
 	const char *tls_cert_pem; /* PEM text (not a file name); NULL: plain HTTP */
 	const char *tls_key_pem;
-	unsigned threads;          /* 0: one per online CPU */
+	unsigned threads;          /* 0: 8 per online CPU, 16..64 */
 	unsigned timeout_s;        /* idle connection timeout; 0: 30 s */
 	unsigned connection_limit; /* 0: 1024 */
 };

@@ -139,10 +139,14 @@ int sched_result_add(struct db *db, int64_t replica, int64_t host, const char *b
 
 /* The same; with validate 0 the result is only recorded (its replica's
  * validation stays 'pending') and the caller validates it later (the
- * coordinator's validator, coord.h). */
+ * coordinator's validator, coord.h). When nonce is not NULL, the request
+ * nonce is recorded in the same write (one commit per upload): a replay
+ * gets ERROR_DUPLICATE, and a refused upload (ERROR_STATE) leaves
+ * nothing behind, its nonce included. */
 int sched_result_record(struct db *db, int64_t replica, int64_t host, const char *blob,
 			int64_t size, int64_t stored, const void *descriptor,
-			size_t descriptor_len, int64_t now, int validate, int64_t *result_id);
+			size_t descriptor_len, int64_t now, int validate,
+			const unsigned char *nonce, int64_t *result_id);
 
 /* The hash validation above for one unit, for units whose job has no
  * spec the coordinator's validator can use (jobs made outside

@@ -59,7 +59,7 @@ struct server_options {
 	const char *tls_cert;  /* PEM file names, both or neither */
 	const char *tls_key;
 	const char *name; /* project name on first start; NULL: "agora" */
-	unsigned threads; /* HTTP threads; 0: one per CPU */
+	unsigned threads; /* HTTP threads; 0: 8 per CPU, 16..64 */
 	/* Replicas one host may hold at once; 0: SERVER_MAX_IN_PROGRESS,
 	 * negative: no limit. */
 	int max_in_progress;
