@@ -393,6 +393,9 @@ static void admin_job_print(json_t *j)
 	       json_string_value(json_object_get(j, "dataset")),
 	       (long long)json_integer_value(json_object_get(j, "rounds_done")),
 	       (long long)json_integer_value(json_object_get(j, "rounds")));
+	if (json_string_value(json_object_get(j, "reason")))
+		printf("  %s: %s\n", json_string_value(json_object_get(j, "state")),
+		       json_string_value(json_object_get(j, "reason")));
 	json_array_foreach(rounds, i, r)
 	{
 		printf("  model %lld: eval loss %.6f, %s; units %lld validated, %lld active, "

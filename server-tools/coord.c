@@ -376,9 +376,10 @@ static int coord_validate_late(struct coord *c, int64_t unit, const struct valid
 	int i, rc = 0, merged = 0;
 
 	db_lock(c->db);
-	st = db_stmt_cached(c->db, "SELECT s.blob, s.id, u.flops, EXISTS (SELECT 1 FROM rounds r"
-				   " WHERE r.job = u.job AND r.round = u.round AND r.state = 'done')"
-				   " FROM units u JOIN results s ON s.id = u.canonical WHERE u.id = ?1");
+	st = db_stmt_cached(c->db,
+			    "SELECT s.blob, s.id, u.flops, EXISTS (SELECT 1 FROM rounds r"
+			    " WHERE r.job = u.job AND r.round = u.round AND r.state = 'done')"
+			    " FROM units u JOIN results s ON s.id = u.canonical WHERE u.id = ?1");
 	if (st) {
 		sqlite3_bind_int64(st, 1, unit);
 		if (sqlite3_step(st) == SQLITE_ROW) {
@@ -500,7 +501,8 @@ static int coord_validate_pass(struct coord *c)
  * agreement within max_replicas) is left out: the round merges the units
  * that validated, and its manifest lists just those (audit re-derives the
  * same average). When every unit of a round failed there is nothing to
- * merge: the job is paused, with the reason in the log, for an admin. */
+ * merge: the job is paused, with the reason in its status and the log,
+ * for an admin (resuming it is refused: coord_job_set_state()). */
 static int coord_round_pass(struct coord *c)
 {
 	int64_t jobs[64], round, units, validated, failed;
@@ -541,11 +543,14 @@ static int coord_round_pass(struct coord *c)
 					 j.spec.name, round, failed, units, validated);
 			did += coord_merge(c, &j, round, (size_t)validated) == 0 ? 1 : 0;
 		} else if (failed == j.spec.units_per_round) {
-			log_error("job '%s': every unit of round %" PRId64 " failed; job paused "
-				  "(the hosts' errors are in the replicas; cancel the job, or fix "
-				  "and resume it)",
-				  j.spec.name, round);
-			did += sched_job_set_state(c->db, j.id, "paused") == 0 ? 1 : 0;
+			char why[128];
+
+			snprintf(why, sizeof(why),
+				 "every unit of round %" PRId64 " failed: nothing to merge", round);
+			log_error("job '%s': %s; job paused (the hosts' errors are in its "
+				  "replicas; cancel it)",
+				  j.spec.name, why);
+			did += sched_job_set_state(c->db, j.id, "paused", why) == 0 ? 1 : 0;
 		}
 	}
 	return did;

@@ -571,17 +571,30 @@ out:
 	return rc;
 }
 
+/* Whether every unit of the job's newest round failed: nothing can come
+ * of it (a failed unit stays failed), so resuming would only pause the
+ * job again; its round in *round. */
+static int coord_job_stuck(struct coord *c, const struct coord_job *j, int64_t *round)
+{
+	*round = coord_query_int(c, "SELECT max(round) FROM rounds WHERE job = ?1", j->id, 0);
+	return *round >= 0 && coord_query_int(c,
+					      "SELECT count(*) FROM units WHERE job = ?1 AND"
+					      " round = ?2 AND state = 'failed'",
+					      j->id, *round) == j->spec.units_per_round;
+}
+
 int coord_job_set_state(struct coord *c, int64_t job, const char *verb, struct error *err)
 {
 	static const struct {
-		const char *verb, *from, *to;
+		const char *verb, *from, *to, *reason;
 	} moves[] = {
-	    {"pause", "running", "paused"},
-	    {"resume", "paused", "running"},
-	    {"cancel", "running", "cancelled"},
-	    {"cancel", "paused", "cancelled"},
+	    {"pause", "running", "paused", "paused by an admin"},
+	    {"resume", "paused", "running", NULL},
+	    {"cancel", "running", "cancelled", "cancelled by an admin"},
+	    {"cancel", "paused", "cancelled", "cancelled by an admin"},
 	};
 	struct coord_job j;
+	int64_t round;
 	size_t i;
 	int rc = coord_job_load(c, job, &j), known = 0;
 
@@ -601,7 +614,12 @@ int coord_job_set_state(struct coord *c, int64_t job, const char *verb, struct e
 	if (i == sizeof(moves) / sizeof(moves[0]))
 		return error_set(err, ERROR_STATE, "job %" PRId64 " is %s: cannot %s it", job,
 				 j.state, verb);
-	rc = sched_job_set_state(c->db, job, moves[i].to);
+	if (strcmp(verb, "resume") == 0 && coord_job_stuck(c, &j, &round))
+		return error_set(err, ERROR_STATE,
+				 "job %" PRId64 ": every unit of round %" PRId64
+				 " failed, so it would pause again: cancel it",
+				 job, round);
+	rc = sched_job_set_state(c->db, job, moves[i].to, moves[i].reason);
 	if (rc < 0)
 		return error_set(err, rc, "cannot change job %" PRId64, job);
 	log_info("job %" PRId64 " ('%s'): %s -> %s", job, j.spec.name, j.state, moves[i].to);

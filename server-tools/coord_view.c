@@ -102,8 +102,8 @@ static json_t *coord_list(struct coord *c, const char *sql, int64_t a)
 }
 
 #define COORD_JOB_COLUMNS                                                                          \
-	"j.id AS id, j.name AS name, j.state AS state, json_extract(j.spec, '$.preset') AS "       \
-	"preset,"                                                                                  \
+	"j.id AS id, j.name AS name, j.state AS state, j.reason AS reason,"                        \
+	" json_extract(j.spec, '$.preset') AS preset,"                                             \
 	" d.name AS dataset, j.rounds AS rounds, j.quorum AS quorum,"                              \
 	" (SELECT count(*) - 1 FROM rounds WHERE job = j.id) AS rounds_done,"                      \
 	" (SELECT eval_loss FROM rounds WHERE job = j.id ORDER BY round DESC LIMIT 1)"             \

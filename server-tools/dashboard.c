@@ -58,10 +58,15 @@ static void dash_loss(struct html *h, double v)
 		html_lit(h, "-");
 }
 
-static void dash_state(struct html *h, const char *state)
+/* A state badge; reason (NULL or "": none) goes into its tooltip. */
+static void dash_state(struct html *h, const char *state, const char *reason)
 {
 	html_lit(h, "<span class=\"st st-");
 	html_text(h, state);
+	if (reason && *reason) {
+		html_lit(h, "\" title=\"");
+		html_text(h, reason);
+	}
 	html_lit(h, "\">");
 	html_text(h, state);
 	html_lit(h, "</span>");
@@ -111,7 +116,7 @@ static void dash_jobs_table(struct html *h, const struct stats_overview *o)
 			    (long long)j->id, (long long)j->id);
 		html_text(h, j->name);
 		html_lit(h, "</a></td><td>");
-		dash_state(h, j->state);
+		dash_state(h, j->state, j->reason);
 		html_lit(h, "</td><td>");
 		html_text(h, j->preset);
 		html_printf(h, "</td><td class=\"n\">%lld / %lld</td><td class=\"n\">",
@@ -194,7 +199,7 @@ static void dash_job_figs(struct html *h, const struct stats_job *j)
 {
 	html_lit(h, "<div class=\"grid\">");
 	html_printf(h, "<div class=\"fig\" id=\"job-state\" data-value=\"%s\"><b>", j->job.state);
-	dash_state(h, j->job.state);
+	dash_state(h, j->job.state, j->job.reason);
 	html_lit(h, "</b><span>state</span></div>");
 	dash_fig(h, "rounds-done", j->job.rounds_done, "rounds merged");
 	dash_fig(h, "rounds", j->job.rounds, "rounds planned");
@@ -306,7 +311,7 @@ static void dash_job_rounds(struct html *h, const struct stats_job *j)
 		const struct stats_round *r = &j->rounds[i];
 		html_printf(h, "<tr id=\"round-%lld\"><td class=\"n\">%lld</td><td>",
 			    (long long)r->round, (long long)r->round);
-		dash_state(h, r->state);
+		dash_state(h, r->state, NULL);
 		html_lit(h, "</td><td class=\"n\">");
 		dash_loss(h, r->eval_loss);
 		html_lit(h, "</td><td>");
@@ -342,8 +347,16 @@ static void dash_job(struct html *h, const char *project, const struct stats_job
 	html_text(h, j->dataset);
 	html_printf(h,
 		    "</b>; %lld units per round, quorum %lld. <a href=\"/api/v1/jobs/%lld\">"
-		    "JSON</a></p></section>",
+		    "JSON</a></p>",
 		    (long long)j->units_per_round, (long long)j->quorum, (long long)j->job.id);
+	if (*j->job.reason) {
+		html_lit(h, "<p id=\"job-reason\"><b>");
+		html_text(h, j->job.state);
+		html_lit(h, "</b>: ");
+		html_text(h, j->job.reason);
+		html_lit(h, "</p>");
+	}
+	html_lit(h, "</section>");
 	dash_job_figs(h, j);
 	html_lit(h, "<div class=\"cols\">");
 	dash_job_chart(h, j);
@@ -354,7 +367,8 @@ static void dash_job(struct html *h, const char *project, const struct stats_job
 		html_lit(h, "<p class=\"muted\" id=\"sample\">None yet: no model version has "
 			    "been merged.</p>");
 	} else {
-		html_printf(h, "<p class=\"muted\">model version %lld writes:</p><pre id=\"sample\">",
+		html_printf(h,
+			    "<p class=\"muted\">model version %lld writes:</p><pre id=\"sample\">",
 			    (long long)j->sample_round);
 		html_text(h, j->sample);
 		html_lit(h, "</pre>");

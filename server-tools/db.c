@@ -214,6 +214,11 @@ static const char *const db_migrations[] = {
      * each result cost several scans of the whole table
      * (bench/server-load, docs/PERFORMANCE.md). */
     "CREATE INDEX replicas_unit ON replicas (unit);",
+
+    /* 7: why a job is in its state, when something other than its own
+     * progress put it there (coord.c pauses a job whose round cannot be
+     * merged; an admin's action says who did it); NULL otherwise. */
+    "ALTER TABLE jobs ADD COLUMN reason TEXT;",
 };
 
 #define DB_MIGRATION_COUNT (sizeof(db_migrations) / sizeof(db_migrations[0]))

@@ -31,7 +31,7 @@
 #include "common/error.h"
 
 /* The schema version this build writes (the number of migrations). */
-#define DB_SCHEMA_VERSION 6
+#define DB_SCHEMA_VERSION 7
 
 /* Length caps, enforced by the schema too (CHECK constraints). */
 #define DB_NAME_MAX    64  /* project name */

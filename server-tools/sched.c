@@ -84,7 +84,7 @@ static const char sched_sql_dataset_insert[] =
 static const char sched_sql_job_insert[] =
     "INSERT INTO jobs (name, dataset, spec, quorum, rounds, inner_steps, seed, created)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
-static const char sched_sql_job_state[] = "UPDATE jobs SET state = ?2 WHERE id = ?1";
+static const char sched_sql_job_state[] = "UPDATE jobs SET state = ?2, reason = ?3 WHERE id = ?1";
 static const char sched_sql_round_insert[] =
     "INSERT INTO rounds (job, round, model, created) VALUES (?1, ?2, ?3, ?4)";
 
@@ -667,7 +667,7 @@ int sched_job_add(struct db *db, const struct sched_job *j, int64_t now, int64_t
 
 struct sched_state_args {
 	int64_t job;
-	const char *state;
+	const char *state, *reason;
 };
 
 static void sched_bind_state(sqlite3_stmt *st, const void *arg)
@@ -676,11 +676,15 @@ static void sched_bind_state(sqlite3_stmt *st, const void *arg)
 
 	sqlite3_bind_int64(st, 1, a->job);
 	sqlite3_bind_text(st, 2, a->state, -1, SQLITE_STATIC);
+	if (a->reason)
+		sqlite3_bind_text(st, 3, a->reason, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 3);
 }
 
-int sched_job_set_state(struct db *db, int64_t job, const char *state)
+int sched_job_set_state(struct db *db, int64_t job, const char *state, const char *reason)
 {
-	struct sched_state_args a = {job, state};
+	struct sched_state_args a = {job, state, reason};
 
 	return sched_exec(db, sched_sql_job_state, sched_bind_state, &a, NULL);
 }

@@ -81,8 +81,10 @@ struct sched_replica {
 int sched_dataset_add(struct db *db, const char *name, const char *owner, const char *licence,
 		      const char *source, int64_t now, int64_t *id);
 int sched_job_add(struct db *db, const struct sched_job *j, int64_t now, int64_t *id);
-/* state: "draft", "running", "paused", "done" or "cancelled". */
-int sched_job_set_state(struct db *db, int64_t job, const char *state);
+/* state: "draft", "running", "paused", "done" or "cancelled"; reason:
+ * why, for the job's status (read during the call only; NULL: none,
+ * which clears the previous one). */
+int sched_job_set_state(struct db *db, int64_t job, const char *state, const char *reason);
 /* Round `round` of job trains from model (64 hex, a recorded blob). */
 int sched_round_add(struct db *db, int64_t job, int64_t round, const char *model, int64_t now);
 
@@ -144,9 +146,8 @@ int sched_result_add(struct db *db, int64_t replica, int64_t host, const char *b
  * gets ERROR_DUPLICATE, and a refused upload (ERROR_STATE) leaves
  * nothing behind, its nonce included. */
 int sched_result_record(struct db *db, int64_t replica, int64_t host, const char *blob,
-			int64_t size, int64_t stored, const void *descriptor,
-			size_t descriptor_len, int64_t now, int validate,
-			const unsigned char *nonce, int64_t *result_id);
+			int64_t size, int64_t stored, const void *descriptor, size_t descriptor_len,
+			int64_t now, int validate, const unsigned char *nonce, int64_t *result_id);
 
 /* The hash validation above for one unit, for units whose job has no
  * spec the coordinator's validator can use (jobs made outside

@@ -74,7 +74,8 @@ static const char stats_job_sql[] =
     " (SELECT eval_loss FROM rounds WHERE job = j.id ORDER BY round DESC LIMIT 1),"
     " (SELECT count(*) FROM units WHERE job = j.id AND state = 'active'),"
     " (SELECT count(*) FROM units WHERE job = j.id AND state = 'validated'),"
-    " (SELECT count(*) FROM units WHERE job = j.id AND state = 'failed')"
+    " (SELECT count(*) FROM units WHERE job = j.id AND state = 'failed'),"
+    " coalesce(j.reason, '')"
     " FROM jobs j WHERE j.id BETWEEN ?1 AND ?2 ORDER BY j.id LIMIT ?3";
 
 /* Job rows with ids in [lo, hi], at most max; returns how many. */
@@ -102,6 +103,7 @@ static int stats_job_rows(struct db *db, int64_t lo, int64_t hi, struct stats_jo
 		r->units_active = sqlite3_column_int64(st, 7);
 		r->units_validated = sqlite3_column_int64(st, 8);
 		r->units_failed = sqlite3_column_int64(st, 9);
+		stats_text(st, 10, r->reason, sizeof(r->reason));
 	}
 	sqlite3_reset(st);
 	return (int)n;
@@ -460,8 +462,9 @@ static int stats_job_head(struct db *db, struct stats_job *j)
 /* The newest stored text sample of the job's model versions. */
 static int stats_job_sample(struct db *db, struct stats_job *j)
 {
-	sqlite3_stmt *st = db_stmt_cached(db, "SELECT round, sample FROM rounds WHERE job = ?1"
-					      " AND sample IS NOT NULL ORDER BY round DESC LIMIT 1");
+	sqlite3_stmt *st =
+	    db_stmt_cached(db, "SELECT round, sample FROM rounds WHERE job = ?1"
+			       " AND sample IS NOT NULL ORDER BY round DESC LIMIT 1");
 	int step;
 
 	j->sample_round = -1;
@@ -624,12 +627,12 @@ static json_t *stats_pairs_json(const double *rounds, const double *loss, size_t
 
 static json_t *stats_job_row_json(const struct stats_job_row *r)
 {
-	return json_pack("{s:I, s:s, s:s, s:s, s:I, s:I, s:o, s:{s:I, s:I, s:I}}", "id",
-			 (json_int_t)r->id, "name", r->name, "state", r->state, "preset", r->preset,
-			 "rounds", (json_int_t)r->rounds, "rounds_done", (json_int_t)r->rounds_done,
-			 "eval_loss", stats_real(r->eval_loss), "units", "active",
-			 (json_int_t)r->units_active, "validated", (json_int_t)r->units_validated,
-			 "failed", (json_int_t)r->units_failed);
+	return json_pack(
+	    "{s:I, s:s, s:s, s:s?, s:s, s:I, s:I, s:o, s:{s:I, s:I, s:I}}", "id", (json_int_t)r->id,
+	    "name", r->name, "state", r->state, "reason", *r->reason ? r->reason : NULL, "preset",
+	    r->preset, "rounds", (json_int_t)r->rounds, "rounds_done", (json_int_t)r->rounds_done,
+	    "eval_loss", stats_real(r->eval_loss), "units", "active", (json_int_t)r->units_active,
+	    "validated", (json_int_t)r->units_validated, "failed", (json_int_t)r->units_failed);
 }
 
 json_t *stats_overview_json(const struct stats_overview *o)
@@ -735,8 +738,8 @@ json_t *stats_job_json(const struct stats_job *j)
 	json_object_set_new(o, "sample",
 			    j->sample_round < 0
 				? json_null()
-				: json_pack("{s:I, s:s}", "model_version", (json_int_t)j->sample_round,
-					    "text", j->sample));
+				: json_pack("{s:I, s:s}", "model_version",
+					    (json_int_t)j->sample_round, "text", j->sample));
 	return o;
 }
 

@@ -47,12 +47,14 @@
 #define STATS_DEVICE_MAX  256
 #define STATS_STATE_MAX   16
 #define STATS_PRESET_MAX  32
+#define STATS_REASON_MAX  160 /* bytes of a job's state reason shown */
 
 /* A job as listed on the overview. eval_loss is NaN when none yet. */
 struct stats_job_row {
 	int64_t id;
 	char name[STATS_NAME_MAX + 1];
 	char state[STATS_STATE_MAX];
+	char reason[STATS_REASON_MAX]; /* why it is in that state; "" when nothing to say */
 	char preset[STATS_PRESET_MAX];
 	int64_t rounds;      /* rounds asked for */
 	int64_t rounds_done; /* rounds merged */

@@ -11,6 +11,7 @@
 #define AGORA_TESTS_TAP_H
 
 #include <stddef.h>
+#include <string.h>
 
 /* Records one result; returns cond so callers can bail out early. */
 int tap_ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -25,11 +26,20 @@ int tap_done(void);
 
 #define TAP_OK(cond, ...) tap_ok(!!(cond), __VA_ARGS__)
 /* Compares two integers and prints both on failure. */
-#define TAP_IS(got, want, name)                                                  \
-	do {                                                                     \
-		long long tap_g_ = (long long)(got), tap_w_ = (long long)(want); \
-		if (!tap_ok(tap_g_ == tap_w_, "%s", name))                       \
-			tap_diag("  got %lld, want %lld", tap_g_, tap_w_);       \
+#define TAP_IS(got, want, name)                                                                    \
+	do {                                                                                       \
+		long long tap_g_ = (long long)(got), tap_w_ = (long long)(want);                   \
+		if (!tap_ok(tap_g_ == tap_w_, "%s", name))                                         \
+			tap_diag("  got %lld, want %lld", tap_g_, tap_w_);                         \
+	} while (0)
+/* Compares two strings (got may be NULL: a failure) and prints both on
+ * failure. */
+#define TAP_IS_STR(got, want, name)                                                                \
+	do {                                                                                       \
+		const char *tap_gs_ = (got), *tap_ws_ = (want);                                    \
+		if (!tap_ok(tap_gs_ && strcmp(tap_gs_, tap_ws_) == 0, "%s", name))                 \
+			tap_diag("  got \"%s\", want \"%s\"", tap_gs_ ? tap_gs_ : "(null)",        \
+				 tap_ws_);                                                         \
 	} while (0)
 
 /* Reads a file from the test's source directory (srcdir, set by the

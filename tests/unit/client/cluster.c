@@ -103,7 +103,7 @@ int cluster_open(struct cluster *c, const char *preset)
 	if (sched_dataset_add(server_db(srv), "test-data", "tests", "cc0", "generated", time(NULL),
 			      &id) < 0 ||
 	    sched_job_add(server_db(srv), &job, time(NULL), &id) < 0 ||
-	    sched_job_set_state(server_db(srv), id, "running") < 0 ||
+	    sched_job_set_state(server_db(srv), id, "running", NULL) < 0 ||
 	    sched_round_add(server_db(srv), id, 0, hex, time(NULL)) < 0)
 		goto out;
 	ret = 0;

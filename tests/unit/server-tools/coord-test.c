@@ -945,6 +945,26 @@ static void test_failed_unit(const struct hash *shards, size_t n_shards)
 	coord_wait_idle(coord, 60000);
 	TAP_IS(coord_query_int_test("SELECT count(*) FROM jobs WHERE id = 3 AND state = 'paused'"),
 	       1, "fail: every unit of round 1 failed: the job is paused, not stuck running");
+	admin("GET", "/api/v1/admin/jobs/3", NULL, 0, &f);
+	j = f.body ? json_loads(f.body, 0, NULL) : NULL;
+	fetch_release(&f);
+	TAP_IS_STR(json_string_value(json_object_get(j, "reason")),
+		   "every unit of round 1 failed: nothing to merge",
+		   "  ... and its status says why");
+	json_decref(j);
+	TAP_IS(admin("POST", "/api/v1/admin/jobs/3/resume", NULL, 0, &f), 409,
+	       "  ... resuming it is refused (409): it would pause again");
+	tap_ok(f.body && strstr(f.body, "every unit of round 1 failed"), "  ... saying why");
+	fetch_release(&f);
+	TAP_IS(admin("POST", "/api/v1/admin/jobs/3/cancel", NULL, 0, &f), 200,
+	       "  ... cancelling it is not");
+	fetch_release(&f);
+	admin("GET", "/api/v1/admin/jobs/3", NULL, 0, &f);
+	j = f.body ? json_loads(f.body, 0, NULL) : NULL;
+	fetch_release(&f);
+	TAP_IS_STR(json_string_value(json_object_get(j, "reason")), "cancelled by an admin",
+		   "  ... and then its status says who cancelled it");
+	json_decref(j);
 }
 
 static void test_admin_actions(void)

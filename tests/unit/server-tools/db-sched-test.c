@@ -156,13 +156,14 @@ static void test_setup(struct db *db, const struct sched_unit *u, int64_t h1, in
 	TAP_IS(sched_round_add(db, jid, 0, UID, 1), ERROR_NOT_FOUND,
 	       "round of an unknown model blob refused");
 	TAP_IS(sched_round_add(db, jid, 0, H1, 1), 0, "round 0");
-	TAP_IS(sched_job_set_state(db, jid, "sleeping"), ERROR_RANGE, "unknown state refused");
-	TAP_IS(sched_job_set_state(db, 99, "running"), ERROR_NOT_FOUND, "unknown job");
+	TAP_IS(sched_job_set_state(db, jid, "sleeping", NULL), ERROR_RANGE,
+	       "unknown state refused");
+	TAP_IS(sched_job_set_state(db, 99, "running", NULL), ERROR_NOT_FOUND, "unknown job");
 	TAP_IS(sched_unit_add(db, u, now, &unit), 0, "a unit of a draft job is stored");
 	TAP_IS(sched_assign(db, h1, "ann", NULL, 0, now, &a1), ERROR_NOT_FOUND,
 	       "but a draft job hands out nothing");
 	TAP_IS(exec_sql(db, "DELETE FROM replicas; DELETE FROM units"), SQLITE_OK, "reset");
-	TAP_IS(sched_job_set_state(db, jid, "running"), 0, "job running");
+	TAP_IS(sched_job_set_state(db, jid, "running", NULL), 0, "job running");
 }
 
 /* An assignment request's nonce is kept even without work. */

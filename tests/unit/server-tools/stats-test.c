@@ -327,6 +327,45 @@ static void test_pages(struct db *db)
 	free(p);
 }
 
+/* A job paused by the coordinator says why, escaped, on both pages. */
+static void test_reason(struct db *db)
+{
+	struct stats_job *j;
+	unsigned st;
+	json_t *o;
+	char *p;
+
+	sqlite3_exec(db_sqlite(db),
+		     "UPDATE jobs SET state = 'paused', reason = 'every unit <of> round 3 failed & "
+		     "\"more\"' WHERE id = 2",
+		     NULL, NULL, NULL);
+	p = page(db, "/jobs/2", &st);
+	tap_ok(st == 200 && p &&
+		   strstr(p, "<p id=\"job-reason\"><b>paused</b>: every unit &lt;of&gt; round 3 "
+			     "failed &amp; &quot;more&quot;</p>") &&
+		   !strstr(p, "<of>"),
+	       "job page: why the job is paused, escaped");
+	free(p);
+	p = page(db, "/", &st);
+	tap_ok(st == 200 && p &&
+		   strstr(p, "<span class=\"st st-paused\" title=\"every unit &lt;of&gt; round 3 "
+			     "failed &amp; &quot;more&quot;\">paused</span>"),
+	       "overview page: the reason is the state's tooltip");
+	free(p);
+	j = malloc(sizeof(*j));
+	o = j && stats_job_get(db, 2, j) == 0 ? stats_job_json(j) : NULL;
+	TAP_IS_STR(json_string_value(json_object_get(o, "reason")),
+		   "every unit <of> round 3 failed & \"more\"", "job JSON: the reason");
+	json_decref(o);
+	free(j);
+	p = page(db, "/jobs/1", &st);
+	tap_ok(p && !strstr(p, "job-reason"),
+	       "job page: a job with nothing to say shows no reason");
+	free(p);
+	sqlite3_exec(db_sqlite(db), "UPDATE jobs SET state = 'running', reason = NULL WHERE id = 2",
+		     NULL, NULL, NULL);
+}
+
 static void test_parse_id(void)
 {
 	tap_ok(dashboard_parse_id("1") == 1 &&
@@ -349,6 +388,7 @@ int main(void)
 	test_job(db);
 	test_volunteers(db);
 	test_pages(db);
+	test_reason(db);
 	test_sample(db);
 	test_parse_id();
 	db_free(db);
