@@ -37,7 +37,7 @@
 
 volatile sig_atomic_t runner_stop;
 static volatile sig_atomic_t runner_halt; /* stop, or pause (client/idle.h) */
-static int runner_failed; /* a device failure ended the run: exit 1 */
+static int runner_failed;                 /* a device failure ended the run: exit 1 */
 
 /* What happened to one unit. */
 enum outcome { UNIT_DONE, UNIT_DROPPED, UNIT_RETRY, UNIT_STOPPED };
@@ -57,6 +57,8 @@ struct runner {
 	char next_url[STATE_PROJECTS_MAX][STATE_URL_MAX];
 	struct hash pins[PINS_MAX]; /* lent to cache (blobcache_pin()) */
 	size_t n_pins;
+	struct job *cur;  /* the unit computing (borrowed), for its heartbeats */
+	double last_beat; /* when the last heartbeat went out (mono()) */
 };
 
 /* One unit on disk. */
@@ -65,6 +67,7 @@ struct job {
 	char dir[FILEIO_PATH_MAX];
 	int64_t replica;
 	int64_t deadline;
+	unsigned beat_s; /* heartbeat period while computing (the server's) */
 	struct unit u;
 	struct hash id;
 	char id_hex[HASH_HEX_LEN + 1];
@@ -186,6 +189,8 @@ static void nap(struct runner *r, double s)
 	}
 }
 
+static void heartbeat_computing(struct runner *r);
+
 static void on_progress(void *ctx, const struct compute_progress *p)
 {
 	struct runner *r = ctx;
@@ -202,6 +207,7 @@ static void on_progress(void *ctx, const struct compute_progress *p)
 		status_progress(r->tty ? stdout : stderr, r->tty, &r->st);
 		r->last_line = now;
 	}
+	heartbeat_computing(r);
 	/* desktop (client/idle.h): the duty cycle, a pause when the user is back */
 	if (runner_stop || !idle_gate_step(&runner_stop, r->st.reason, sizeof(r->st.reason)))
 		runner_halt = 1;
@@ -304,6 +310,7 @@ static int job_open(struct job *j, struct error *err)
 	char path[FILEIO_PATH_MAX];
 	unsigned char *buf = NULL;
 	const char *env;
+	json_int_t beat;
 	size_t len;
 	json_t *o;
 	int ret;
@@ -316,6 +323,9 @@ static int job_open(struct job *j, struct error *err)
 	env = json_string_value(json_object_get(o, "envelope"));
 	j->replica = json_integer_value(json_object_get(o, "replica"));
 	j->deadline = json_integer_value(json_object_get(o, "deadline"));
+	beat = json_integer_value(json_object_get(o, "next_heartbeat_s"));
+	j->beat_s =
+	    beat >= 1 && beat <= RUNNER_HEARTBEAT_MAX_S ? (unsigned)beat : RUNNER_HEARTBEAT_S;
 	if (!env) {
 		json_decref(o);
 		return error_set(err, ERROR_FORMAT, "no envelope in '%s'", path);
@@ -523,7 +533,10 @@ static enum outcome compute_job(struct runner *r, struct job *j)
 	r->st.step = resume;
 	r->st.steps = j->u.steps;
 	status_set(r, "computing");
+	r->cur = j;
+	r->last_beat = mono();
 	ret = compute_unit(&j->u, theta, theta_len, data, data_len, &co, &c, &err);
+	r->cur = NULL;
 	if (ret == ERROR_DEVICE) {
 		log_error(
 		    "unit %.16s: device failure, stopping (the unit stays for the next run): %s",
@@ -587,6 +600,22 @@ static void heartbeat(struct runner *r, struct project *p)
 		p->credit = json_number_value(credit);
 	json_decref(o);
 	net_response_release(&resp);
+}
+
+/* While the unit computes (from on_progress): a heartbeat once per the
+ * server's period, with short network limits (runner.h). */
+static void heartbeat_computing(struct runner *r)
+{
+	long connect = r->net.connect_timeout_s, stall = r->net.stall_s;
+
+	if (!r->cur || mono() - r->last_beat < (double)r->cur->beat_s)
+		return;
+	r->last_beat = mono();
+	r->net.connect_timeout_s = RUNNER_BEAT_CONNECT_S;
+	r->net.stall_s = stall < RUNNER_BEAT_STALL_S ? stall : RUNNER_BEAT_STALL_S;
+	heartbeat(r, &r->cur->p);
+	r->net.connect_timeout_s = connect;
+	r->net.stall_s = stall;
 }
 
 /* Marks the unit uploaded (durably), counts it, removes its directory. */

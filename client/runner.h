@@ -15,17 +15,29 @@
  * RUNNER_FETCH_TRIES tries or past its deadline. Projects are picked by
  * the least compute seconds per share among those not waiting out a
  * retry_after. One run loop per state directory: STATE/lock is flock'ed.
+ *
+ * Heartbeats: one after each upload, and one every next_heartbeat_s (the
+ * work answer's; RUNNER_HEARTBEAT_S when it has none) while a unit
+ * computes, between two steps, so that the coordinator sees a host busy
+ * with a long unit as alive. Such a heartbeat waits at most
+ * RUNNER_BEAT_CONNECT_S to connect and RUNNER_BEAT_STALL_S on a stalled
+ * transfer, and a failed one is not retried before the next period: an
+ * unreachable server costs the computation little.
  */
 #ifndef AGORA_CLIENT_RUNNER_H
 #define AGORA_CLIENT_RUNNER_H
 
 #include <signal.h>
 
-#define RUNNER_FETCH_TRIES  5
-#define RUNNER_UPLOAD_TRIES 8
-#define RUNNER_BACKOFF_BASE 1.0  /* seconds */
-#define RUNNER_BACKOFF_CAP  60.0 /* seconds */
-#define RUNNER_IDLE_MAX     600  /* longest sleep when no project has work */
+#define RUNNER_FETCH_TRIES     5
+#define RUNNER_UPLOAD_TRIES    8
+#define RUNNER_BACKOFF_BASE    1.0   /* seconds */
+#define RUNNER_BACKOFF_CAP     60.0  /* seconds */
+#define RUNNER_IDLE_MAX        600   /* longest sleep when no project has work */
+#define RUNNER_HEARTBEAT_S     600   /* heartbeat period when the server names none */
+#define RUNNER_HEARTBEAT_MAX_S 86400 /* a longer period named is not believed */
+#define RUNNER_BEAT_CONNECT_S  5     /* limits of a heartbeat while computing */
+#define RUNNER_BEAT_STALL_S    10
 
 struct runner_opts {
 	const char *state;    /* resolved state directory */

@@ -29,7 +29,7 @@ static void usage(FILE *out)
 		"FILE]\n"
 		"                    [--name NAME] [--threads N] [--max-in-progress N]\n"
 		"                    [--admin-key FILE.pub]... [--distinct-netblock BITS]\n"
-		"                    [--verbose]\n"
+		"                    [--heartbeat SECONDS] [--verbose]\n"
 		"\n"
 		"  --state DIR        state directory (created on first start, mode 0700)\n"
 		"  --listen ADDR:PORT address to serve on (default %s; [::1]:PORT for IPv6)\n"
@@ -43,8 +43,11 @@ static void usage(FILE *out)
 		"                     (repeatable; STATE/admins/NAME.pub are allowed too)\n"
 		"  --distinct-netblock BITS  never two replicas of a unit to one address\n"
 		"                     block (IPv4 /BITS, e.g. 24; IPv6 /48)\n"
+		"  --heartbeat SECONDS  how often hosts report while they compute\n"
+		"                     (default %d; 1..86400)\n"
 		"  --verbose          log debug messages\n",
-		HTTP_DEFAULT_LISTEN, SERVER_DEFAULT_NAME, SERVER_MAX_IN_PROGRESS);
+		HTTP_DEFAULT_LISTEN, SERVER_DEFAULT_NAME, SERVER_MAX_IN_PROGRESS,
+		SERVER_HEARTBEAT_S);
 }
 
 static int parse_count(const char *text, long min, long max, long *out)
@@ -72,6 +75,7 @@ static int parse_args(int argc, char **argv, struct server_options *opt)
 	    {"max-in-progress", required_argument, NULL, 'm'},
 	    {"admin-key", required_argument, NULL, 'a'},
 	    {"distinct-netblock", required_argument, NULL, 'b'},
+	    {"heartbeat", required_argument, NULL, 'e'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -116,6 +120,13 @@ static int parse_args(int argc, char **argv, struct server_options *opt)
 				return 2;
 			}
 			opt->distinct_netblock = (int)n;
+			break;
+		case 'e':
+			if (parse_count(optarg, 1, 86400, &n) < 0) {
+				log_error("bad --heartbeat '%s': want 1..86400 seconds", optarg);
+				return 2;
+			}
+			opt->heartbeat_s = (unsigned)n;
 			break;
 		case 'a':
 			if (opt->n_admin_keys >= SERVER_ADMIN_KEYS_MAX) {

@@ -487,8 +487,8 @@ static void api_heartbeat(struct http_request *req, void *ctx)
 		http_respond_json(req, 200,
 				  json_pack("{s:I, s:I, s:i, s:f}", "host_id", (json_int_t)host.id,
 					    "server_time", (json_int_t)api_now(),
-					    "next_heartbeat_s", SERVER_HEARTBEAT_S, "credit",
-					    host.credit_flops / API_FLOPS_PER_CREDIT));
+					    "next_heartbeat_s", (int)server_heartbeat_s(a->server),
+					    "credit", host.credit_flops / API_FLOPS_PER_CREDIT));
 	json_decref(j);
 }
 
@@ -619,9 +619,10 @@ static void api_work(struct http_request *req, void *ctx)
 		api_internal(req, "encode the envelope");
 	else
 		http_respond_json(req, 200,
-				  json_pack("{s:I, s:s, s:I, s:o}", "replica",
+				  json_pack("{s:I, s:s, s:I, s:i, s:o}", "replica",
 					    (json_int_t)as.replica, "unit_id", as.uid, "deadline",
-					    (json_int_t)as.deadline, "envelope", env));
+					    (json_int_t)as.deadline, "next_heartbeat_s",
+					    (int)server_heartbeat_s(a->server), "envelope", env));
 	log_debug("replica %" PRId64 " of unit %s to host %" PRId64, as.replica, as.uid, host.id);
 	sched_assignment_release(&as);
 out:

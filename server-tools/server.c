@@ -360,6 +360,11 @@ int server_max_in_progress(const struct server *s)
 	return s->opt.max_in_progress ? s->opt.max_in_progress : SERVER_MAX_IN_PROGRESS;
 }
 
+unsigned server_heartbeat_s(const struct server *s)
+{
+	return s->opt.heartbeat_s ? s->opt.heartbeat_s : SERVER_HEARTBEAT_S;
+}
+
 void server_set_hooks(struct server *s, const struct server_hooks *h)
 {
 	s->hooks = *h;

@@ -44,8 +44,9 @@
  * every 6 s (10 a minute). */
 #define SERVER_REGISTER_BURST   20
 #define SERVER_REGISTER_EVERY_S 6
-/* How often heartbeats are asked for (seconds), and how long nonces are
- * kept (twice the auth window: a replay must be older than the window). */
+/* How often heartbeats are asked for by default (seconds; --heartbeat),
+ * and how long nonces are kept (twice the auth window: a replay must be
+ * older than the window). */
 #define SERVER_HEARTBEAT_S  600
 #define SERVER_NONCE_KEEP_S (2 * 300)
 
@@ -66,6 +67,9 @@ struct server_options {
 	/* Never two replicas of a unit to one address block: the IPv4 prefix
 	 * length (e.g. 24; IPv6 addresses use /48); 0: no such rule. */
 	int distinct_netblock;
+	/* Seconds between a host's heartbeats, told to hosts in each answer
+	 * (next_heartbeat_s); 0: SERVER_HEARTBEAT_S. */
+	unsigned heartbeat_s;
 	/* Registrations per client address: a burst, then one every
 	 * register_every_s seconds; 0: SERVER_REGISTER_BURST / _EVERY_S. */
 	unsigned register_burst;
@@ -124,6 +128,8 @@ const struct key_public *server_public_key(const struct server *s);
 int server_distinct_netblock(const struct server *s);
 /* The per-host limit of replicas in progress (0: none). */
 int server_max_in_progress(const struct server *s);
+/* Seconds between a host's heartbeats (default applied). */
+unsigned server_heartbeat_s(const struct server *s);
 /* The registration rate limit (defaults applied). */
 void server_register_limit(const struct server *s, unsigned *burst, unsigned *every_s);
 

@@ -199,12 +199,33 @@ static int read_port(const char *log, unsigned *port)
 
 int cluster_server_start(struct cluster *c, unsigned port)
 {
-	char bin[512], listen[64], log[400];
+	char bin[512], listen[64], log[400], beat[16];
+	const char *argv[16];
+	int n = 0;
 	pid_t pid;
 
 	cluster_bin("agora-server", bin, sizeof(bin));
 	snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
 	snprintf(log, sizeof(log), "%s/server-%d.log", c->root, ++c->server_runs);
+	snprintf(beat, sizeof(beat), "%u", c->heartbeat_s);
+	argv[n++] = bin;
+	argv[n++] = "--state";
+	argv[n++] = c->sstate;
+	argv[n++] = "--listen";
+	argv[n++] = listen;
+	argv[n++] = "--threads";
+	argv[n++] = "2";
+	if (c->tls_cert) {
+		argv[n++] = "--tls-cert";
+		argv[n++] = c->tls_cert;
+		argv[n++] = "--tls-key";
+		argv[n++] = c->tls_key;
+	}
+	if (c->heartbeat_s) {
+		argv[n++] = "--heartbeat";
+		argv[n++] = beat;
+	}
+	argv[n] = NULL;
 	pid = fork();
 	if (pid < 0)
 		return -1;
@@ -214,12 +235,7 @@ int cluster_server_start(struct cluster *c, unsigned port)
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
-		if (c->tls_cert)
-			execl(bin, bin, "--state", c->sstate, "--listen", listen, "--threads", "2",
-			      "--tls-cert", c->tls_cert, "--tls-key", c->tls_key, (char *)NULL);
-		else
-			execl(bin, bin, "--state", c->sstate, "--listen", listen, "--threads", "2",
-			      (char *)NULL);
+		execv(bin, (char *const *)argv);
 		_exit(127);
 	}
 	c->server = pid;

@@ -34,6 +34,7 @@ struct cluster {
 	const char *preset;
 	int64_t next_index;
 	const char *tls_cert, *tls_key; /* set before cluster_server_start: https */
+	unsigned heartbeat_s;           /* likewise: --heartbeat (0: the default) */
 };
 
 struct cluster_unit_opts {

@@ -9,7 +9,8 @@
  *    behind them;
  *  - kill -9 of a client mid-unit: the restarted client resumes from its
  *    last checkpoint (fewer steps recomputed) and exactly one result is
- *    stored; SIGTERM mid-unit checkpoints and exits 0;
+ *    stored; SIGTERM mid-unit checkpoints and exits 0; while it computes,
+ *    it sends heartbeats at the period the server names (1 s here);
  *  - a --device that cannot be opened stops the client (exit 1) and keeps
  *    the unit for the next run;
  *  - a wrong recorded clock offset (requests refused as stale) is
@@ -193,6 +194,27 @@ static void test_client_kill(void)
 	pid = cluster_client(&c, "ann", runk);
 	TAP_OK(wait_status("ann", "computing", (uint64_t)steps_kill / 4, 120),
 	       "the client computes the long unit");
+	{
+		/* the server asks for a heartbeat every second (main()); the
+		 * client sends nothing else in the middle of a unit */
+		char hex[HASH_HEX_LEN + 1], sql[300];
+		long long seen0, seen1;
+
+		hash_to_hex(&u_kill, hex);
+		snprintf(sql, sizeof(sql),
+			 "SELECT h.last_seen FROM hosts h JOIN replicas r ON r.host = h.id"
+			 " JOIN units u ON u.id = r.unit WHERE u.uid = '%s'",
+			 hex);
+		seen0 = cluster_sql(&c, sql);
+		msleep(2500);
+		seen1 = cluster_sql(&c, sql);
+		if (status_of("ann", &st) < 0)
+			memset(&st, 0, sizeof(st));
+		TAP_OK(strcmp(st.state, "computing") == 0 && st.step < (uint64_t)steps_kill &&
+			   seen1 > seen0 && seen0 > 0,
+		       "heartbeats while it computes: last seen %lld s later (step %llu)",
+		       seen1 - seen0, (unsigned long long)st.step);
+	}
 	msleep(300);
 	kill(pid, SIGKILL);
 	cluster_wait(pid, 10);
@@ -368,6 +390,7 @@ int main(void)
 	if (cluster_open(&c, "gpt-test") < 0)
 		tap_skip_all("cannot set up a server state");
 	add_units();
+	c.heartbeat_s = 1;
 	if (cluster_server_start(&c, 0) < 0)
 		tap_skip_all("cannot start agora-server");
 
