@@ -350,6 +350,51 @@ static void pins_add_unit(struct runner *r, const struct unit *u)
 		r->pins[r->n_pins++] = u->data[i].shard;
 }
 
+/* Calls fn for each unit directory of the n projects ps (STATE/projects/
+ * <slug>/units/<replica>), with j filled with its project, replica and
+ * directory (nothing opened); stops at the first fn that returns
+ * nonzero and returns that, else 0. */
+static int units_on_disk(struct runner *r, const struct project *ps, int n, struct job *j,
+			 int (*fn)(struct runner *r, struct job *j))
+{
+	int ret = 0;
+
+	for (int i = 0; i < n && !ret; i++) {
+		char dir[FILEIO_PATH_MAX];
+		struct dirent *de;
+		DIR *d;
+
+		if (state_project_path(r->o->state, ps[i].slug, "units", dir) < 0 ||
+		    !(d = opendir(dir)))
+			continue;
+		while (!ret && (de = readdir(d))) {
+			char *end;
+			long long rep = strtoll(de->d_name, &end, 10);
+
+			if (de->d_name[0] == '.' || *end || rep <= 0)
+				continue;
+			memset(j, 0, sizeof(*j));
+			j->p = ps[i];
+			j->replica = rep;
+			if (snprintf(j->dir, sizeof(j->dir), "%s/%lld", dir, rep) <
+			    (int)sizeof(j->dir))
+				ret = fn(r, j);
+		}
+		closedir(d);
+	}
+	return ret;
+}
+
+/* Pins the blobs of a unit on disk that opens (units_on_disk()). */
+static int pin_unit(struct runner *r, struct job *j)
+{
+	struct error err;
+
+	if (job_open(j, &err) == 0)
+		pins_add_unit(r, &j->u);
+	return 0;
+}
+
 /* Pins in the blob cache what cur (may be NULL) and every unit kept on
  * disk (computing, or waiting with its checkpoint) needs: those blobs
  * are never evicted. A unit that cannot be opened pins nothing (it is
@@ -363,28 +408,8 @@ static void pins_collect(struct runner *r, const struct job *cur)
 	r->n_pins = 0;
 	if (cur)
 		pins_add_unit(r, &cur->u);
-	for (int i = 0; j && i < n; i++) {
-		char dir[FILEIO_PATH_MAX];
-		struct dirent *de;
-		DIR *d;
-
-		if (state_project_path(r->o->state, ps[i].slug, "units", dir) < 0 ||
-		    !(d = opendir(dir)))
-			continue;
-		while ((de = readdir(d))) {
-			struct error err;
-
-			if (de->d_name[0] == '.')
-				continue;
-			memset(j, 0, sizeof(*j));
-			j->p = ps[i];
-			if (snprintf(j->dir, sizeof(j->dir), "%s/%s", dir, de->d_name) <
-				(int)sizeof(j->dir) &&
-			    job_open(j, &err) == 0)
-				pins_add_unit(r, &j->u);
-		}
-		closedir(d);
-	}
+	if (j)
+		units_on_disk(r, ps, n, j, pin_unit);
 	blobcache_pin(&r->cache, r->pins, r->n_pins);
 	free(j);
 	free(ps);
@@ -780,35 +805,17 @@ static enum outcome job_process(struct runner *r, struct job *j)
 	return upload_job(r, j);
 }
 
+static int found_unit(struct runner *r, struct job *j)
+{
+	(void)r;
+	(void)j;
+	return 1;
+}
+
 /* Finds a unit directory left on disk; 1 when found (j filled). */
 static int pending_find(struct runner *r, const struct project *ps, int n, struct job *j)
 {
-	for (int i = 0; i < n; i++) {
-		char dir[FILEIO_PATH_MAX];
-		struct dirent *de;
-		DIR *d;
-
-		if (state_project_path(r->o->state, ps[i].slug, "units", dir) < 0 ||
-		    !(d = opendir(dir)))
-			continue;
-		while ((de = readdir(d))) {
-			char *end;
-			long long rep = strtoll(de->d_name, &end, 10);
-
-			if (de->d_name[0] == '.' || *end || rep <= 0)
-				continue;
-			memset(j, 0, sizeof(*j));
-			j->p = ps[i];
-			j->replica = rep;
-			if (snprintf(j->dir, sizeof(j->dir), "%s/%lld", dir, rep) >=
-			    (int)sizeof(j->dir))
-				continue;
-			closedir(d);
-			return 1;
-		}
-		closedir(d);
-	}
-	return 0;
+	return units_on_disk(r, ps, n, j, found_unit);
 }
 
 static time_t *next_try_of(struct runner *r, const struct project *p)
