@@ -16,6 +16,9 @@
  *
  * Usage: engine-bench [--device SPEC] [--quick] [--gemm] [--profile]
  *                     [--steps N] [--batch B] [--torch SCRIPT|none]
+ *                     [--variant auto|rb|narrow|tiled]
+ * (--variant: the GEMM kernel of the training run; auto as the engine
+ * picks it.)
  * Run by hand; never part of `make check`. Figures go to
  * docs/PERFORMANCE.md with the command.
  */
@@ -140,14 +143,19 @@ static int bench_gemm(struct runtime *rt, int quick)
 	fill(b, max, 2);
 	clEnqueueWriteBuffer(rt->queue, da, CL_TRUE, 0, max * 4, a, 0, NULL, NULL);
 	clEnqueueWriteBuffer(rt->queue, db, CL_TRUE, 0, max * 4, b, 0, NULL, NULL);
-	printf("GEMM (%s kernel on %s)\n", g.variant == GEMM_VARIANT_TILED ? "tiled" : "register-blocked",
-	       rt->dev.info.name);
-	printf("  %-16s %15s %10s %10s %7s\n", "GEMM", "M x N x K", "agora", "openblas", "ratio");
+	/* the other register-blocked variant, measured beside the one chosen */
+	enum gemm_variant chosen = g.variant,
+			  other = chosen == GEMM_VARIANT_RB ? GEMM_VARIANT_RB_NARROW : GEMM_VARIANT_RB;
+	printf("GEMM (%s kernel on %s, native float width %u; 'other': %s)\n",
+	       gemm_variant_name(chosen), rt->dev.info.name, rt->dev.info.native_float,
+	       gemm_variant_name(other));
+	printf("  %-16s %15s %10s %10s %10s %7s\n", "GEMM", "M x N x K", "agora", "other", "openblas",
+	       "ratio");
 	for (s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
 		int M = shapes[s].M, N = shapes[s].N, K = shapes[s].K;
 		double flop = 2.0 * M * N * K;
 		int lay = shapes[s].layout;
-		double tc = 1e30;
+		double tc = 1e30, to = 1e30;
 		char dims[32];
 
 		snprintf(dims, sizeof(dims), "%dx%dx%d", M, N, K);
@@ -157,21 +165,28 @@ static int bench_gemm(struct runtime *rt, int quick)
 		/* alternate the two, best of each: a load that comes and goes
 		 * (a shared machine) then hits both alike */
 		for (int r = 0; r < reps; r++) {
-			double x = time_cl(&g, M, N, K, lay, da, db, dc, 1);
+			double x = time_cl(&g, M, N, K, lay, da, db, dc, 1), o;
 			double y = time_blas(M, N, K, lay, a, b, c, 1);
 
+			gemm_set_variant(&g, other);
+			o = time_cl(&g, M, N, K, lay, da, db, dc, 1);
+			gemm_set_variant(&g, chosen);
 			tc = x < tc ? x : tc;
 			tb = y < tb ? y : tb;
+			to = o < to ? o : to;
 		}
 		if (s == 0)
 			printf("  (OpenBLAS core: %s, %d threads)\n", openblas_get_corename(),
 			       openblas_get_num_threads());
-		printf("  %-16s %15s %8.1f G %8.1f G %6.0f%%\n", shapes[s].what, dims,
-		       flop / tc * 1e-9, flop / tb * 1e-9, 100.0 * tb / tc);
+		printf("  %-16s %15s %8.1f G %8.1f G %8.1f G %6.0f%%\n", shapes[s].what, dims,
+		       flop / tc * 1e-9, flop / to * 1e-9, flop / tb * 1e-9, 100.0 * tb / tc);
 #else
 		tc = time_cl(&g, M, N, K, lay, da, db, dc, reps);
-		printf("  %-16s %15s %8.1f G %10s %7s\n", shapes[s].what, dims, flop / tc * 1e-9,
-		       "n/a", "n/a");
+		gemm_set_variant(&g, other);
+		to = time_cl(&g, M, N, K, lay, da, db, dc, reps);
+		gemm_set_variant(&g, chosen);
+		printf("  %-16s %15s %8.1f G %8.1f G %10s %7s\n", shapes[s].what, dims,
+		       flop / tc * 1e-9, flop / to * 1e-9, "n/a", "n/a");
 #endif
 	}
 	clReleaseMemObject(da);
@@ -182,6 +197,24 @@ static int bench_gemm(struct runtime *rt, int quick)
 	free(c);
 	gemm_release(&g);
 	return 0;
+}
+
+static int parse_variant(const char *s, enum gemm_variant *v)
+{
+	static const struct {
+		const char *name;
+		enum gemm_variant v;
+	} names[] = {{"auto", GEMM_VARIANT_AUTO},
+		     {"rb", GEMM_VARIANT_RB},
+		     {"narrow", GEMM_VARIANT_RB_NARROW},
+		     {"tiled", GEMM_VARIANT_TILED}};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(s, names[i].name) == 0) {
+			*v = names[i].v;
+			return 0;
+		}
+	return -1;
 }
 
 static double peak_rss_mib(void)
@@ -246,7 +279,8 @@ static double torch_peer(const char *script, int steps, int batch, double *faste
 /* gpt-small training steps: tokens/s, and peak memory against the
  * model's own bytes. On a CPU device the buffers live in host memory, so
  * the process's peak RSS is the device footprint plus the runtime's. */
-static int bench_train(struct runtime *rt, int steps, int batch, int profile, const char *torch)
+static int bench_train(struct runtime *rt, int steps, int batch, int profile, const char *torch,
+		       enum gemm_variant variant)
 {
 	const struct model_config *cfg = model_preset_find("gpt-small");
 	const struct ref_adamw opt = {3e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f};
@@ -261,7 +295,7 @@ static int bench_train(struct runtime *rt, int steps, int batch, int profile, co
 	for (size_t i = 0; i < len; i++)
 		data[i] = (unsigned char)(32 + model_rng_u64(1, i) % 95);
 	model_init_params(cfg, 1, p);
-	struct engine_opts eo = {.gemm = GEMM_VARIANT_AUTO, .profile = profile};
+	struct engine_opts eo = {.gemm = variant, .profile = profile};
 
 	e = engine_new(rt, cfg, batch, &eo, &err);
 	if (!e || engine_load(e, p, NULL, NULL, 0, &err) != 0 ||
@@ -281,8 +315,9 @@ static int bench_train(struct runtime *rt, int steps, int batch, int profile, co
 		best = s == 0 || ts < best ? ts : best;
 	}
 	dt = now() - t0;
-	printf("\ntrain gpt-small (L%d C%d NH%d T%d, %zu parameters), batch %d on %s\n",
-	       cfg->n_layer, cfg->n_embd, cfg->n_head, cfg->n_ctx, n, batch, rt->dev.info.name);
+	printf("\ntrain gpt-small (L%d C%d NH%d T%d, %zu parameters), batch %d on %s, gemm %s\n",
+	       cfg->n_layer, cfg->n_embd, cfg->n_head, cfg->n_ctx, n, batch, rt->dev.info.name,
+	       gemm_variant_name(variant));
 	printf("  %d steps in %.2f s: %.0f tokens/s (%.2f s/step), %.1f GFLOP/s of model FLOPs\n",
 	       steps, dt, (double)tokens * steps / dt, dt / steps,
 	       (double)model_flops_per_token(cfg) * tokens * steps / dt * 1e-9);
@@ -329,6 +364,7 @@ int main(int argc, char **argv)
 	struct error err;
 	size_t n = 0;
 	int i, quick = 0, steps = 5, batch = 8, only_gemm = 0, profile = 0;
+	enum gemm_variant variant = GEMM_VARIANT_AUTO;
 	char torch_buf[1024];
 	const char *torch = torch_default(torch_buf, sizeof(torch_buf));
 
@@ -348,9 +384,13 @@ int main(int argc, char **argv)
 			batch = (int)strtol(argv[++i], NULL, 10);
 		else if (strcmp(argv[i], "--torch") == 0 && i + 1 < argc)
 			torch = argv[++i];
+		else if (strcmp(argv[i], "--variant") == 0 && i + 1 < argc &&
+			 parse_variant(argv[i + 1], &variant) == 0)
+			i++;
 		else {
 			fprintf(stderr, "usage: engine-bench [--device SPEC] [--quick] [--gemm] "
-					"[--profile] [--steps N] [--batch B] [--torch SCRIPT|none]\n");
+					"[--profile] [--steps N] [--batch B] [--torch SCRIPT|none] "
+					"[--variant auto|rb|narrow|tiled]\n");
 			return 2;
 		}
 	}
@@ -373,7 +413,15 @@ int main(int argc, char **argv)
 	}
 	if (bench_gemm(rt, quick) != 0)
 		return 1;
-	if (!only_gemm && bench_train(rt, steps, batch, profile, torch) != 0)
+	if (variant == GEMM_VARIANT_AUTO) { /* the one the engine will pick */
+		struct gemm g;
+
+		if (gemm_init(&g, rt, variant, &err) == 0) {
+			variant = g.variant;
+			gemm_release(&g);
+		}
+	}
+	if (!only_gemm && bench_train(rt, steps, batch, profile, torch, variant) != 0)
 		return 1;
 	runtime_free(rt);
 	return 0;

@@ -14,14 +14,17 @@ int gemm_init(struct gemm *g, struct runtime *rt, enum gemm_variant variant,
 {
 	memset(g, 0, sizeof(*g));
 	g->rt = rt;
-	/* GPUs take the tiled kernel when they can run its 16x16 groups */
+	/* GPUs take the tiled kernel when they can run its 16x16 groups; a
+	 * CPU the register blocks that fit its vector registers */
 	if (variant == GEMM_VARIANT_AUTO)
 		variant = rt->dev.info.type == RUNTIME_DEVICE_GPU && rt->dev.info.max_work_group >= 256
 				  ? GEMM_VARIANT_TILED
-				  : GEMM_VARIANT_RB;
-	g->variant = variant;
+			  : rt->dev.info.native_float >= 16 ? GEMM_VARIANT_RB
+							     : GEMM_VARIANT_RB_NARROW;
+	gemm_set_variant(g, variant);
 	g->rb = runtime_kernel(rt, "gemm", "gemm_rb", err);
-	g->tiled = g->rb ? runtime_kernel(rt, "gemm", "gemm_tiled", err) : NULL;
+	g->rb_narrow = g->rb ? runtime_kernel(rt, "gemm", "gemm_rb_narrow", err) : NULL;
+	g->tiled = g->rb_narrow ? runtime_kernel(rt, "gemm", "gemm_tiled", err) : NULL;
 	g->pack_a = g->tiled ? runtime_kernel(rt, "gemm", "gemm_pack_a", err) : NULL;
 	g->pack_b = g->pack_a ? runtime_kernel(rt, "gemm", "gemm_pack_b", err) : NULL;
 	g->pack_a_t = g->pack_b ? runtime_kernel(rt, "gemm", "gemm_pack_a_t", err) : NULL;
@@ -34,10 +37,33 @@ int gemm_init(struct gemm *g, struct runtime *rt, enum gemm_variant variant,
 	return 0;
 }
 
+void gemm_set_variant(struct gemm *g, enum gemm_variant variant)
+{
+	g->variant = variant;
+	g->rm = variant == GEMM_VARIANT_RB_NARROW ? GEMM_NM : GEMM_RM;
+	g->rn = variant == GEMM_VARIANT_RB_NARROW ? GEMM_NN : GEMM_RN;
+}
+
+const char *gemm_variant_name(enum gemm_variant variant)
+{
+	switch (variant) {
+	case GEMM_VARIANT_RB:
+		return "register-blocked 8x32";
+	case GEMM_VARIANT_RB_NARROW:
+		return "register-blocked 6x16";
+	case GEMM_VARIANT_TILED:
+		return "tiled 64x64";
+	default:
+		return "auto";
+	}
+}
+
 void gemm_release(struct gemm *g)
 {
 	if (g->rb)
 		clReleaseKernel(g->rb);
+	if (g->rb_narrow)
+		clReleaseKernel(g->rb_narrow);
 	if (g->tiled)
 		clReleaseKernel(g->tiled);
 	if (g->pack_a)
@@ -54,7 +80,7 @@ void gemm_release(struct gemm *g)
 		clReleaseMemObject(g->pa);
 	if (g->pb)
 		clReleaseMemObject(g->pb);
-	g->rb = g->tiled = g->pack_a = g->pack_b = g->pack_a_t = g->pack_b_t = NULL;
+	g->rb = g->rb_narrow = g->tiled = g->pack_a = g->pack_b = g->pack_a_t = g->pack_b_t = NULL;
 	g->transpose = NULL;
 	g->pa = g->pb = NULL;
 	g->pa_floats = g->pb_floats = 0;
@@ -119,7 +145,8 @@ static int enqueue_tiled(struct gemm *g, const struct gemm_args *a, struct error
 
 static int enqueue_rb(struct gemm *g, const struct gemm_args *a, struct error *err)
 {
-	size_t mp = round_up((size_t)a->M, GEMM_RM), np = round_up((size_t)a->N, GEMM_RN);
+	size_t rm = (size_t)g->rm, rn = (size_t)g->rn;
+	size_t mp = round_up((size_t)a->M, rm), np = round_up((size_t)a->N, rn);
 	size_t K = a->K ? (size_t)a->K : 1;
 	size_t global[2], local[2];
 	const size_t *lp = NULL;
@@ -139,12 +166,12 @@ static int enqueue_rb(struct gemm *g, const struct gemm_args *a, struct error *e
 	k = ka;
 	rc |= ARG(k, 0, a->M); rc |= ARG(k, 1, a->K); rc |= ARG(k, 2, a->A);
 	rc |= ARG(k, 3, a->a_off); rc |= ARG(k, 4, a->sam); rc |= ARG(k, 5, a->sak);
-	rc |= ARG(k, 6, g->pa);
+	rc |= ARG(k, 6, g->pa); rc |= ARG(k, 7, g->rm);
 	k = kb;
 	rc |= ARG(k, 0, a->N); rc |= ARG(k, 1, a->K); rc |= ARG(k, 2, a->B);
 	rc |= ARG(k, 3, a->b_off); rc |= ARG(k, 4, a->sbk); rc |= ARG(k, 5, a->sbn);
-	rc |= ARG(k, 6, g->pb);
-	k = g->rb;
+	rc |= ARG(k, 6, g->pb); rc |= ARG(k, 7, g->rn);
+	k = g->variant == GEMM_VARIANT_RB_NARROW ? g->rb_narrow : g->rb;
 	rc |= ARG(k, 0, a->M); rc |= ARG(k, 1, a->N); rc |= ARG(k, 2, a->K);
 	rc |= ARG(k, 5, g->pa); rc |= ARG(k, 6, g->pb);
 	rc |= ARG(k, 7, a->C); rc |= ARG(k, 8, a->c_off); rc |= ARG(k, 9, a->ldc);
@@ -153,7 +180,7 @@ static int enqueue_rb(struct gemm *g, const struct gemm_args *a, struct error *e
 		return runtime_cl_error(err, "clSetKernelArg", CL_INVALID_ARG_VALUE);
 	if (a->K > 0) {
 		global[0] = K;
-		global[1] = a_t ? mp / GEMM_RM : mp;
+		global[1] = a_t ? mp / rm : mp;
 		ret = enqueue(g, ka, global, NULL, err);
 		global[0] = b_t ? K : np;
 		global[1] = b_t ? np : K;
@@ -162,8 +189,8 @@ static int enqueue_rb(struct gemm *g, const struct gemm_args *a, struct error *e
 		if (ret)
 			return ret;
 	}
-	global[0] = np / GEMM_RN;
-	global[1] = mp / GEMM_RM;
+	global[0] = np / rn;
+	global[1] = mp / rm;
 	if (g->rb_local) {
 		local[0] = g->rb_local;
 		local[1] = 1;

@@ -233,7 +233,7 @@ static void describe(cl_platform_id p, unsigned pi, cl_device_id d,
 {
 	cl_device_type type = 0;
 	cl_device_fp_config fp = 0;
-	cl_uint cu = 0, vid = 0;
+	cl_uint cu = 0, vid = 0, vw = 0;
 	cl_ulong mem = 0;
 	cl_bool avail = CL_FALSE, compiler = CL_FALSE;
 	size_t wg = 0;
@@ -262,6 +262,7 @@ static void describe(cl_platform_id p, unsigned pi, cl_device_id d,
 	clGetDeviceInfo(d, CL_DEVICE_VENDOR_ID, sizeof(vid), &vid, NULL);
 	clGetDeviceInfo(d, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof(mem), &mem, NULL);
 	clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof(wg), &wg, NULL);
+	clGetDeviceInfo(d, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof(vw), &vw, NULL);
 	clGetDeviceInfo(d, CL_DEVICE_AVAILABLE, sizeof(avail), &avail, NULL);
 	clGetDeviceInfo(d, CL_DEVICE_COMPILER_AVAILABLE, sizeof(compiler), &compiler, NULL);
 	info->type = (type & CL_DEVICE_TYPE_GPU)	   ? RUNTIME_DEVICE_GPU
@@ -272,6 +273,7 @@ static void describe(cl_platform_id p, unsigned pi, cl_device_id d,
 	info->compute_units = cu;
 	info->global_mem = mem;
 	info->max_work_group = wg;
+	info->native_float = vw;
 	info->denormals = (fp & CL_FP_DENORM) != 0;
 	info->fma = (fp & CL_FP_FMA) != 0;
 	if (strstr(ext, "cl_khr_pci_bus_info") &&

@@ -56,6 +56,7 @@ struct runtime_device_info {
 	unsigned compute_units;
 	uint64_t global_mem;
 	size_t max_work_group;
+	unsigned native_float; /* CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT: SIMD lanes */
 	int has_pci; /* cl_khr_pci_bus_info answered */
 	unsigned pci_domain, pci_bus, pci_device, pci_function;
 	int denormals; /* CL_FP_DENORM in CL_DEVICE_SINGLE_FP_CONFIG */

@@ -16,13 +16,18 @@
  * sum, in separate statements. bias[n] means bias[bias_off + n].
  *
  * gemm_rb: barrier-free, register-blocked, for CPUs. gemm_pack_a and
- * gemm_pack_b first copy A and B into zero-padded panels of GEMM_RM rows /
- * GEMM_RN columns laid out k-major (exact copies), so the multiply streams
- * both sequentially; then one work-item computes an 8 x 32 block in
- * sixteen 16-wide vector accumulators, each A value loaded once per k and
+ * gemm_pack_b first copy A and B into zero-padded panels of rm rows / rn
+ * columns laid out k-major (exact copies), so the multiply streams both
+ * sequentially; then one work-item computes an 8 x 32 block in sixteen
+ * 16-wide vector accumulators, each A value loaded once per k and
  * broadcast. Any local size; items past the edge return. (Measured on
  * AVX-512 PoCL: 8 x 32 beats 16 x 16, whose per-row lane broadcasts
  * compete with the fmas for the shuffle port.)
+ *
+ * gemm_rb_narrow: the same for 8-wide SIMD (AVX2: 16 vector registers,
+ * where gemm_rb's 32 accumulator halves spill): a 6 x 16 block in six
+ * 16-wide accumulators, i.e. twelve 8-wide registers, the classic AVX2
+ * micro-kernel shape.
  *
  * gemm_tiled: for GPUs, local-memory tiles: a group of 16 x 16 items
  * computes a 64 x 64 block of C (4 x 4 outputs per item) through tiles of
@@ -36,8 +41,10 @@
 #define GEMM_INIT_C 2
 #define GEMM_ADD_BIAS 4
 #define GEMM_ADD_C 8
-#define GEMM_RM 8 /* gemm_pack_a_t moves a panel row with vload8 */
-#define GEMM_RN 32
+#define GEMM_RM 8 /* gemm_rb's block: rows (gemm_pack_a_t moves 8 with vload8) */
+#define GEMM_RN 32 /* and columns */
+#define GEMM_NM 6 /* gemm_rb_narrow's block: rows */
+#define GEMM_NN 16 /* and columns */
 #define GEMM_TS 16 /* gemm_tiled: items per side of a group, k per tile */
 #define GEMM_TB 64 /* gemm_tiled: rows and columns of C per group */
 
@@ -63,62 +70,59 @@ static void gemm_store(int mode, __global const float *bias, __global float *C, 
 	C[ci] = out;
 }
 
-/* Packs A into panels of GEMM_RM rows, k-major: Ap[(p*K + k)*RM + r] =
- * A(p*RM + r, k), zero past row M. Range (K, ceil(M/RM)*RM). */
+/* Packs A into panels of rm rows, k-major: Ap[(p*K + k)*rm + r] =
+ * A(p*rm + r, k), zero past row M. Range (K, ceil(M/rm)*rm). */
 __kernel void gemm_pack_a(int M, int K, __global const float *A, int a_off, int sam, int sak,
-			  __global float *Ap)
+			  __global float *Ap, int rm)
 {
 	int k = (int)get_global_id(0), r = (int)get_global_id(1);
 
 	if (k >= K)
 		return;
-	Ap[((r / GEMM_RM) * K + k) * GEMM_RM + r % GEMM_RM] =
-		r < M ? A[a_off + r * sam + k * sak] : 0.0f;
+	Ap[((r / rm) * K + k) * rm + r % rm] = r < M ? A[a_off + r * sam + k * sak] : 0.0f;
 }
 
 /* The same two packings for A stored transposed (sam == 1) and B stored
  * transposed (sbk == 1), reading unit-stride: gemm_pack_a_t moves one
- * panel's GEMM_RM consecutive floats per work-item (range (K,
- * ceil(M/RM))); gemm_pack_b_t has k fastest (range (K, ceil(N/RN)*RN)). */
+ * panel's rm consecutive floats per work-item (range (K, ceil(M/rm)));
+ * gemm_pack_b_t has k fastest (range (K, ceil(N/rn)*rn)). */
 __kernel void gemm_pack_a_t(int M, int K, __global const float *A, int a_off, int sam, int sak,
-			    __global float *Ap)
+			    __global float *Ap, int rm)
 {
-	int k = (int)get_global_id(0), p = (int)get_global_id(1), r0 = p * GEMM_RM;
+	int k = (int)get_global_id(0), p = (int)get_global_id(1), r0 = p * rm;
 
 	if (k >= K)
 		return;
-	__global float *dst = Ap + ((size_t)p * K + k) * GEMM_RM;
+	__global float *dst = Ap + ((size_t)p * K + k) * rm;
 	__global const float *src = A + a_off + k * sak;
-	if (sam == 1 && r0 + GEMM_RM <= M) {
+	if (rm == 8 && sam == 1 && r0 + 8 <= M) {
 		vstore8(vload8(0, src + r0), 0, dst);
 		return;
 	}
-	for (int i = 0; i < GEMM_RM; i++)
+	for (int i = 0; i < rm; i++)
 		dst[i] = r0 + i < M ? src[(r0 + i) * sam] : 0.0f;
 }
 
 __kernel void gemm_pack_b_t(int N, int K, __global const float *B, int b_off, int sbk, int sbn,
-			    __global float *Bp)
+			    __global float *Bp, int rn)
 {
 	int k = (int)get_global_id(0), n = (int)get_global_id(1);
 
 	if (k >= K)
 		return;
-	Bp[((n / GEMM_RN) * K + k) * GEMM_RN + n % GEMM_RN] =
-		n < N ? B[b_off + k * sbk + n * sbn] : 0.0f;
+	Bp[((n / rn) * K + k) * rn + n % rn] = n < N ? B[b_off + k * sbk + n * sbn] : 0.0f;
 }
 
-/* Packs B into panels of GEMM_RN columns: Bp[(q*K + k)*RN + c] =
- * B(k, q*RN + c), zero past column N. Range (ceil(N/RN)*RN, K). */
+/* Packs B into panels of rn columns: Bp[(q*K + k)*rn + c] =
+ * B(k, q*rn + c), zero past column N. Range (ceil(N/rn)*rn, K). */
 __kernel void gemm_pack_b(int N, int K, __global const float *B, int b_off, int sbk, int sbn,
-			  __global float *Bp)
+			  __global float *Bp, int rn)
 {
 	int n = (int)get_global_id(0), k = (int)get_global_id(1);
 
 	if (k >= K)
 		return;
-	Bp[((n / GEMM_RN) * K + k) * GEMM_RN + n % GEMM_RN] =
-		n < N ? B[b_off + k * sbk + n * sbn] : 0.0f;
+	Bp[((n / rn) * K + k) * rn + n % rn] = n < N ? B[b_off + k * sbk + n * sbn] : 0.0f;
 }
 
 #define GEMM_ROW(r)                                            \
@@ -196,6 +200,64 @@ __kernel void gemm_rb(int M, int N, int K, int k0, int k1, __global const float 
 	for (int r = 0; r < mm; r++) {
 		vstore16(acc0[r], 0, lane);
 		vstore16(acc1[r], 1, lane);
+		for (int j = 0; j < nn; j++)
+			gemm_store(mode, bias, C, c_off + (m0 + r) * ldc + n0 + j, n0 + j, lane[j]);
+	}
+}
+
+/* gemm_rb for 8-wide SIMD: item (q, p) computes rows p*NM.. and columns
+ * q*NN.. (one 16-wide vector per row) over k in [k0, k1); panels packed
+ * with rm = GEMM_NM, rn = GEMM_NN; the rest as gemm_rb. */
+__kernel void gemm_rb_narrow(int M, int N, int K, int k0, int k1, __global const float *Ap,
+			     __global const float *Bp, __global float *C, int c_off, int ldc,
+			     __global const float *bias, int bias_off, int mode)
+{
+	int q = (int)get_global_id(0), p = (int)get_global_id(1);
+	int n0 = q * GEMM_NN, m0 = p * GEMM_NM;
+	float16 acc[GEMM_NM];
+	float lane[GEMM_NN];
+
+	if (n0 >= N || m0 >= M)
+		return;
+	if (mode & (GEMM_INIT_BIAS | GEMM_ADD_BIAS))
+		bias += bias_off;
+	int nn = min(GEMM_NN, N - n0), mm = min(GEMM_NM, M - m0);
+	int full = nn == GEMM_NN && mm == GEMM_NM;
+	__global float *c = C + c_off + m0 * ldc + n0;
+	if (full) {
+		float16 i0 = (mode & GEMM_INIT_BIAS) ? vload16(0, bias + n0) : (float16)(0.0f);
+		for (int r = 0; r < GEMM_NM; r++)
+			acc[r] = (mode & GEMM_INIT_C) ? vload16(0, c + r * ldc) : i0;
+	} else {
+		for (int r = 0; r < GEMM_NM; r++) {
+			for (int j = 0; j < GEMM_NN; j++)
+				lane[j] = (r < mm && j < nn)
+						  ? gemm_init(mode, bias, C,
+							      c_off + (m0 + r) * ldc + n0 + j, n0 + j)
+						  : 0.0f;
+			acc[r] = vload16(0, lane);
+		}
+	}
+	__global const float *a = Ap + (size_t)p * K * GEMM_NM;
+	__global const float *b = Bp + (size_t)q * K * GEMM_NN;
+	for (int k = k0; k < k1; k++) {
+		float16 b0 = vload16(0, b + k * GEMM_NN);
+		__global const float *ak = a + k * GEMM_NM;
+		acc[0] = fma((float16)(ak[0]), b0, acc[0]);
+		acc[1] = fma((float16)(ak[1]), b0, acc[1]);
+		acc[2] = fma((float16)(ak[2]), b0, acc[2]);
+		acc[3] = fma((float16)(ak[3]), b0, acc[3]);
+		acc[4] = fma((float16)(ak[4]), b0, acc[4]);
+		acc[5] = fma((float16)(ak[5]), b0, acc[5]);
+	}
+	if (full && !(mode & GEMM_ADD_C)) {
+		float16 p0 = (mode & GEMM_ADD_BIAS) ? vload16(0, bias + n0) : (float16)(0.0f);
+		for (int r = 0; r < GEMM_NM; r++)
+			vstore16((mode & GEMM_ADD_BIAS) ? acc[r] + p0 : acc[r], 0, c + r * ldc);
+		return;
+	}
+	for (int r = 0; r < mm; r++) {
+		vstore16(acc[r], 0, lane);
 		for (int j = 0; j < nn; j++)
 			gemm_store(mode, bias, C, c_off + (m0 + r) * ldc + n0 + j, n0 + j, lane[j]);
 	}

@@ -301,6 +301,10 @@ int main(void)
 	eo.per_element = 1;
 	tap_ok(gpt_case(rt, model_preset_find("gpt-test"), 4, 3, &eo),
 	       "gpt-test B4, register-blocked gemm, per-element kernels: 3 steps bitwise");
+	eo.gemm = GEMM_VARIANT_RB_NARROW;
+	eo.per_element = 0;
+	tap_ok(gpt_case(rt, model_preset_find("gpt-test"), 4, 3, &eo),
+	       "gpt-test B4, narrow register-blocked gemm (6 x 16): 3 steps bitwise");
 	eo.gemm = GEMM_VARIANT_TILED;
 	eo.per_element = 0;
 	tap_ok(gpt_case(rt, model_preset_find("gpt-test"), 4, 3, &eo),

@@ -1,11 +1,11 @@
 /*
  * cl-gemm-test.c - the GEMM kernels against gemm_ref(), bit for bit.
  *
- * Both variants (register-blocked, local tiles), every mode, ragged and
- * tile-multiple shapes, transposed A and B, K longer than one block of the
- * register-blocked kernel (GEMM_KC), and for the register-blocked kernel
- * every local size the runtime may choose (1, 4, 16, 64 and the driver's
- * own). Results are compared with memcmp.
+ * Every variant (register-blocked 8 x 32 and 6 x 16, local tiles), every
+ * mode, ragged and tile-multiple shapes, transposed A and B, K longer than
+ * one block of the register-blocked kernels (GEMM_KC), and for those every
+ * local size the runtime may choose (1, 4, 16, 64 and the driver's own).
+ * Results are compared with memcmp.
  */
 #include "config.h"
 
@@ -82,10 +82,14 @@ int main(void)
 	};
 	static const size_t locals[] = {0, 1, 4, 16, 64};
 	static const int modes[] = {0, GEMM_INIT_BIAS, GEMM_INIT_C, GEMM_ADD_BIAS, GEMM_ADD_C};
+	static const struct {
+		enum gemm_variant v;
+		const char *name;
+	} rbs[] = {{GEMM_VARIANT_RB, "gemm_rb"}, {GEMM_VARIANT_RB_NARROW, "gemm_rb_narrow"}};
 	struct runtime *rt = cl_test_open();
 	struct gemm g;
 	struct error err;
-	size_t s, l, m;
+	size_t s, l, m, v;
 
 	error_clear(&err);
 	if (!tap_ok(gemm_init(&g, rt, GEMM_VARIANT_RB, &err) == 0, "gemm kernels build")) {
@@ -93,21 +97,23 @@ int main(void)
 		runtime_free(rt);
 		return tap_done();
 	}
-	for (l = 0; l < sizeof(locals) / sizeof(locals[0]); l++) {
-		g.variant = GEMM_VARIANT_RB;
-		g.rb_local = locals[l];
-		for (s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
-			const struct shape *sh = &shapes[s];
-			int all = 1;
+	for (v = 0; v < sizeof(rbs) / sizeof(rbs[0]); v++) {
+		gemm_set_variant(&g, rbs[v].v);
+		for (l = 0; l < sizeof(locals) / sizeof(locals[0]); l++) {
+			g.rb_local = locals[l];
+			for (s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+				const struct shape *sh = &shapes[s];
+				int all = 1;
 
-			for (m = 0; m < sizeof(modes) / sizeof(modes[0]); m++)
-				all &= run_case(&g, sh, modes[m], 100 * s + m);
-			tap_ok(all, "gemm_rb local %zu: %dx%dx%d%s%s, all modes", locals[l], sh->M,
-			       sh->N, sh->K, sh->transpose_a ? " A^T" : "",
-			       sh->transpose_b ? " B^T" : "");
+				for (m = 0; m < sizeof(modes) / sizeof(modes[0]); m++)
+					all &= run_case(&g, sh, modes[m], 100 * s + m);
+				tap_ok(all, "%s local %zu: %dx%dx%d%s%s, all modes", rbs[v].name,
+				       locals[l], sh->M, sh->N, sh->K, sh->transpose_a ? " A^T" : "",
+				       sh->transpose_b ? " B^T" : "");
+			}
 		}
 	}
-	g.variant = GEMM_VARIANT_TILED;
+	gemm_set_variant(&g, GEMM_VARIANT_TILED);
 	for (s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
 		const struct shape *sh = &shapes[s];
 		int all = 1;
