@@ -113,9 +113,10 @@ int boinc_appver_parse(struct boinc_appver_list *l, const char *text, size_t len
 			continue;
 		if ((ret = line_parse(&v, line, line_no, err)) < 0)
 			return ret;
-		if (boinc_appver_find(l, v.plan_class))
-			return error_set(err, ERROR_DUPLICATE, "line %d: plan class '%s' twice",
-					 line_no, v.plan_class[0] ? v.plan_class : "(cpu)");
+		if (boinc_appver_find(l, v.platform, v.plan_class))
+			return error_set(err, ERROR_DUPLICATE,
+					 "line %d: platform '%s', plan class '%s' twice", line_no,
+					 v.platform, v.plan_class[0] ? v.plan_class : "(cpu)");
 		if (l->n == BOINC_APPVER_MAX)
 			return error_set(err, ERROR_TOO_BIG, "more than %d app versions",
 					 BOINC_APPVER_MAX);
@@ -145,11 +146,11 @@ int boinc_appver_put(struct boinc_appver_list *l, const struct boinc_appver *v, 
 	if ((ret = boinc_appver_check(v, err)) < 0)
 		return ret;
 	for (size_t i = 0; i < l->n; i++)
-		if (strcmp(l->v[i].plan_class, v->plan_class) == 0) {
+		if (strcmp(l->v[i].platform, v->platform) == 0 &&
+		    strcmp(l->v[i].plan_class, v->plan_class) == 0) {
 			l->v[i] = *v;
 			return 0;
 		}
-	/* one version per known plan class: there is always room */
 	if (l->n == BOINC_APPVER_MAX)
 		return error_set(err, ERROR_TOO_BIG, "more than %d app versions", BOINC_APPVER_MAX);
 	l->v[l->n++] = *v;
@@ -157,12 +158,13 @@ int boinc_appver_put(struct boinc_appver_list *l, const struct boinc_appver *v, 
 }
 
 const struct boinc_appver *boinc_appver_find(const struct boinc_appver_list *l,
-					     const char *plan_class)
+					     const char *platform, const char *plan_class)
 {
 	if (!plan_class)
 		plan_class = "";
 	for (size_t i = 0; i < l->n; i++)
-		if (strcmp(l->v[i].plan_class, plan_class) == 0)
+		if ((!platform || strcmp(l->v[i].platform, platform) == 0) &&
+		    strcmp(l->v[i].plan_class, plan_class) == 0)
 			return &l->v[i];
 	return NULL;
 }

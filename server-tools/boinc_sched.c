@@ -27,6 +27,16 @@ static const struct {
     [BOINC_SCHED_GPU_INTEL] = {"opencl_intel_gpu", "coproc_intel_gpu", "intel_gpu"},
 };
 
+int boinc_sched_platform_rank(const struct boinc_sched_request *r, const char *platform)
+{
+	if (r->platform[0] && strcmp(r->platform, platform) == 0)
+		return 0;
+	for (size_t i = 0; i < r->n_alt_platforms; i++)
+		if (strcmp(r->alt_platforms[i], platform) == 0)
+			return (int)i + 1;
+	return -1;
+}
+
 int boinc_sched_plan_class_gpu(const char *plan_class)
 {
 	for (int k = 0; plan_class && k < BOINC_SCHED_GPU_KINDS; k++)
@@ -199,6 +209,16 @@ int boinc_sched_request_parse(struct boinc_sched_request *r, const void *xml, si
 	ret = boinc_xml_child_str(root, "platform_name", r->platform, sizeof(r->platform), err);
 	if (ret < 0 && ret != ERROR_MISSING)
 		goto out;
+	for (n = boinc_xml_child(root, "alt_platform");
+	     n && r->n_alt_platforms < BOINC_SCHED_ALT_PLATFORMS_MAX; n = boinc_xml_next(n)) {
+		char *alt = r->alt_platforms[r->n_alt_platforms];
+
+		ret = boinc_xml_child_str(n, "name", alt, BOINC_SCHED_PLATFORM_MAX + 1, err);
+		if (ret < 0 && ret != ERROR_MISSING)
+			goto out;
+		if (ret == 0 && alt[0])
+			r->n_alt_platforms++;
+	}
 	ret = boinc_xml_child_double(root, "work_req_seconds", 0, 1e9, &r->work_req_seconds, err);
 	if (ret < 0 && ret != ERROR_MISSING)
 		goto out;

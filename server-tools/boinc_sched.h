@@ -6,8 +6,10 @@
  *
  * boinc_sched_request_parse() reads the parts Agora uses from the
  * client's XML with the capped reader (boinc_xml.h): the account
- * authenticator, the host id the project gave before, the platform, how
- * many seconds of work are wanted, the host's GPUs (<coprocs>: per
+ * authenticator, the host id the project gave before, the platform and
+ * the alternative platforms it can also run (the first
+ * BOINC_SCHED_ALT_PLATFORMS_MAX; more are ignored), how many seconds of
+ * work are wanted, the host's GPUs (<coprocs>: per
  * vendor how many, whether OpenCL drives them, how much work is wanted
  * for them) and the tasks being reported (name, exit status, state, the
  * app's last message).
@@ -36,12 +38,13 @@
 
 #include "common/error.h"
 
-#define BOINC_SCHED_NAME_MAX     128 /* task, file and app names */
-#define BOINC_SCHED_AUTH_MAX     64  /* authenticator */
-#define BOINC_SCHED_PLATFORM_MAX 64
-#define BOINC_SCHED_REPORTED_MAX 256
-#define BOINC_SCHED_REQUEST_MAX  (1u << 20) /* request bytes */
-#define BOINC_SCHED_MESSAGE_MAX  200 /* bytes kept of the app's message */
+#define BOINC_SCHED_NAME_MAX          128 /* task, file and app names */
+#define BOINC_SCHED_AUTH_MAX          64  /* authenticator */
+#define BOINC_SCHED_PLATFORM_MAX      64
+#define BOINC_SCHED_ALT_PLATFORMS_MAX 4 /* <alt_platform>s kept */
+#define BOINC_SCHED_REPORTED_MAX      256
+#define BOINC_SCHED_REQUEST_MAX       (1u << 20) /* request bytes */
+#define BOINC_SCHED_MESSAGE_MAX       200        /* bytes kept of the app's message */
 /* BOINC's task state "files uploaded" (RESULT_FILES_UPLOADED; 4 is uploading). */
 #define BOINC_SCHED_STATE_UPLOADED 5
 
@@ -76,8 +79,10 @@ struct boinc_sched_gpu {
 
 struct boinc_sched_request {
 	char authenticator[BOINC_SCHED_AUTH_MAX + 1];
-	int64_t hostid; /* 0: not yet known to the project */
-	char platform[BOINC_SCHED_PLATFORM_MAX + 1];
+	int64_t hostid;                              /* 0: not yet known to the project */
+	char platform[BOINC_SCHED_PLATFORM_MAX + 1]; /* "": the client named none */
+	char alt_platforms[BOINC_SCHED_ALT_PLATFORMS_MAX][BOINC_SCHED_PLATFORM_MAX + 1];
+	size_t n_alt_platforms;
 	double work_req_seconds; /* CPU work wanted (BOINC 7: the CPU's req_secs only); 0: none */
 	struct boinc_sched_gpu gpus[BOINC_SCHED_GPU_KINDS];
 	int64_t core_major, core_minor;
@@ -93,6 +98,10 @@ struct boinc_sched_request {
  * (about 40 KiB): allocate it. */
 int boinc_sched_request_parse(struct boinc_sched_request *r, const void *xml, size_t len,
 			      struct error *err) __attribute__((warn_unused_result));
+
+/* How well platform suits the host of r: 0 for its own platform, 1.. for
+ * its alternatives in the order it listed them, -1 when it runs neither. */
+int boinc_sched_platform_rank(const struct boinc_sched_request *r, const char *platform);
 
 /* The GPU vendor of a plan class, or -1 for "" or NULL (the CPU) and for
  * a plan class Agora does not know. */

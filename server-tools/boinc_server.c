@@ -490,35 +490,67 @@ static int bs_apps_load(struct server *s, const char *base, struct bs_apps *a)
 	return a->n ? 0 : -1;
 }
 
+/* The version for resource want (a GPU vendor, or -1: the CPU) that
+ * suits the host's platform best (its own, else its first alternative
+ * that has one); -1 when none does. */
+static long bs_apps_best(const struct bs_apps *a, const struct boinc_sched_request *rq, int want)
+{
+	long best = -1;
+	int best_rank = 0;
+
+	for (size_t i = 0; i < a->n; i++) {
+		int rank =
+		    a->gpu[i] == want ? boinc_sched_platform_rank(rq, a->app[i].platform) : -1;
+
+		if (rank >= 0 && (best < 0 || rank < best_rank)) {
+			best = (long)i;
+			best_rank = rank;
+		}
+	}
+	return best;
+}
+
 /* The app versions the host gets tasks for, into pick (indices into
  * a->app), GPU versions first: one of a GPU vendor when the host has such
  * a GPU with OpenCL and asks work for it (BOINC 7 asks per resource:
  * <req_secs> in the vendor's element), the CPU version when it asks CPU
- * work. Sets a GPU version's flops from the host's estimate. */
+ * work; each of the host's platform or an alternative it lists, never
+ * another (a Linux executable is no use on Windows). Sets a GPU version's
+ * flops from the host's estimate. */
 static size_t bs_apps_pick(struct bs_apps *a, const struct boinc_sched_request *rq,
 			   size_t pick[BOINC_APPVER_MAX])
 {
 	size_t n = 0;
 
-	for (size_t i = 0; i < a->n; i++) {
-		const struct boinc_sched_gpu *g;
+	for (int k = 0; k < BOINC_SCHED_GPU_KINDS; k++) {
+		const struct boinc_sched_gpu *g = &rq->gpus[k];
+		long i = bs_apps_best(a, rq, k);
 		double f;
 
-		if (a->gpu[i] < 0)
-			continue;
-		g = &rq->gpus[a->gpu[i]];
-		if (g->count < 1 || !g->have_opencl || g->req_secs <= 0)
+		if (i < 0 || g->count < 1 || !g->have_opencl || g->req_secs <= 0)
 			continue;
 		f = BS_GPU_FLOPS_SCALE * g->peak_flops; /* BOINC's peak_flops: one GPU's */
 		a->app[i].flops = f < BS_GPU_FLOPS_MIN   ? BS_GPU_FLOPS_MIN
 				  : f > BS_GPU_FLOPS_MAX ? BS_GPU_FLOPS_MAX
 							 : f;
-		pick[n++] = i;
+		pick[n++] = (size_t)i;
 	}
-	for (size_t i = 0; i < a->n; i++)
-		if (a->gpu[i] < 0 && rq->work_req_seconds > 0)
-			pick[n++] = i;
+	if (rq->work_req_seconds > 0) {
+		long i = bs_apps_best(a, rq, -1);
+
+		if (i >= 0)
+			pick[n++] = (size_t)i;
+	}
 	return n;
+}
+
+/* Whether the host runs any published version's platform. */
+static int bs_apps_platform_ok(const struct bs_apps *a, const struct boinc_sched_request *rq)
+{
+	for (size_t i = 0; i < a->n; i++)
+		if (boinc_sched_platform_rank(rq, a->app[i].platform) >= 0)
+			return 1;
+	return 0;
 }
 
 /* Adds input file i: a file (path) served as name, opened as open. */
@@ -636,7 +668,7 @@ void boinc_server_scheduler(struct http_request *req, void *ctx)
 	struct boinc_sched_task tv[BOINC_SERVER_TASKS_MAX];
 	struct key_secret hsk;
 	struct error err;
-	char base[300], account[40];
+	char base[300], account[40], note[BOINC_SCHED_PLATFORM_MAX + 64];
 	const unsigned char *body;
 	size_t len, n = 0, n_pick = 0, pick[BOINC_APPVER_MAX];
 	int64_t host = 0;
@@ -675,6 +707,14 @@ void boinc_server_scheduler(struct http_request *req, void *ctx)
 		r.apps = apps->app;
 		r.n_apps = apps->n;
 		n_pick = bs_apps_pick(apps, rq, pick);
+		if (!bs_apps_platform_ok(apps, rq)) {
+			snprintf(note, sizeof(note),
+				 "Agora has no application for your platform (%s) yet",
+				 rq->platform[0] ? rq->platform : "not named");
+			r.message = note;
+			log_info("BOINC host %" PRId64 ": no app version for platform '%s'", host,
+				 rq->platform);
+		}
 		/* only once: a client that has a key wants a new one signed by it */
 		if (!rq->has_code_sign_key)
 			r.code_sign_key = apps->key;

@@ -2,9 +2,11 @@
  * boinc-appver-test.c - the published app versions (STATE/boinc/app/
  * current): a single-line file from before GPU versions reads as the CPU
  * version; a CPU and a GPU line read with their plan classes; a publish
- * replaces the line of its own plan class and keeps the others; the text
- * written reads back the same; unknown plan classes, a plan class twice,
- * bad fields and oversized lines are refused with a reason.
+ * replaces the line of its own platform and plan class and keeps the
+ * others (another platform's line of the same plan class included); the
+ * text written reads back the same; unknown plan classes, a platform and
+ * plan class twice, bad fields, oversized lines and a full list are
+ * refused with a reason.
  */
 #include "config.h"
 
@@ -36,7 +38,13 @@ static void check_refused(void)
 		     "a 1 x " MD5A " 5 opencl_amd\n"
 		     "b 2 x " MD5B " 6 opencl_amd\n",
 		     &err),
-	       ERROR_DUPLICATE, "a plan class twice is refused");
+	       ERROR_DUPLICATE, "a plan class twice (one platform) is refused");
+	TAP_OK(strstr(err.msg, "line 2") && strstr(err.msg, "opencl_amd"), "named: %s", err.msg);
+	TAP_IS(parse(&l,
+		     "a 1 x " MD5A " 5 opencl_amd\n"
+		     "b 2 y " MD5B " 6 opencl_amd\n",
+		     &err),
+	       0, "the same plan class on two platforms is not");
 	TAP_IS(parse(&l, "a 1 x " MD5A " 5\nb 2 x " MD5B " 6\n", &err), ERROR_DUPLICATE,
 	       "two CPU versions are refused");
 	TAP_IS(parse(&l, "a 1 x " MD5A "\n", &err), ERROR_FORMAT, "four fields are refused");
@@ -67,11 +75,12 @@ int main(void)
 		     "agora-boinc_100_x86_64-pc-linux-gnu 100 x86_64-pc-linux-gnu " MD5A " 1234\n",
 		     &err),
 	       0, "an old single-line file parses");
-	f = boinc_appver_find(&l, "");
+	f = boinc_appver_find(&l, NULL, "");
 	TAP_OK(l.n == 1 && f && f->version_num == 100 && f->nbytes == 1234 &&
 		   strcmp(f->platform, "x86_64-pc-linux-gnu") == 0 && strcmp(f->md5, MD5A) == 0,
 	       "as the CPU version");
-	TAP_OK(boinc_appver_find(&l, NULL) == f && !boinc_appver_find(&l, "opencl_nvidia"),
+	TAP_OK(boinc_appver_find(&l, NULL, NULL) == f &&
+		   !boinc_appver_find(&l, NULL, "opencl_nvidia"),
 	       "NULL finds the CPU version; no GPU version");
 
 	TAP_IS(
@@ -82,7 +91,7 @@ int main(void)
 		  " 99 opencl_nvidia",
 		  &err),
 	    0, "a CPU and a GPU line (blank line, no final newline) parse");
-	f = boinc_appver_find(&l, "opencl_nvidia");
+	f = boinc_appver_find(&l, NULL, "opencl_nvidia");
 	TAP_OK(l.n == 2 && f && f->version_num == 101 && f->nbytes == 99,
 	       "the GPU version with its plan class");
 
@@ -94,9 +103,9 @@ int main(void)
 	v.nbytes = 7;
 	snprintf(v.plan_class, sizeof(v.plan_class), "opencl_nvidia");
 	TAP_IS(boinc_appver_put(&l, &v, &err), 0, "a new NVIDIA version is put");
-	f = boinc_appver_find(&l, "opencl_nvidia");
+	f = boinc_appver_find(&l, NULL, "opencl_nvidia");
 	TAP_OK(l.n == 2 && f && f->version_num == 102 &&
-		   boinc_appver_find(&l, "")->version_num == 100,
+		   boinc_appver_find(&l, NULL, "")->version_num == 100,
 	       "it replaces the NVIDIA line and keeps the CPU line");
 	snprintf(v.plan_class, sizeof(v.plan_class), "opencl_intel_gpu");
 	TAP_IS(boinc_appver_put(&l, &v, &err), 0, "an Intel version is put");
@@ -112,6 +121,31 @@ int main(void)
 	TAP_OK(strstr(text, " 1234\n") && strstr(text, " opencl_intel_gpu\n"),
 	       "the CPU line has no plan class field, GPU lines end with theirs");
 	TAP_IS(boinc_appver_format(&l, text, 20), ERROR_TOO_BIG, "a small buffer is refused");
+
+	snprintf(v.name, sizeof(v.name), "agora-boinc_102_windows_x86_64.exe");
+	snprintf(v.platform, sizeof(v.platform), "windows_x86_64");
+	v.plan_class[0] = '\0';
+	TAP_IS(boinc_appver_put(&l, &v, &err), 0, "a Windows CPU version is put");
+	f = boinc_appver_find(&l, "windows_x86_64", "");
+	TAP_OK(l.n == 4 && f && strcmp(f->name, "agora-boinc_102_windows_x86_64.exe") == 0 &&
+		   boinc_appver_find(&l, "x86_64-pc-linux-gnu", "")->version_num == 100,
+	       "beside the Linux CPU version, each found by its platform");
+	TAP_OK(!boinc_appver_find(&l, "windows_x86_64", "opencl_nvidia"), "no Windows GPU version");
+	n = boinc_appver_format(&l, text, sizeof(text));
+	TAP_OK(n > 0 && boinc_appver_parse(&l2, text, (size_t)n, &err) == 0 && l2.n == 4,
+	       "four versions on two platforms read back");
+	while (l.n < BOINC_APPVER_MAX) {
+		snprintf(v.platform, sizeof(v.platform), "p%zu", l.n);
+		if (boinc_appver_put(&l, &v, &err) < 0)
+			break;
+	}
+	TAP_IS(l.n, BOINC_APPVER_MAX, "the list fills up to BOINC_APPVER_MAX");
+	snprintf(v.platform, sizeof(v.platform), "one-too-many");
+	TAP_IS(boinc_appver_put(&l, &v, &err), ERROR_TOO_BIG, "then another platform is refused");
+	n = boinc_appver_format(&l, text, sizeof(text));
+	TAP_OK(n > 0 && boinc_appver_parse(&l2, text, (size_t)n, &err) == 0 &&
+		   l2.n == BOINC_APPVER_MAX,
+	       "a full list fits the file and reads back (%ld bytes)", n);
 
 	check_refused();
 	return tap_done();

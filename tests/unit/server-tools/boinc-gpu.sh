@@ -10,7 +10,13 @@
 #   - GPU and CPU work wanted: one task of each, each naming its version;
 #   - an NVIDIA GPU without OpenCL, or an AMD GPU (no opencl_amd version
 #     published): the CPU version only, and nothing when only GPU work
-#     is wanted.
+#     is wanted;
+#   - platforms: with a windows_x86_64 CPU version published beside the
+#     Linux ones, a Windows host gets the Windows version only, a Linux
+#     host the Linux one only, a Windows-on-ARM host that lists
+#     windows_x86_64 as its alternative the Windows one, a Windows host
+#     with an NVIDIA GPU no (Linux) GPU version, and a Mac nothing but a
+#     message naming its platform.
 # The real BOINC client cannot be used here (no GPU on CI machines; BOINC
 # ignores CPU OpenCL devices). Prints TAP; skips without curl or BOINC
 # support.
@@ -82,13 +88,14 @@ request() {
     <core_client_major_version>7</core_client_major_version>
     <core_client_minor_version>20</core_client_minor_version>
     <core_client_release>4</core_client_release>
-    <platform_name>x86_64-pc-linux-gnu</platform_name>
+    <platform_name>${PLAT:-x86_64-pc-linux-gnu}</platform_name>
     <work_req_seconds>$2</work_req_seconds>
     <cpu_req_secs>$2</cpu_req_secs>
     <cpu_req_instances>0.000000</cpu_req_instances>
     <client_cap_plan_class>1</client_cap_plan_class>
     <host_info><p_ncpus>4</p_ncpus></host_info>
 REQ
+	[ -n "${ALT:-}" ] && printf '    <alt_platform>\n        <name>%s</name>\n    </alt_platform>\n' "$ALT"
 	[ -n "$3" ] && printf '    <coprocs>\n%s\n    </coprocs>\n' "$3"
 	echo "</scheduler_request>"
 }
@@ -186,6 +193,31 @@ ok $? "an AMD GPU (no opencl_amd version published) gets the CPU version"
 rpc idle 0 "$(nvidia 1 0.000000)"
 [ "$(count idle result)" -eq 0 ]
 ok $? "a GPU host asking no work gets none"
+
+printf '#!/bin/sh\necho windows\n' >"$tmp/winapp"
+"$adm" boinc publish --state "$tmp/state" --key "$tmp/keys/code_sign.key" --exe "$tmp/winapp" \
+	--version 100 --platform windows_x86_64 >/dev/null
+ok $? "a windows_x86_64 CPU version published beside them"
+PLAT=windows_x86_64 rpc win 8640.000000 ""
+[ "$(count win result)" -eq 2 ] && [ "$(count win app_version)" -eq 1 ] &&
+	blocks win app_version | grep -q '<file_name>agora-boinc_100_windows_x86_64</file_name>' &&
+	[ "$(blocks win result | grep -c '<platform>windows_x86_64</platform>')" -eq 2 ]
+ok $? "a Windows host gets the Windows version only"
+rpc lin 8640.000000 ""
+[ "$(count lin result)" -eq 2 ] && [ "$(count lin app_version)" -eq 1 ] &&
+	! grep -q windows "$tmp/lin.xml"
+ok $? "a Linux host still gets the Linux version only"
+PLAT=windows_arm64 ALT=windows_x86_64 rpc arm 8640.000000 ""
+[ "$(count arm result)" -eq 2 ] &&
+	blocks arm app_version | grep -q '<platform>windows_x86_64</platform>'
+ok $? "a Windows-on-ARM host listing windows_x86_64 as alternative gets that version"
+PLAT=windows_x86_64 rpc wingpu 0 "$(nvidia 1 8640.000000)"
+[ "$(count wingpu result)" -eq 0 ] && ! grep -q '<app_version>' "$tmp/wingpu.xml"
+ok $? "a Windows host asking NVIDIA work gets no Linux GPU version"
+PLAT=x86_64-apple-darwin rpc mac 8640.000000 ""
+[ "$(count mac result)" -eq 0 ] &&
+	grep -q 'no application for your platform (x86_64-apple-darwin)' "$tmp/mac.xml"
+ok $? "a Mac gets nothing, and a message naming its platform"
 
 if [ $fail -ne 0 ]; then
 	for f in gpu cpu both; do echo "# --- $f.xml"; sed 's/^/# /' "$tmp/$f.xml" | head -n 60; done

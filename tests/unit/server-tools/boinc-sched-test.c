@@ -387,6 +387,12 @@ int main(void)
 	       "its authenticator");
 	TAP_OK(r->hostid == 0 && r->core_major == 7 && r->core_minor == 20, "host id, version");
 	TAP_OK(strcmp(r->platform, "x86_64-pc-linux-gnu") == 0, "its platform");
+	TAP_OK(r->n_alt_platforms == 1 && strcmp(r->alt_platforms[0], "i686-pc-linux-gnu") == 0,
+	       "its alternative platform");
+	TAP_OK(boinc_sched_platform_rank(r, "x86_64-pc-linux-gnu") == 0 &&
+		   boinc_sched_platform_rank(r, "i686-pc-linux-gnu") == 1 &&
+		   boinc_sched_platform_rank(r, "windows_x86_64") == -1,
+	       "platform rank: its own 0, the alternative 1, another -1");
 	TAP_OK(r->work_req_seconds == 8640.0 && r->n_reported == 0, "work wanted, none reported");
 
 	TAP_IS(parse(r, reporting, &err), 0, "a request reporting tasks parses");
