@@ -142,13 +142,27 @@ static int opt_bool(const struct boinc_xml_node *n, const char *name, int *v, st
 	return 0;
 }
 
+/* Whether an OpenCL version string ("OpenCL 3.0 CUDA", "OpenCL 1.1")
+ * is 1.2 or newer, as Agora's kernels need (kernels/runtime.c); an
+ * absent or unreadable one is not held against the device. */
+static int opencl_12(const char *v)
+{
+	const char *p = strncmp(v, "OpenCL ", 7) == 0 ? v + 7 : NULL;
+
+	if (!p || p[0] < '0' || p[0] > '9' || p[1] != '.' || p[2] < '0' || p[2] > '9')
+		return 1;
+	return p[0] > '1' || p[2] >= '2';
+}
+
 /* One vendor's element in <coprocs> (BOINC's COPROC_NVIDIA::write_xml()
  * and its siblings): count, have_opencl, req_secs, peak_flops and, when
- * OpenCL drives them, <coproc_opencl> with the device's <available>. */
+ * OpenCL drives them, <coproc_opencl> with the device's <available>,
+ * <global_mem_size> and <opencl_device_version>. */
 static int gpu_parse(struct boinc_sched_gpu *g, const struct boinc_xml_node *n, struct error *err)
 {
 	const struct boinc_xml_node *cl;
-	int64_t avail = 1;
+	char version[64] = "";
+	int64_t avail = 1, mem = 0;
 	int ret;
 
 	if ((ret = opt_i64(n, "count", 0, BOINC_SCHED_GPU_COUNT_MAX, &g->count, err)) < 0 ||
@@ -157,9 +171,19 @@ static int gpu_parse(struct boinc_sched_gpu *g, const struct boinc_xml_node *n, 
 	    (ret = opt_double(n, "peak_flops", 0, 1e20, &g->peak_flops, err)) < 0)
 		return ret;
 	cl = boinc_xml_child(n, "coproc_opencl");
-	if (cl && (ret = opt_i64(cl, "available", 0, 1, &avail, err)) < 0)
+	if (cl && ((ret = opt_i64(cl, "available", 0, 1, &avail, err)) < 0 ||
+		   (ret = opt_i64(cl, "global_mem_size", 0, INT64_MAX, &mem, err)) < 0))
 		return ret;
-	if (!avail)
+	if (cl) {
+		ret =
+		    boinc_xml_child_str(cl, "opencl_device_version", version, sizeof(version), err);
+		if (ret < 0 && ret != ERROR_MISSING && ret != ERROR_TOO_BIG)
+			return ret;
+		if (ret < 0)
+			version[0] = '\0'; /* none, or one too long to read: unknown */
+	}
+	g->global_mem = (uint64_t)mem;
+	if (!avail || !opencl_12(version))
 		g->have_opencl = 0;
 	return 0;
 }

@@ -71,10 +71,11 @@ enum boinc_sched_gpu_kind {
 
 /* One vendor's GPUs as the client reports them (all zero: none). */
 struct boinc_sched_gpu {
-	int64_t count;     /* how many */
-	int have_opencl;   /* an OpenCL driver runs them (and says available) */
-	double req_secs;   /* seconds of work wanted for them; 0: none */
-	double peak_flops; /* the client's estimate for all of them; 0: unknown */
+	int64_t count;       /* how many */
+	int have_opencl;     /* an OpenCL driver runs them (and says available), 1.2 or newer */
+	uint64_t global_mem; /* bytes of one GPU (OpenCL's global_mem_size); 0: unknown */
+	double req_secs;     /* seconds of work wanted for them; 0: none */
+	double peak_flops;   /* the client's estimate for all of them; 0: unknown */
 };
 
 struct boinc_sched_request {

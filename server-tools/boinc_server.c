@@ -393,6 +393,10 @@ static void bs_sweep(struct server *s)
 #define BS_GPU_FLOPS_SCALE 0.1
 #define BS_GPU_FLOPS_MIN   1e9
 #define BS_GPU_FLOPS_MAX   1e15
+/* Memory a GPU needs for a GPU version: Agora's largest preset, gpt-small
+ * at batch 8, takes about 420 MiB on the device (docs/PERFORMANCE.md,
+ * "Memory"); a smaller GPU gets the CPU version. */
+#define BS_GPU_MIN_MEM (UINT64_C(512) << 20)
 
 /* The published app versions as served (bs_apps_load()). */
 struct bs_apps {
@@ -513,7 +517,8 @@ static long bs_apps_best(const struct bs_apps *a, const struct boinc_sched_reque
 /* The app versions the host gets tasks for, into pick (indices into
  * a->app), GPU versions first: one of a GPU vendor when the host has such
  * a GPU with OpenCL and asks work for it (BOINC 7 asks per resource:
- * <req_secs> in the vendor's element), the CPU version when it asks CPU
+ * <req_secs> in the vendor's element) and the GPU has OpenCL 1.2 and
+ * BS_GPU_MIN_MEM (when the client says), the CPU version when it asks CPU
  * work; each of the host's platform or an alternative it lists, never
  * another (a Linux executable is no use on Windows). Sets a GPU version's
  * flops from the host's estimate. */
@@ -527,7 +532,8 @@ static size_t bs_apps_pick(struct bs_apps *a, const struct boinc_sched_request *
 		long i = bs_apps_best(a, rq, k);
 		double f;
 
-		if (i < 0 || g->count < 1 || !g->have_opencl || g->req_secs <= 0)
+		if (i < 0 || g->count < 1 || !g->have_opencl || g->req_secs <= 0 ||
+		    (g->global_mem && g->global_mem < BS_GPU_MIN_MEM))
 			continue;
 		f = BS_GPU_FLOPS_SCALE * g->peak_flops; /* BOINC's peak_flops: one GPU's */
 		a->app[i].flops = f < BS_GPU_FLOPS_MIN   ? BS_GPU_FLOPS_MIN

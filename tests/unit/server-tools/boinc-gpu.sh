@@ -8,9 +8,9 @@
 #     its binary downloadable;
 #   - no GPU: the CPU version, results without a plan class;
 #   - GPU and CPU work wanted: one task of each, each naming its version;
-#   - an NVIDIA GPU without OpenCL, or an AMD GPU (no opencl_amd version
-#     published): the CPU version only, and nothing when only GPU work
-#     is wanted;
+#   - an NVIDIA GPU without OpenCL, with OpenCL 1.1 or with 256 MiB, or an
+#     AMD GPU (no opencl_amd version published): the CPU version only, and
+#     nothing when only GPU work is wanted;
 #   - platforms: with a windows_x86_64 CPU version published beside the
 #     Linux ones, a Windows host gets the Windows version only, a Linux
 #     host the Linux one only, a Windows-on-ARM host that lists
@@ -70,13 +70,13 @@ while [ $i -lt 400 ]; do echo "line $i of a small corpus for the boinc gpu test"
 cat >"$tmp/spec.json" <<'SPEC'
 {"name":"gpu","preset":"gpt-test","dataset":"corpus","seed":1,
  "hyper":{"lr":0.01,"beta1":0.9,"beta2":0.95,"eps":1e-8,"weight_decay":0,"clip":1,"batch":2},
- "inner_steps":2,"units_per_round":8,"quorum":2,"rounds":1,
+ "inner_steps":2,"units_per_round":12,"quorum":2,"rounds":1,
  "outer":{"lr":0.7,"momentum":0.9},"validation":{"mode":"exact"},
  "eval":{"bytes":512,"sequences":4}}
 SPEC
 $A dataset add "$tmp/corpus.txt" --owner tests --licence CC0-1.0 --source boinc-gpu.sh \
 	--name corpus --shard-size 4096 >/dev/null 2>&1 && $A job create "$tmp/spec.json" >/dev/null 2>&1
-ok $? "a job with 8 units, quorum 2"
+ok $? "a job with 12 units, quorum 2"
 
 # A scheduler request: authenticator, CPU seconds wanted, <coprocs> body.
 request() {
@@ -190,6 +190,14 @@ ok $? "with CPU work wanted, the CPU version"
 rpc amd 8640.000000 "$amd"
 [ "$(count amd result)" -eq 2 ] && ! grep -q plan_class "$tmp/amd.xml"
 ok $? "an AMD GPU (no opencl_amd version published) gets the CPU version"
+nvidia 1 8640.000000 | sed 's|<global_mem_size>[0-9]*<|<global_mem_size>268435456<|' >"$tmp/small"
+rpc small 8640.000000 "$(cat "$tmp/small")"
+[ "$(count small result)" -eq 2 ] && ! grep -q plan_class "$tmp/small.xml"
+ok $? "an NVIDIA GPU with 256 MiB (under the 512 MiB a GPU version needs) gets the CPU version"
+nvidia 1 8640.000000 | sed 's|<opencl_device_version>OpenCL 3.0|<opencl_device_version>OpenCL 1.1|' >"$tmp/old"
+rpc old 0 "$(cat "$tmp/old")"
+[ "$(count old result)" -eq 0 ]
+ok $? "one with OpenCL 1.1 asking only GPU work gets nothing"
 rpc idle 0 "$(nvidia 1 0.000000)"
 [ "$(count idle result)" -eq 0 ]
 ok $? "a GPU host asking no work gets none"

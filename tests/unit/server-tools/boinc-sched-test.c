@@ -136,8 +136,8 @@ static void check_gpus(struct boinc_sched_request *r)
 	TAP_IS(parse(r, gpus, &err), 0, "a request with GPUs parses");
 	g = &r->gpus[BOINC_SCHED_GPU_NVIDIA];
 	TAP_OK(g->count == 1 && g->have_opencl && g->req_secs == 8640.0 &&
-		   g->peak_flops == 12740000000000.0,
-	       "the NVIDIA GPU: 1, OpenCL, work wanted for it, its peak");
+		   g->peak_flops == 12740000000000.0 && g->global_mem == UINT64_C(12622168064),
+	       "the NVIDIA GPU: 1, OpenCL, work wanted for it, its peak, its memory");
 	g = &r->gpus[BOINC_SCHED_GPU_INTEL];
 	TAP_OK(g->count == 1 && !g->have_opencl, "the Intel GPU: its OpenCL device is unavailable");
 	g = &r->gpus[BOINC_SCHED_GPU_ATI];
@@ -156,6 +156,25 @@ static void check_gpus(struct boinc_sched_request *r)
 	       0, "<have_opencl/> parses");
 	TAP_OK(r->gpus[BOINC_SCHED_GPU_ATI].count == 2 && r->gpus[BOINC_SCHED_GPU_ATI].have_opencl,
 	       "as true, as BOINC reads it");
+	TAP_IS(parse(r,
+		     "<scheduler_request><authenticator>a</authenticator><coprocs><coproc_cuda>"
+		     "<count>1</count><have_opencl>1</have_opencl><coproc_opencl><available>1"
+		     "</available><opencl_device_version>OpenCL 1.1 CUDA</opencl_device_version>"
+		     "</coproc_opencl></coproc_cuda></coprocs></scheduler_request>",
+		     &err),
+	       0, "a GPU with OpenCL 1.1 parses");
+	TAP_OK(!r->gpus[BOINC_SCHED_GPU_NVIDIA].have_opencl,
+	       "as without OpenCL: Agora's kernels need 1.2");
+	TAP_IS(parse(r,
+		     "<scheduler_request><authenticator>a</authenticator><coprocs><coproc_cuda>"
+		     "<count>1</count><have_opencl>1</have_opencl><coproc_opencl>"
+		     "<opencl_device_version>OpenCL 2.0 x</opencl_device_version></coproc_opencl>"
+		     "</coproc_cuda></coprocs></scheduler_request>",
+		     &err),
+	       0, "one with OpenCL 2.0 and no memory figure parses");
+	TAP_OK(r->gpus[BOINC_SCHED_GPU_NVIDIA].have_opencl &&
+		   r->gpus[BOINC_SCHED_GPU_NVIDIA].global_mem == 0,
+	       "with OpenCL, memory unknown");
 	TAP_IS(parse(r,
 		     "<scheduler_request><authenticator>a</authenticator><coprocs><coproc_cuda>"
 		     "<count>65</count></coproc_cuda></coprocs></scheduler_request>",
