@@ -27,9 +27,7 @@ int gemm_init(struct gemm *g, struct runtime *rt, enum gemm_variant variant,
 	g->tiled = g->rb_narrow ? runtime_kernel(rt, "gemm", "gemm_tiled", err) : NULL;
 	g->pack_a = g->tiled ? runtime_kernel(rt, "gemm", "gemm_pack_a", err) : NULL;
 	g->pack_b = g->pack_a ? runtime_kernel(rt, "gemm", "gemm_pack_b", err) : NULL;
-	g->pack_a_t = g->pack_b ? runtime_kernel(rt, "gemm", "gemm_pack_a_t", err) : NULL;
-	g->pack_b_t = g->pack_a_t ? runtime_kernel(rt, "gemm", "gemm_pack_b_t", err) : NULL;
-	g->transpose = g->pack_b_t ? runtime_kernel(rt, "gemm", "transpose", err) : NULL;
+	g->transpose = g->pack_b ? runtime_kernel(rt, "gemm", "transpose", err) : NULL;
 	if (!g->transpose) {
 		gemm_release(g);
 		return ERROR_DEVICE;
@@ -70,17 +68,13 @@ void gemm_release(struct gemm *g)
 		clReleaseKernel(g->pack_a);
 	if (g->pack_b)
 		clReleaseKernel(g->pack_b);
-	if (g->pack_a_t)
-		clReleaseKernel(g->pack_a_t);
-	if (g->pack_b_t)
-		clReleaseKernel(g->pack_b_t);
 	if (g->transpose)
 		clReleaseKernel(g->transpose);
 	if (g->pa)
 		clReleaseMemObject(g->pa);
 	if (g->pb)
 		clReleaseMemObject(g->pb);
-	g->rb = g->rb_narrow = g->tiled = g->pack_a = g->pack_b = g->pack_a_t = g->pack_b_t = NULL;
+	g->rb = g->rb_narrow = g->tiled = g->pack_a = g->pack_b = NULL;
 	g->transpose = NULL;
 	g->pa = g->pb = NULL;
 	g->pa_floats = g->pb_floats = 0;
@@ -159,9 +153,7 @@ static int enqueue_rb(struct gemm *g, const struct gemm_args *a, struct error *e
 		ret = scratch_reserve(g, &g->pb, &g->pb_floats, np * K, err);
 	if (ret)
 		return ret;
-	/* pack with the unit-stride index fastest */
-	int a_t = a->sak != 1 && a->sam == 1, b_t = a->sbn != 1 && a->sbk == 1;
-	cl_kernel ka = a_t ? g->pack_a_t : g->pack_a, kb = b_t ? g->pack_b_t : g->pack_b;
+	cl_kernel ka = g->pack_a, kb = g->pack_b;
 
 	k = ka;
 	rc |= ARG(k, 0, a->M); rc |= ARG(k, 1, a->K); rc |= ARG(k, 2, a->A);
@@ -178,12 +170,11 @@ static int enqueue_rb(struct gemm *g, const struct gemm_args *a, struct error *e
 	rc |= ARG(k, 10, a->bias); rc |= ARG(k, 11, a->bias_off);
 	if (rc != CL_SUCCESS)
 		return runtime_cl_error(err, "clSetKernelArg", CL_INVALID_ARG_VALUE);
-	if (a->K > 0) {
+	if (a->K > 0) { /* one panel's k per work-item, k fastest */
 		global[0] = K;
-		global[1] = a_t ? mp / rm : mp;
+		global[1] = mp / rm;
 		ret = enqueue(g, ka, global, NULL, err);
-		global[0] = b_t ? K : np;
-		global[1] = b_t ? np : K;
+		global[1] = np / rn;
 		if (!ret)
 			ret = enqueue(g, kb, global, NULL, err);
 		if (ret)

@@ -53,7 +53,7 @@ struct gemm_args {
 struct gemm {
 	struct runtime *rt; /* not owned */
 	enum gemm_variant variant;
-	cl_kernel rb, rb_narrow, tiled, pack_a, pack_b, pack_a_t, pack_b_t, transpose;
+	cl_kernel rb, rb_narrow, tiled, pack_a, pack_b, transpose;
 	int rm, rn;    /* the register-blocked variant's block (GEMM_RM/RN or NM/NN) */
 	cl_mem pa, pb; /* packed panels of gemm_rb, grown on demand */
 	size_t pa_floats, pb_floats;

@@ -41,7 +41,7 @@
 #define GEMM_INIT_C 2
 #define GEMM_ADD_BIAS 4
 #define GEMM_ADD_C 8
-#define GEMM_RM 8 /* gemm_rb's block: rows (gemm_pack_a_t moves 8 with vload8) */
+#define GEMM_RM 8 /* gemm_rb's block: rows (gemm_pack_a moves 8 with vload8) */
 #define GEMM_RN 32 /* and columns */
 #define GEMM_NM 6 /* gemm_rb_narrow's block: rows */
 #define GEMM_NN 16 /* and columns */
@@ -71,23 +71,14 @@ static void gemm_store(int mode, __global const float *bias, __global float *C, 
 }
 
 /* Packs A into panels of rm rows, k-major: Ap[(p*K + k)*rm + r] =
- * A(p*rm + r, k), zero past row M. Range (K, ceil(M/rm)*rm). */
+ * A(p*rm + r, k), zero past row M (exact copies). Range (K, ceil(M/rm)):
+ * one work-item moves one k of one panel, rm floats, k fastest across
+ * items so that a row-major A (sak == 1) is read unit-stride; with A
+ * stored transposed (sam == 1) a full panel of 8 moves as one vload8.
+ * No division by the panel size (a kernel argument, so not a shift):
+ * per element it cost as much as the copy. */
 __kernel void gemm_pack_a(int M, int K, __global const float *A, int a_off, int sam, int sak,
 			  __global float *Ap, int rm)
-{
-	int k = (int)get_global_id(0), r = (int)get_global_id(1);
-
-	if (k >= K)
-		return;
-	Ap[((r / rm) * K + k) * rm + r % rm] = r < M ? A[a_off + r * sam + k * sak] : 0.0f;
-}
-
-/* The same two packings for A stored transposed (sam == 1) and B stored
- * transposed (sbk == 1), reading unit-stride: gemm_pack_a_t moves one
- * panel's rm consecutive floats per work-item (range (K, ceil(M/rm)));
- * gemm_pack_b_t has k fastest (range (K, ceil(N/rn)*rn)). */
-__kernel void gemm_pack_a_t(int M, int K, __global const float *A, int a_off, int sam, int sak,
-			    __global float *Ap, int rm)
 {
 	int k = (int)get_global_id(0), p = (int)get_global_id(1), r0 = p * rm;
 
@@ -103,26 +94,27 @@ __kernel void gemm_pack_a_t(int M, int K, __global const float *A, int a_off, in
 		dst[i] = r0 + i < M ? src[(r0 + i) * sam] : 0.0f;
 }
 
-__kernel void gemm_pack_b_t(int N, int K, __global const float *B, int b_off, int sbk, int sbn,
-			    __global float *Bp, int rn)
-{
-	int k = (int)get_global_id(0), n = (int)get_global_id(1);
-
-	if (k >= K)
-		return;
-	Bp[((n / rn) * K + k) * rn + n % rn] = n < N ? B[b_off + k * sbk + n * sbn] : 0.0f;
-}
-
 /* Packs B into panels of rn columns: Bp[(q*K + k)*rn + c] =
- * B(k, q*rn + c), zero past column N. Range (ceil(N/rn)*rn, K). */
+ * B(k, q*rn + c), zero past column N. Range (K, ceil(N/rn)), as
+ * gemm_pack_a: a transposed B (sbk == 1) is read unit-stride across
+ * items, a row-major one (sbn == 1) a full panel at a time. */
 __kernel void gemm_pack_b(int N, int K, __global const float *B, int b_off, int sbk, int sbn,
 			  __global float *Bp, int rn)
 {
-	int n = (int)get_global_id(0), k = (int)get_global_id(1);
+	int k = (int)get_global_id(0), q = (int)get_global_id(1), n0 = q * rn;
 
 	if (k >= K)
 		return;
-	Bp[((n / rn) * K + k) * rn + n % rn] = n < N ? B[b_off + k * sbk + n * sbn] : 0.0f;
+	__global float *dst = Bp + ((size_t)q * K + k) * rn;
+	__global const float *src = B + b_off + k * sbk;
+	if (sbn == 1 && n0 + rn <= N && (rn == 16 || rn == 32)) {
+		vstore16(vload16(0, src + n0), 0, dst);
+		if (rn == 32)
+			vstore16(vload16(1, src + n0), 1, dst);
+		return;
+	}
+	for (int c = 0; c < rn; c++)
+		dst[c] = n0 + c < N ? src[(n0 + c) * sbn] : 0.0f;
 }
 
 #define GEMM_ROW(r)                                            \
