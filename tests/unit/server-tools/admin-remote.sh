@@ -2,7 +2,8 @@
 # admin-remote.sh - agora-admin against a real agora-server (127.0.0.1, a
 # free port): a key that is not an admin's is refused, dataset add cuts a
 # file into shards, job create refuses a bad spec naming the field and
-# makes a job from a good one, job status/pause/resume/cancel, host list.
+# makes a job from a good one, job status/pause/resume/cancel (with the
+# reason job status prints), host list.
 # Prints TAP.
 srv=${top_builddir:-.}/agora-server
 adm=${top_builddir:-.}/agora-admin
@@ -63,9 +64,14 @@ start
 $A job status t1 --json >"$tmp/out" 2>&1
 grep -q '"state": "running"' "$tmp/out" && grep -q '"units_active": 3' "$tmp/out"
 ok $? "after kill -9 and a restart the job, its round and its units are intact"
-$A job pause t1 >/dev/null && $A job status t1 | grep -q ": paused,"; ok $? "job pause"
-$A job resume t1 >/dev/null && $A job status t1 | grep -q ": running,"; ok $? "job resume"
-$A job cancel t1 >/dev/null && $A job status t1 | grep -q ": cancelled,"; ok $? "job cancel"
+$A job pause t1 >/dev/null && $A job status t1 >"$tmp/out" && grep -q ": paused," "$tmp/out" &&
+	grep -q "^  paused: paused by an admin$" "$tmp/out"
+ok $? "job pause, and status says who paused it"
+$A job resume t1 >/dev/null && $A job status t1 >"$tmp/out" && grep -q ": running," "$tmp/out" &&
+	! grep -q "paused by" "$tmp/out"
+ok $? "job resume clears the reason"
+$A job cancel t1 >/dev/null && $A job status t1 | grep -q "^  cancelled: cancelled by an admin$"
+ok $? "job cancel, with its reason"
 $A job resume t1 2>"$tmp/err"; [ $? -eq 1 ] && grep -q bad_state "$tmp/err"; ok $? "resuming a cancelled job is refused"
 $A host list | grep -q '^\[\]$'; ok $? "host list (none yet)"
 $A host ban 99 2>/dev/null; [ $? -eq 1 ]; ok $? "banning an unknown host fails"
