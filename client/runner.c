@@ -4,7 +4,6 @@
  */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -22,6 +21,7 @@
 #include "client/idle.h"
 #include "client/net.h"
 #include "client/runner.h"
+#include "client/runner_impl.h"
 #include "client/state.h"
 #include "client/status.h"
 #include "common/log.h"
@@ -30,48 +30,9 @@
 #include "workunits/result.h"
 #include "workunits/unit.h"
 
-#define ASSIGNMENT_MAX (ENVELOPE_MAX * 7 + 4096) /* JSON-escaped envelope */
-/* Units on disk whose blobs are pinned in the cache (normally one). */
-#define PIN_UNITS_MAX 16
-#define PINS_MAX      (PIN_UNITS_MAX * (1 + UNIT_DATA_MAX))
-
 volatile sig_atomic_t runner_stop;
 static volatile sig_atomic_t runner_halt; /* stop, or pause (client/idle.h) */
 static int runner_failed;                 /* a device failure ended the run: exit 1 */
-
-/* What happened to one unit. */
-enum outcome { UNIT_DONE, UNIT_DROPPED, UNIT_RETRY, UNIT_STOPPED };
-
-struct runner {
-	const struct runner_opts *o;
-	struct net net;
-	struct blobcache cache;
-	struct status st;
-	char status_path[FILEIO_PATH_MAX];
-	double last_status, last_line;
-	int tty;
-	long units;
-	unsigned fetch_fails; /* blob fetches failed in a row */
-	unsigned ask_fails;   /* work requests without an answer in a row */
-	time_t next_try[STATE_PROJECTS_MAX];
-	char next_url[STATE_PROJECTS_MAX][STATE_URL_MAX];
-	struct hash pins[PINS_MAX]; /* lent to cache (blobcache_pin()) */
-	size_t n_pins;
-	struct job *cur;  /* the unit computing (borrowed), for its heartbeats */
-	double last_beat; /* when the last heartbeat went out (mono()) */
-};
-
-/* One unit on disk. */
-struct job {
-	struct project p;
-	char dir[FILEIO_PATH_MAX];
-	int64_t replica;
-	int64_t deadline;
-	unsigned beat_s; /* heartbeat period while computing (the server's) */
-	struct unit u;
-	struct hash id;
-	char id_hex[HASH_HEX_LEN + 1];
-};
 
 static double mono(void)
 {
@@ -83,7 +44,7 @@ static double mono(void)
 
 /* The network handle for a request to p: its CA file is --cacert when
  * given, else the one the project was attached with, else the system's. */
-static struct net *net_for(struct runner *r, const struct project *p)
+struct net *runner_net_for(struct runner *r, const struct project *p)
 {
 	r->net.cacert = r->o->cacert ? r->o->cacert : (p->cacert[0] ? p->cacert : NULL);
 	return &r->net;
@@ -102,7 +63,8 @@ static int clock_sync(struct runner *r, struct project *p)
 
 	error_clear(&err);
 	snprintf(url, sizeof(url), "%s/api/v1/project", p->url);
-	if (net_request(net_for(r, p), "GET", url, NULL, NULL, 0, NET_CONTROL_MAX, &resp, &err) < 0)
+	if (net_request(runner_net_for(r, p), "GET", url, NULL, NULL, 0, NET_CONTROL_MAX, &resp,
+			&err) < 0)
 		return -1;
 	o = json_loadb((const char *)resp.body, resp.len, 0, NULL);
 	t = json_integer_value(json_object_get(o, "server_time"));
@@ -139,7 +101,7 @@ static int signed_req(struct runner *r, struct project *p, const struct key_secr
 		      size_t len, size_t max, struct net_response *resp, struct error *err)
 {
 	for (int attempt = 0;; attempt++) {
-		struct net *n = net_for(r, p);
+		struct net *n = runner_net_for(r, p);
 		int ret;
 
 		n->skew = p->clock_skew;
@@ -151,7 +113,7 @@ static int signed_req(struct runner *r, struct project *p, const struct key_secr
 	}
 }
 
-static void status_set(struct runner *r, const char *state)
+void runner_status_set(struct runner *r, const char *state)
 {
 	struct error err;
 
@@ -173,7 +135,7 @@ static void status_tick(void *ctx)
 	if (mono() - r->last_status < STATUS_PERIOD_S)
 		return;
 	memcpy(state, r->st.state, sizeof(state));
-	status_set(r, state);
+	runner_status_set(r, state);
 }
 
 /* Sleeps s seconds in short slices, keeping the status file fresh;
@@ -202,7 +164,7 @@ static void on_progress(void *ctx, const struct compute_progress *p)
 	r->st.loss = p->loss;
 	r->st.eta_s = per * (double)(p->steps - p->step);
 	if (now - r->last_status >= STATUS_PERIOD_S || p->step == p->steps)
-		status_set(r, "computing");
+		runner_status_set(r, "computing");
 	if (r->tty || now - r->last_line >= 10.0 || p->step == p->steps) {
 		status_progress(r->tty ? stdout : stderr, r->tty, &r->st);
 		r->last_line = now;
@@ -220,7 +182,7 @@ static void on_paused(void *ctx, const char *why)
 	struct runner *r = ctx;
 
 	snprintf(r->st.reason, sizeof(r->st.reason), "%s", why);
-	status_set(r, "paused");
+	runner_status_set(r, "paused");
 }
 
 static int desk_wait(struct runner *r)
@@ -305,7 +267,7 @@ static void path_in(char *out, const char *dir, const char *name)
 }
 
 /* Reads the assignment and opens the envelope with the pinned key. */
-static int job_open(struct job *j, struct error *err)
+int runner_job_open(struct job *j, struct error *err)
 {
 	char path[FILEIO_PATH_MAX];
 	unsigned char *buf = NULL;
@@ -336,125 +298,6 @@ static int job_open(struct job *j, struct error *err)
 		return ret;
 	hash_to_hex(&j->id, j->id_hex);
 	return compute_check_unit(&j->u, err);
-}
-
-static void pins_add_unit(struct runner *r, const struct unit *u)
-{
-	if (r->n_pins + 1 + u->n_data > PINS_MAX) {
-		log_warn("more than %d units on disk: the blobs of some are not kept in the cache",
-			 PIN_UNITS_MAX);
-		return;
-	}
-	r->pins[r->n_pins++] = u->model;
-	for (size_t i = 0; i < u->n_data; i++)
-		r->pins[r->n_pins++] = u->data[i].shard;
-}
-
-/* Calls fn for each unit directory of the n projects ps (STATE/projects/
- * <slug>/units/<replica>), with j filled with its project, replica and
- * directory (nothing opened); stops at the first fn that returns
- * nonzero and returns that, else 0. */
-static int units_on_disk(struct runner *r, const struct project *ps, int n, struct job *j,
-			 int (*fn)(struct runner *r, struct job *j))
-{
-	int ret = 0;
-
-	for (int i = 0; i < n && !ret; i++) {
-		char dir[FILEIO_PATH_MAX];
-		struct dirent *de;
-		DIR *d;
-
-		if (state_project_path(r->o->state, ps[i].slug, "units", dir) < 0 ||
-		    !(d = opendir(dir)))
-			continue;
-		while (!ret && (de = readdir(d))) {
-			char *end;
-			long long rep = strtoll(de->d_name, &end, 10);
-
-			if (de->d_name[0] == '.' || *end || rep <= 0)
-				continue;
-			memset(j, 0, sizeof(*j));
-			j->p = ps[i];
-			j->replica = rep;
-			if (snprintf(j->dir, sizeof(j->dir), "%s/%lld", dir, rep) <
-			    (int)sizeof(j->dir))
-				ret = fn(r, j);
-		}
-		closedir(d);
-	}
-	return ret;
-}
-
-/* Pins the blobs of a unit on disk that opens (units_on_disk()). */
-static int pin_unit(struct runner *r, struct job *j)
-{
-	struct error err;
-
-	if (job_open(j, &err) == 0)
-		pins_add_unit(r, &j->u);
-	return 0;
-}
-
-/* Pins in the blob cache what cur (may be NULL) and every unit kept on
- * disk (computing, or waiting with its checkpoint) needs: those blobs
- * are never evicted. A unit that cannot be opened pins nothing (it is
- * dropped when its turn comes). Costs a signature check per unit. */
-static void pins_collect(struct runner *r, const struct job *cur)
-{
-	struct project *ps = calloc(STATE_PROJECTS_MAX, sizeof(*ps));
-	struct job *j = malloc(sizeof(*j));
-	int n = ps ? state_projects(r->o->state, ps, STATE_PROJECTS_MAX, NULL) : 0;
-
-	r->n_pins = 0;
-	if (cur)
-		pins_add_unit(r, &cur->u);
-	if (j)
-		units_on_disk(r, ps, n, j, pin_unit);
-	blobcache_pin(&r->cache, r->pins, r->n_pins);
-	free(j);
-	free(ps);
-}
-
-/* Puts the cache's bytes and budget into the status file's fields. */
-static void cache_note(struct runner *r)
-{
-	struct blobcache_usage u;
-
-	if (blobcache_usage(r->cache.dir, &u, NULL) == 0)
-		r->st.cache_bytes = u.bytes;
-	r->st.cache_budget = r->cache.budget;
-}
-
-/* Trims the cache to BLOBCACHE_TRIM_PERCENT of its budget, keeping what
- * the units on disk need (after a unit, and at start). */
-static void cache_trim(struct runner *r)
-{
-	uint64_t target = r->cache.budget / 100 * BLOBCACHE_TRIM_PERCENT;
-	struct error err;
-
-	error_clear(&err);
-	pins_collect(r, NULL);
-	if (blobcache_trim(&r->cache, target, NULL, &err) < 0)
-		log_warn("cannot trim the blob cache: %s", err.msg);
-	cache_note(r);
-}
-
-static int fetch_blobs(struct runner *r, struct job *j, struct error *err)
-{
-	int ret;
-
-	snprintf(r->st.state, sizeof(r->st.state), "downloading");
-	status_set(r, "downloading");
-	pins_collect(r, j);
-	if ((ret = blobcache_fetch(&r->cache, net_for(r, &j->p), j->p.url, &j->u.model, err)) < 0)
-		goto out;
-	for (size_t i = 0; i < j->u.n_data; i++)
-		if ((ret = blobcache_fetch(&r->cache, net_for(r, &j->p), j->p.url,
-					   &j->u.data[i].shard, err)) < 0)
-			goto out;
-out:
-	cache_note(r);
-	return ret;
 }
 
 /* Loads θ_r and the concatenated data ranges (sizes checked first). */
@@ -538,7 +381,7 @@ static enum outcome compute_job(struct runner *r, struct job *j)
 		drop(r, j, err.msg);
 		return UNIT_DROPPED;
 	}
-	if ((ret = fetch_blobs(r, j, &err)) < 0) {
+	if ((ret = runner_fetch_blobs(r, j, &err)) < 0) {
 		log_warn("cannot fetch the blobs of unit %.16s from '%s': %s", j->id_hex, j->p.url,
 			 err.msg);
 		return ++r->fetch_fails >= RUNNER_FETCH_TRIES || time(NULL) > j->deadline
@@ -557,7 +400,7 @@ static enum outcome compute_job(struct runner *r, struct job *j)
 			 (unsigned)j->u.steps);
 	r->st.step = resume;
 	r->st.steps = j->u.steps;
-	status_set(r, "computing");
+	runner_status_set(r, "computing");
 	r->cur = j;
 	r->last_beat = mono();
 	ret = compute_unit(&j->u, theta, theta_len, data, data_len, &co, &c, &err);
@@ -578,7 +421,7 @@ static enum outcome compute_job(struct runner *r, struct job *j)
 	if (ret == ERROR_STATE && runner_halt) { /* desktop: paused (client/idle.h) */
 		log_info("unit %.16s: paused (%s), %s, checkpoint saved", j->id_hex, r->st.reason,
 			 err.msg);
-		status_set(r, "paused");
+		runner_status_set(r, "paused");
 		res = UNIT_RETRY;
 		goto out;
 	}
@@ -664,7 +507,7 @@ static void job_finish(struct runner *r, struct job *j, double seconds)
 	if (state_remove_tree(j->dir) < 0)
 		log_warn("cannot remove '%s'", j->dir);
 	r->units++;
-	cache_trim(r); /* its blobs are no longer pinned */
+	runner_cache_trim(r); /* its blobs are no longer pinned */
 }
 
 /* Reads the seconds a stored result says it took. */
@@ -739,7 +582,7 @@ static enum outcome upload_job(struct runner *r, struct job *j)
 	}
 	memcpy(body, env, env_len);
 	memcpy(body + env_len, blob, blob_len);
-	status_set(r, "uploading");
+	runner_status_set(r, "uploading");
 	for (unsigned a = 0; a < RUNNER_UPLOAD_TRIES && !runner_stop; a++) {
 		got = upload_once(r, j, &sk, body, env_len + blob_len, env_len);
 		if (got != 0)
@@ -781,7 +624,7 @@ static enum outcome job_process(struct runner *r, struct job *j)
 			log_warn("cannot remove '%s'", j->dir);
 		return UNIT_DONE;
 	}
-	if (job_open(j, &err) < 0) {
+	if (runner_job_open(j, &err) < 0) {
 		log_warn("refusing unit (replica %lld) from '%s': %s", (long long)j->replica,
 			 j->p.url, err.msg);
 		forget(r, j, err.msg);
@@ -815,7 +658,7 @@ static int found_unit(struct runner *r, struct job *j)
 /* Finds a unit directory left on disk; 1 when found (j filled). */
 static int pending_find(struct runner *r, const struct project *ps, int n, struct job *j)
 {
-	return units_on_disk(r, ps, n, j, found_unit);
+	return runner_units_on_disk(r, ps, n, j, found_unit);
 }
 
 static time_t *next_try_of(struct runner *r, const struct project *p)
@@ -972,7 +815,7 @@ static int runner_turn(struct runner *r, struct project *ps)
 	if (i < 0) {
 		if (r->o->once)
 			return 0;
-		status_set(r, "idle");
+		runner_status_set(r, "idle");
 		nap(r, (double)(wake - time(NULL)));
 		return 1;
 	}
@@ -1032,13 +875,13 @@ int runner_run(const struct runner_opts *o)
 	r->net.stop = &runner_stop;
 	r->net.tick = status_tick;
 	r->net.tick_ctx = r;
-	cache_trim(r); /* max-disk-mb may have been lowered */
-	status_set(r, "idle");
+	runner_cache_trim(r); /* max-disk-mb may have been lowered */
+	runner_status_set(r, "idle");
 	while (!runner_stop && (o->max_units <= 0 || r->units < o->max_units))
 		if (!runner_turn(r, ps))
 			break;
 	memset(&r->st.unit, 0, sizeof(r->st.unit));
-	status_set(r, "stopped");
+	runner_status_set(r, "stopped");
 	log_info("stopped after %ld unit%s", r->units, r->units == 1 ? "" : "s");
 	ret = runner_failed ? 1 : 0;
 out:
