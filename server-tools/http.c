@@ -632,7 +632,9 @@ static int http_daemon_start(struct http_server *srv, const struct http_config *
 
 	if (!threads) {
 		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-		threads = ncpu > 0 && ncpu < HTTP_THREADS_MAX / HTTP_THREADS_PER_CPU
+		/* unknown CPU count: the floor */
+		threads = ncpu <= 0 ? HTTP_THREADS_MIN
+			  : ncpu < HTTP_THREADS_MAX / HTTP_THREADS_PER_CPU
 			      ? (unsigned)ncpu * HTTP_THREADS_PER_CPU
 			      : HTTP_THREADS_MAX;
 		if (threads < HTTP_THREADS_MIN)
