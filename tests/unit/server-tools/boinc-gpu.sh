@@ -22,20 +22,25 @@
 # support.
 set -u
 top=${top_builddir:-.}
-srv=$top/agora-server
+src=${srcdir:-.}
 adm=$top/agora-admin
 n=0
 fail=0
 ok() { n=$((n + 1)); if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
 skip_all() { echo "1..0 # SKIP $1"; exit 0; }
 
-[ -x "$srv" ] && [ -x "$adm" ] || skip_all "programs not built"
+[ -x "$top/agora-server" ] && [ -x "$adm" ] || skip_all "programs not built"
 command -v curl >/dev/null 2>&1 || skip_all "curl not installed"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/agora-boinc-gpu-XXXXXX") || exit 1
-pid=
-trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
-mkdir "$tmp/keys"
-"$adm" keygen --out "$tmp/keys" >/dev/null || exit 1
+work=$(mktemp -d "${TMPDIR:-/tmp}/agora-boinc-gpu-XXXXXX") || exit 1
+tmp=$work
+. "$src/demo/lib.sh"
+trap 'demo_stop_all; rm -rf "$work"' EXIT
+# the server (state $work/server, admin key $work/keys) first: it reads the
+# published versions on every scheduler request
+demo_start_server || { ok 1 "agora-server starts"; sed 's/^/# /' "$work/server.log"; echo "1..$n"; exit 1; }
+url=$demo_url
+A=demo_adm
+curl -fsS "$url/boinc/" >/dev/null 2>&1 || skip_all "agora-server built without BOINC support"
 if ! "$adm" boinc keygen --out "$tmp/keys" >"$tmp/out" 2>&1; then
 	grep -q "without BOINC support" "$tmp/out" && skip_all "agora-admin built without BOINC support"
 	cat "$tmp/out"
@@ -43,26 +48,11 @@ if ! "$adm" boinc keygen --out "$tmp/keys" >"$tmp/out" 2>&1; then
 fi
 printf '#!/bin/sh\necho cpu\n' >"$tmp/cpuapp"
 printf '#!/bin/sh\necho nvidia\n' >"$tmp/gpuapp"
-mkdir "$tmp/state"
-"$adm" boinc publish --state "$tmp/state" --key "$tmp/keys/code_sign.key" --exe "$tmp/cpuapp" \
+"$adm" boinc publish --state "$tmp/server" --key "$tmp/keys/code_sign.key" --exe "$tmp/cpuapp" \
 	--version 100 >/dev/null &&
-	"$adm" boinc publish --state "$tmp/state" --key "$tmp/keys/code_sign.key" \
+	"$adm" boinc publish --state "$tmp/server" --key "$tmp/keys/code_sign.key" \
 		--exe "$tmp/gpuapp" --version 100 --plan-class opencl_nvidia >/dev/null
 ok $? "a CPU and an opencl_nvidia version published"
-
-"$srv" --state "$tmp/state" --listen 127.0.0.1:0 --admin-key "$tmp/keys/admin.pub" 2>"$tmp/log" &
-pid=$!
-port=
-i=0
-while [ $i -lt 200 ] && [ -z "$port" ] && kill -0 "$pid" 2>/dev/null; do
-	port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$tmp/log" 2>/dev/null | head -n 1)
-	[ -n "$port" ] || sleep 0.05
-	i=$((i + 1))
-done
-[ -n "$port" ] || { ok 1 "agora-server starts"; sed 's/^/# /' "$tmp/log"; echo "1..$n"; exit 1; }
-url=http://127.0.0.1:$port
-A="$adm --server $url --key $tmp/keys/admin.key"
-curl -fsS "$url/boinc/" >/dev/null 2>&1 || skip_all "agora-server built without BOINC support"
 
 i=0
 : >"$tmp/corpus.txt"
@@ -203,7 +193,7 @@ rpc idle 0 "$(nvidia 1 0.000000)"
 ok $? "a GPU host asking no work gets none"
 
 printf '#!/bin/sh\necho windows\n' >"$tmp/winapp"
-"$adm" boinc publish --state "$tmp/state" --key "$tmp/keys/code_sign.key" --exe "$tmp/winapp" \
+"$adm" boinc publish --state "$tmp/server" --key "$tmp/keys/code_sign.key" --exe "$tmp/winapp" \
 	--version 100 --platform windows_x86_64 >/dev/null
 ok $? "a windows_x86_64 CPU version published beside them"
 PLAT=windows_x86_64 rpc win 8640.000000 ""
@@ -229,7 +219,7 @@ ok $? "a Mac gets nothing, and a message naming its platform"
 
 if [ $fail -ne 0 ]; then
 	for f in gpu cpu both; do echo "# --- $f.xml"; sed 's/^/# /' "$tmp/$f.xml" | head -n 60; done
-	echo "# --- server log"; tail -n 20 "$tmp/log" | sed 's/^/# /'
+	echo "# --- server log"; tail -n 20 "$tmp/server.log" | sed 's/^/# /'
 fi
 echo "1..$n"
 exit $fail
