@@ -59,6 +59,8 @@ static void bs_mkdirs(struct server *s)
 	mkdir(p, 0700);
 	bs_path(p, sizeof(p), s, "upload", NULL);
 	mkdir(p, 0700);
+	bs_path(p, sizeof(p), s, "md5", NULL);
+	mkdir(p, 0700);
 }
 
 /* "http(s)://Host/boinc/" from the request. */
@@ -560,6 +562,20 @@ static int bs_apps_platform_ok(const struct bs_apps *a, const struct boinc_sched
 }
 
 /* Adds input file i: a file (path) served as name, opened as open. */
+/* Adds input file i (< BOINC_SCHED_TASK_FILES_MAX): served as name (its
+ * MD5 already in k->md5[i], size bytes), opened as open. */
+static int bs_input_add(struct bs_task *k, size_t i, const char *name, const char *open,
+			const char *base, uint64_t size)
+{
+	snprintf(k->name[i], BS_NAME, "%s", name);
+	snprintf(k->url[i], sizeof(k->url[i]), "%sdownload/%s", base, name);
+	snprintf(k->open[i], sizeof(k->open[i]), "%s", open);
+	k->t.inputs[i] = (struct boinc_sched_file){k->name[i], k->url[i], k->md5[i], size, NULL, 0};
+	k->t.open_names[i] = k->open[i];
+	k->t.n_inputs = i + 1;
+	return 0;
+}
+
 static int bs_input(struct bs_task *k, size_t i, const char *path, const char *name,
 		    const char *open, const char *base, struct error *err)
 {
@@ -570,12 +586,45 @@ static int bs_input(struct bs_task *k, size_t i, const char *path, const char *n
 		return error_set(err, ERROR_TOO_BIG, "too many input files");
 	if ((rc = boinc_md5_file(path, k->md5[i], &size, err)) < 0)
 		return rc;
-	snprintf(k->name[i], BS_NAME, "%s", name);
-	snprintf(k->url[i], sizeof(k->url[i]), "%sdownload/%s", base, name);
-	snprintf(k->open[i], sizeof(k->open[i]), "%s", open);
-	k->t.inputs[i] = (struct boinc_sched_file){k->name[i], k->url[i], k->md5[i], size, NULL, 0};
-	k->t.open_names[i] = k->open[i];
-	k->t.n_inputs = i + 1;
+	return bs_input_add(k, i, name, open, base, size);
+}
+
+/* The MD5 of a stored blob, which BOINC's file descriptions need. Every
+ * task of a round names the same model and shards, so it is kept beside
+ * them in STATE/boinc/md5/<hash>: "MD5 SIZE MTIME_NS", written atomically
+ * once; the stored file's size and mtime must still match (a blob stored
+ * again would not), else it is hashed again. Saves hashing the model
+ * (megabytes) for every task. */
+static int bs_blob_md5(struct server *s, const char *path, const char *hex,
+		       char md5[BOINC_MD5_HEX + 1], uint64_t *size, struct error *err)
+{
+	char side[FILEIO_PATH_MAX], text[128], got[BOINC_MD5_HEX + 1];
+	unsigned char *buf = NULL;
+	unsigned long long gsize, gtime, mtime;
+	struct stat st;
+	size_t len;
+	int rc, n;
+
+	if (stat(path, &st) != 0)
+		return fileio_error(err, errno, "stat", path);
+	mtime = (unsigned long long)st.st_mtim.tv_sec * 1000000000ull +
+		(unsigned long long)st.st_mtim.tv_nsec;
+	bs_path(side, sizeof(side), s, "md5", hex);
+	if (fileio_read_all(side, sizeof(text) - 1, &buf, &len, NULL) == 0) {
+		n = sscanf((const char *)buf, "%32[0-9a-f] %llu %llu", got, &gsize, &gtime);
+		free(buf);
+		if (n == 3 && strlen(got) == BOINC_MD5_HEX &&
+		    gsize == (unsigned long long)st.st_size && gtime == mtime) {
+			memcpy(md5, got, sizeof(got));
+			*size = gsize;
+			return 0;
+		}
+	}
+	if ((rc = boinc_md5_file(path, md5, size, err)) < 0)
+		return rc;
+	n = snprintf(text, sizeof(text), "%s %llu %llu\n", md5, (unsigned long long)*size, mtime);
+	if (fileio_write_atomic(side, text, (size_t)n, 0600, 0, NULL) < 0)
+		log_debug("cannot keep the MD5 of blob %.16s", hex); /* hashed again next time */
 	return 0;
 }
 
@@ -584,11 +633,18 @@ static int bs_blob_input(struct server *s, struct bs_task *k, size_t i, const st
 {
 	char path[FILEIO_PATH_MAX], name[BS_NAME], hex[HASH_HEX_LEN + 1];
 
+	uint64_t size;
+	int rc;
+
 	hash_to_hex(h, hex);
 	snprintf(name, sizeof(name), "blob_%s", hex);
+	if (i >= BOINC_SCHED_TASK_FILES_MAX)
+		return error_set(err, ERROR_TOO_BIG, "too many input files");
 	if (blobstore_path(server_blobstore(s), h, path, sizeof(path)) < 0)
 		return error_set(err, ERROR_TOO_BIG, "blob path too long");
-	return bs_input(k, i, path, name, open, base, err);
+	if ((rc = bs_blob_md5(s, path, hex, k->md5[i], &size, err)) < 0)
+		return rc;
+	return bs_input_add(k, i, name, open, base, size);
 }
 
 /* STATE/boinc/files/agora_coordinator.pub, the coordinator's public key

@@ -66,6 +66,8 @@ check '! grep -q " [1-9][0-9]* failed" "$work/status.txt"' "no unit failed"
 check '[ -z "$(ls "$work/server/boinc/upload")" ] &&
 	! ls "$work"/server/boinc/files/agora_*_unit >/dev/null 2>&1' \
 	"no uploads or unit envelopes of reported tasks (or stale ones) are left under STATE/boinc/"
+check 'grep -Eq "^[0-9a-f]{32} [0-9]+ [0-9]+$" "$work"/server/boinc/md5/* 2>/dev/null' \
+	"the blobs' MD5s are kept (STATE/boinc/md5), so later tasks do not hash the model again"
 if [ $fail -ne 0 ]; then
 	bl_dump "$bdir"
 	echo "# --- server.log"
